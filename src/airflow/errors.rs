@@ -1,0 +1,196 @@
+//! Turning an unsuccessful Airflow answer into a typed error with a short, secret-free message.
+
+use crate::error::Error;
+use crate::http::Response;
+use serde_json::Value;
+
+const EXCERPT_CHARS: usize = 160;
+
+/// What the server said, in one line: FastAPI's `detail` (string or validation list), a
+/// problem+json `title`/`detail`, "an HTML page", or a short excerpt. Never the request's
+/// `input` echoed in validation errors, which may hold a password.
+pub fn server_detail(response: &Response) -> String {
+    let body = String::from_utf8_lossy(&response.body);
+    let trimmed = body.trim_start();
+    if trimmed.is_empty() {
+        return "an empty body".to_string();
+    }
+    if trimmed.starts_with('<') {
+        return "an HTML page".to_string();
+    }
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(value) => json_detail(&value).unwrap_or_else(|| "a JSON body without `detail`".into()),
+        Err(_) => format!("a non-JSON body starting `{}`", excerpt(trimmed)),
+    }
+}
+
+fn json_detail(value: &Value) -> Option<String> {
+    match value.get("detail") {
+        Some(Value::String(s)) => Some(excerpt(s)),
+        Some(Value::Array(items)) => {
+            let msgs: Vec<String> = items
+                .iter()
+                .filter_map(|item| {
+                    let msg = item.get("msg")?.as_str()?;
+                    let loc = item
+                        .get("loc")
+                        .and_then(Value::as_array)
+                        .map(|parts| {
+                            parts
+                                .iter()
+                                .map(|p| match p {
+                                    Value::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        })
+                        .unwrap_or_default();
+                    Some(format!("{loc}: {msg}"))
+                })
+                .collect();
+            Some(excerpt(&msgs.join("; ")))
+        }
+        _ => value.get("title").and_then(Value::as_str).map(excerpt),
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(EXCERPT_CHARS)
+        .collect();
+    if s.chars().count() > EXCERPT_CHARS {
+        format!("{clean}…")
+    } else {
+        clean
+    }
+}
+
+/// Maps a non-2xx answer to `what` (e.g. "listing users") onto the error taxonomy.
+pub fn status_error(what: &str, response: &Response) -> Error {
+    let status = response.status;
+    let detail = server_detail(response);
+    let message = format!("{what}: Airflow answered {status} with {detail}");
+    match status {
+        401 => Error::Unauthenticated(message),
+        403 => Error::PermissionDenied(message),
+        404 => Error::NotFound(message),
+        409 => Error::Conflict(message),
+        429 => Error::RateLimited {
+            retry_after_ms: retry_after_ms(response),
+            message,
+        },
+        500 | 502 | 503 | 504 => Error::Unavailable(message),
+        _ => Error::UpstreamProtocol(message),
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare behind API gateways; treated as unknown).
+fn retry_after_ms(response: &Response) -> Option<u64> {
+    response
+        .header("retry-after")?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| s.saturating_mul(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn fastapi_detail_string_is_quoted() {
+        let e = status_error(
+            "x",
+            &response(
+                404,
+                r#"{"detail":"The User with username 'bob' was not found"}"#,
+            ),
+        );
+        assert_eq!(
+            e,
+            Error::NotFound(
+                "x: Airflow answered 404 with The User with username 'bob' was not found".into()
+            )
+        );
+    }
+
+    #[test]
+    fn validation_list_keeps_loc_and_msg_but_never_input() {
+        let body = r#"{"detail":[{"type":"missing","loc":["body","password"],"msg":"Field required","input":{"username":"a","password":"hunter2"}}]}"#;
+        let e = status_error("signing in", &response(422, body));
+        let text = e.to_string();
+        assert!(text.contains("body.password: Field required"), "{text}");
+        assert!(!text.contains("hunter2"));
+        assert!(matches!(e, Error::UpstreamProtocol(_)));
+    }
+
+    #[test]
+    fn html_and_garbage_bodies_are_summarised() {
+        assert!(
+            status_error("x", &response(404, "<!DOCTYPE html><html>..."))
+                .to_string()
+                .contains("an HTML page")
+        );
+        assert!(status_error("x", &response(500, "Internal Server Error"))
+            .to_string()
+            .contains("non-JSON body starting `Internal Server Error`"));
+        assert!(status_error("x", &response(502, ""))
+            .to_string()
+            .contains("empty body"));
+    }
+
+    #[test]
+    fn statuses_map_to_variants() {
+        assert!(matches!(
+            status_error("x", &response(401, "{}")),
+            Error::Unauthenticated(_)
+        ));
+        assert!(matches!(
+            status_error("x", &response(403, "{}")),
+            Error::PermissionDenied(_)
+        ));
+        assert!(matches!(
+            status_error("x", &response(409, "{}")),
+            Error::Conflict(_)
+        ));
+        assert!(matches!(
+            status_error("x", &response(503, "{}")),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            status_error("x", &response(418, "{}")),
+            Error::UpstreamProtocol(_)
+        ));
+    }
+
+    #[test]
+    fn retry_after_seconds_are_carried() {
+        let mut r = response(429, "");
+        r.headers.push(("retry-after".into(), "7".into()));
+        assert_eq!(
+            status_error("x", &r),
+            Error::RateLimited {
+                retry_after_ms: Some(7000),
+                message: "x: Airflow answered 429 with an empty body".into()
+            }
+        );
+    }
+
+    #[test]
+    fn long_details_are_cut() {
+        let long = format!(r#"{{"detail":"{}"}}"#, "a".repeat(500));
+        assert!(server_detail(&response(400, &long)).chars().count() <= EXCERPT_CHARS + 1);
+    }
+}

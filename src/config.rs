@@ -1,0 +1,297 @@
+//! Settings from `configure`: parsed once, every problem reported against the field to fix.
+
+use crate::error::{Error, Result};
+
+/// Validated connector settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `scheme://host[:port][/prefix]`, no trailing slash.
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+    pub provisioning: bool,
+}
+
+// Hand-written so a stray `{:?}` can never print the password.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("provisioning", &self.provisioning)
+            .finish()
+    }
+}
+
+pub const BASE_URL: &str = "base_url";
+pub const USERNAME: &str = "username";
+pub const PASSWORD: &str = "password";
+pub const PROVISIONING: &str = "provisioning";
+const KNOWN: [&str; 4] = [BASE_URL, USERNAME, PASSWORD, PROVISIONING];
+
+impl Config {
+    pub fn parse(settings: &[(String, String)]) -> Result<Config> {
+        for (i, (key, _)) in settings.iter().enumerate() {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(Error::config(
+                    key,
+                    format!(
+                        "unknown setting; accepted settings are {}",
+                        KNOWN.join(", ")
+                    ),
+                ));
+            }
+            if settings.iter().skip(i + 1).any(|(k, _)| k == key) {
+                return Err(Error::config(key, "given more than once; give it once"));
+            }
+        }
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let required = |name: &str, what: &str| -> Result<String> {
+            match get(name) {
+                Some(v) if !v.trim().is_empty() => Ok(v.to_string()),
+                Some(_) => Err(Error::config(name, format!("is empty; set it to {what}"))),
+                None => Err(Error::config(name, format!("is missing; set it to {what}"))),
+            }
+        };
+        let base_url = parse_base_url(&required(
+            BASE_URL,
+            "the Airflow web server's URL, e.g. https://airflow.example.com",
+        )?)?;
+        let username = required(USERNAME, "the Airflow account the connector signs in as")?;
+        let password = required(PASSWORD, "that account's password")?;
+        let provisioning = match get(PROVISIONING).map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => false,
+            Some(v) if v == "true" || v == "1" || v == "yes" => true,
+            Some(_) => {
+                return Err(Error::config(
+                    PROVISIONING,
+                    "must be `true` or `false` (provisioning is off unless `true`)",
+                ))
+            }
+        };
+        Ok(Config {
+            base_url,
+            username,
+            password,
+            provisioning,
+        })
+    }
+}
+
+/// Accepts `http(s)://host[:port][/path]`; returns it without a trailing slash.
+fn parse_base_url(raw: &str) -> Result<String> {
+    let bad = |why: &str| Error::config(BASE_URL, format!("{why} (got `{}`)", excerpt(raw)));
+    let url = raw.trim();
+    let lower = url.to_ascii_lowercase();
+    let (scheme, rest) = if lower.starts_with("https://") {
+        ("https", url.get(8..).unwrap_or(""))
+    } else if lower.starts_with("http://") {
+        ("http", url.get(7..).unwrap_or(""))
+    } else {
+        return Err(bad(
+            "must start with http:// or https://, e.g. https://airflow.example.com",
+        ));
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain spaces"));
+    }
+    if url.contains('?') || url.contains('#') {
+        return Err(bad("must not contain a query (`?`) or fragment (`#`)"));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(bad(
+            "must not contain credentials; set `username` and `password` instead",
+        ));
+    }
+    let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(bad("has an invalid port; use a number from 1 to 65535")),
+        }
+    }
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let path = path.trim_end_matches('/');
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']')?;
+        let host = v6.get(..end)?;
+        let after = v6.get(end + 1..)?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
+        Some(_) => None,
+        None => Some((authority, None)),
+    }
+}
+
+/// A short, printable rendering of user input for error messages.
+fn excerpt(s: &str) -> String {
+    let mut out: String = s.chars().take(80).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ok() -> Vec<(String, String)> {
+        settings(&[
+            ("base_url", "http://127.0.0.1:8080/"),
+            ("username", "admin"),
+            ("password", "pw"),
+        ])
+    }
+
+    fn field_of(err: Error) -> String {
+        match err {
+            Error::InvalidConfig { field, .. } => field,
+            other => panic!("expected invalid-config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_settings_parse_and_trailing_slash_is_dropped() {
+        let c = Config::parse(&ok()).unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.username, "admin");
+        assert!(!c.provisioning);
+    }
+
+    #[test]
+    fn path_prefix_and_ipv6_are_kept() {
+        for (url, want) in [
+            (
+                "https://example.com/airflow/",
+                "https://example.com/airflow",
+            ),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("HTTPS://Example.com", "https://Example.com"),
+        ] {
+            let mut s = ok();
+            s[0].1 = url.to_string();
+            assert_eq!(Config::parse(&s).unwrap().base_url, want);
+        }
+    }
+
+    #[test]
+    fn each_missing_required_field_is_named() {
+        for name in ["base_url", "username", "password"] {
+            let s: Vec<_> = ok().into_iter().filter(|(k, _)| k != name).collect();
+            let err = Config::parse(&s).unwrap_err();
+            assert!(err.to_string().contains("is missing"), "{err}");
+            assert_eq!(field_of(err), name);
+        }
+    }
+
+    #[test]
+    fn empty_value_is_named() {
+        let mut s = ok();
+        s[1].1 = "  ".into();
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "username");
+    }
+
+    #[test]
+    fn bad_base_urls_are_rejected_with_the_reason() {
+        for (url, why) in [
+            ("airflow.example.com", "must start with http"),
+            ("ftp://x", "must start with http"),
+            ("http://", "no"),
+            ("http://user:pw@host", "credentials"),
+            ("http://host:99999", "invalid port"),
+            ("http://host:abc", "invalid port"),
+            ("http://host/?q=1", "query"),
+            ("http://ho st", "spaces"),
+        ] {
+            let mut s = ok();
+            s[0].1 = url.to_string();
+            let err = Config::parse(&s).unwrap_err();
+            assert!(err.to_string().contains(why), "{url}: {err}");
+            assert_eq!(field_of(err), "base_url");
+        }
+    }
+
+    #[test]
+    fn a_rejected_url_never_echoes_a_password_setting() {
+        let mut s = ok();
+        s[0].1 = "http://admin:hunter2@host".into();
+        let err = Config::parse(&s).unwrap_err().to_string();
+        assert!(err.contains("credentials"));
+        // The URL itself is user input and is echoed, so credentials embedded in it are the
+        // operator's own mistake; the `password` setting is never echoed by any error.
+        let mut s = ok();
+        s[2].1 = "s3cret-value".into();
+        s[0].1 = "nope".into();
+        assert!(!Config::parse(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_and_duplicate_keys_are_named() {
+        let mut s = ok();
+        s.push(("base-url".into(), "x".into()));
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "base-url");
+        let mut s = ok();
+        s.push(("username".into(), "other".into()));
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "username");
+    }
+
+    #[test]
+    fn provisioning_flag_parses_strictly() {
+        for (v, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("", false),
+        ] {
+            let mut s = ok();
+            s.push(("provisioning".into(), v.into()));
+            assert_eq!(Config::parse(&s).unwrap().provisioning, want, "{v}");
+        }
+        let mut s = ok();
+        s.push(("provisioning".into(), "maybe".into()));
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "provisioning");
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let mut s = ok();
+        s[2].1 = "hunter2".into();
+        let dbg = format!("{:?}", Config::parse(&s).unwrap());
+        assert!(!dbg.contains("hunter2"));
+    }
+}

@@ -1,0 +1,153 @@
+//! The contract's operations over the Airflow client, free of generated bindings.
+
+use crate::airflow::client::{Client, PAGE_SIZE};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::Transport;
+use crate::mapping::{self, ROLE, USER};
+use crate::model::{
+    EntitlementPage, GrantPage, ProvisionAction, ProvisionOutcome, ResourcePage, ResourceRef,
+    Validation,
+};
+use crate::paging;
+
+pub struct Connector<T: Transport> {
+    client: Client<T>,
+    config: Config,
+}
+
+impl<T: Transport> Connector<T> {
+    pub fn new(transport: T, config: Config) -> Self {
+        Connector {
+            client: Client::new(transport, &config),
+            config,
+        }
+    }
+
+    /// Signs in and reads one row of users and of roles, so missing read permissions show up
+    /// here rather than halfway through a sync.
+    pub fn validate(&mut self) -> Result<Validation> {
+        self.client.authenticate()?;
+        let users = self.client.users_page(0, 1)?;
+        let roles = self.client.roles_page(0, 1)?;
+        Ok(Validation {
+            identity: self.client.username().to_string(),
+            system: format!(
+                "Airflow 3 FAB API (/auth/fab/v1, JWT) at {}: {} users, {} roles",
+                self.config.base_url, users.total, roles.total
+            ),
+        })
+    }
+
+    pub fn list_resources(
+        &mut self,
+        resource_type: &str,
+        token: Option<&str>,
+    ) -> Result<ResourcePage> {
+        let offset = paging::decode(token)?;
+        match resource_type {
+            USER => {
+                let page = self.client.users_page(offset, PAGE_SIZE)?;
+                Ok(ResourcePage {
+                    resources: page.items.iter().map(mapping::user_resource).collect(),
+                    entitlements: Vec::new(),
+                    grants: page.items.iter().flat_map(mapping::user_grants).collect(),
+                    next_page_token: page.next_offset().map(paging::encode),
+                })
+            }
+            ROLE => {
+                let page = self.client.roles_page(offset, PAGE_SIZE)?;
+                Ok(ResourcePage {
+                    resources: page.items.iter().map(mapping::role_resource).collect(),
+                    entitlements: page
+                        .items
+                        .iter()
+                        .map(|r| mapping::role_member_entitlement(&r.name))
+                        .collect(),
+                    grants: Vec::new(),
+                    next_page_token: page.next_offset().map(paging::encode),
+                })
+            }
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    pub fn list_entitlements(
+        &mut self,
+        resource: &ResourceRef,
+        token: Option<&str>,
+    ) -> Result<EntitlementPage> {
+        if token.is_some() {
+            return Err(Error::InvalidArgument(
+                "entitlements of one resource fit one page; there is no next page".into(),
+            ));
+        }
+        match resource.resource_type.as_str() {
+            ROLE => {
+                let role = self.client.role(&resource.id)?;
+                Ok(EntitlementPage {
+                    entitlements: vec![mapping::role_member_entitlement(&role.name)],
+                    next_page_token: None,
+                })
+            }
+            USER => Ok(EntitlementPage::default()),
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    /// Members of one role. Airflow lists members only on users, so this pages through the
+    /// users; the first page also confirms the role exists.
+    pub fn list_grants(
+        &mut self,
+        resource: &ResourceRef,
+        token: Option<&str>,
+    ) -> Result<GrantPage> {
+        match resource.resource_type.as_str() {
+            ROLE => {
+                let offset = paging::decode(token)?;
+                if token.is_none() {
+                    self.client.role(&resource.id)?;
+                }
+                let page = self.client.users_page(offset, PAGE_SIZE)?;
+                let grants = page
+                    .items
+                    .iter()
+                    .filter(|u| mapping::holds_role(u, &resource.id))
+                    .flat_map(mapping::user_grants)
+                    .filter(|g| {
+                        g.entitlement_id == mapping::role_member_entitlement_id(&resource.id)
+                    })
+                    .collect();
+                Ok(GrantPage {
+                    grants,
+                    next_page_token: page.next_offset().map(paging::encode),
+                })
+            }
+            USER => Ok(GrantPage::default()),
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    pub fn provision(&mut self, _action: &ProvisionAction) -> Result<ProvisionOutcome> {
+        if !self.config.provisioning {
+            return Err(Error::Unsupported(
+                "provisioning is disabled: set the `provisioning` setting to `true` \
+                 (harness: --provisioning) to allow changes"
+                    .into(),
+            ));
+        }
+        Err(Error::Unsupported(
+            "provisioning is not implemented in this version of the Airflow connector".into(),
+        ))
+    }
+}
+
+fn unknown_type(resource_type: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "unknown resource type `{resource_type}`; this connector has `{USER}` and `{ROLE}`"
+    ))
+}
+
+#[cfg(test)]
+#[path = "connector_tests.rs"]
+mod tests;

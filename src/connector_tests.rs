@@ -1,0 +1,359 @@
+//! The connector against an in-memory fake of Airflow 3's FAB API.
+
+use super::*;
+use crate::http::{Method, Request, Response};
+use crate::model::ResourcePage;
+use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const PASSWORD: &str = "pw-Secret-123";
+
+/// Answers like Airflow 3.3: clamps `limit` to `max_limit`, lists users with their roles.
+struct FakeAirflow {
+    users: Vec<(String, Vec<String>)>,
+    roles: Vec<String>,
+    max_limit: usize,
+    /// Statuses to answer (in order) before behaving normally, for API calls.
+    script: RefCell<Vec<u16>>,
+    log: Rc<RefCell<Vec<Request>>>,
+}
+
+impl FakeAirflow {
+    fn new(users: usize, roles: usize) -> Self {
+        let roles: Vec<String> = (0..roles).map(|i| format!("Role {i}")).collect();
+        let users = (0..users)
+            .map(|i| {
+                let held = roles.iter().skip(i % 3).take(i % 3).cloned().collect();
+                (format!("user{i}"), held)
+            })
+            .collect();
+        FakeAirflow {
+            users,
+            roles,
+            max_limit: 100,
+            script: RefCell::new(Vec::new()),
+            log: Rc::new(RefCell::new(Vec::new())),
+        }
+    }
+
+    fn query(url: &str, key: &str) -> usize {
+        url.split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn user_json(&self, name: &str, roles: &[String]) -> serde_json::Value {
+        json!({"username": name, "email": format!("{name}@example.com"), "first_name": "F",
+               "last_name": "L", "active": true, "roles": roles.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
+               "last_login": null, "login_count": null, "fail_login_count": null,
+               "created_on": "2026-11-20T10:00:00.000001", "changed_on": "2026-11-20T10:00:00.000001"})
+    }
+}
+
+fn respond(status: u16, body: serde_json::Value) -> std::result::Result<Response, String> {
+    Ok(Response {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    })
+}
+
+impl Transport for &FakeAirflow {
+    fn send(&self, request: &Request) -> std::result::Result<Response, String> {
+        self.log.borrow_mut().push(request.clone());
+        let path = request
+            .url
+            .strip_prefix("http://airflow.test")
+            .ok_or("wrong origin")?;
+        let route = path.split('?').next().unwrap_or("");
+        if route == "/auth/token" {
+            let body: serde_json::Value =
+                serde_json::from_slice(request.body.as_deref().unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+            return if body["password"] == PASSWORD {
+                respond(201, json!({"access_token": "jwt-token-value"}))
+            } else {
+                respond(401, json!({"detail": "Invalid credentials"}))
+            };
+        }
+        let auth = request.headers.iter().find(|(k, _)| k == "authorization");
+        if auth.map(|(_, v)| v.as_str()) != Some("Bearer jwt-token-value") {
+            return respond(401, json!({"detail": "Not authenticated"}));
+        }
+        if let Some(status) = self.script.borrow_mut().pop() {
+            return respond(status, json!({"detail": "Token Expired"}));
+        }
+        let limit = FakeAirflow::query(path, "limit").min(self.max_limit);
+        let offset = FakeAirflow::query(path, "offset");
+        match route {
+            "/auth/fab/v1/users" => {
+                let users: Vec<_> = self
+                    .users
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|(u, r)| self.user_json(u, r))
+                    .collect();
+                respond(
+                    200,
+                    json!({"users": users, "total_entries": self.users.len()}),
+                )
+            }
+            "/auth/fab/v1/roles" => {
+                let roles: Vec<_> = self
+                    .roles
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|r| json!({"name": r, "actions": []}))
+                    .collect();
+                respond(
+                    200,
+                    json!({"roles": roles, "total_entries": self.roles.len()}),
+                )
+            }
+            r if r.starts_with("/auth/fab/v1/roles/") => {
+                let name = r
+                    .trim_start_matches("/auth/fab/v1/roles/")
+                    .replace("%20", " ");
+                if self.roles.contains(&name) {
+                    respond(200, json!({"name": name, "actions": []}))
+                } else {
+                    respond(
+                        404,
+                        json!({"detail": format!("Role with name '{name}' does not exist")}),
+                    )
+                }
+            }
+            _ => respond(404, json!({"detail": "Not Found"})),
+        }
+    }
+}
+
+fn config(password: &str) -> Config {
+    Config {
+        base_url: "http://airflow.test".into(),
+        username: "admin".into(),
+        password: password.into(),
+        provisioning: false,
+    }
+}
+
+fn full_pass(c: &mut Connector<&FakeAirflow>, resource_type: &str) -> Vec<ResourcePage> {
+    let mut pages = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c.list_resources(resource_type, token.as_deref()).unwrap();
+        token = page.next_page_token.clone();
+        pages.push(page);
+        if token.is_none() {
+            return pages;
+        }
+    }
+}
+
+fn requests(fake: &FakeAirflow) -> usize {
+    fake.log.borrow().len()
+}
+
+#[test]
+fn full_sync_costs_one_token_plus_a_request_per_page() {
+    for (users, roles) in [(1, 5), (99, 5), (100, 7), (101, 100), (250, 101), (300, 3)] {
+        let fake = FakeAirflow::new(users, roles);
+        let mut c = Connector::new(&fake, config(PASSWORD));
+        let user_pages = full_pass(&mut c, "user");
+        let role_pages = full_pass(&mut c, "role");
+        let want = 1 + users.div_ceil(100) + roles.div_ceil(100);
+        assert_eq!(requests(&fake), want, "{users} users, {roles} roles");
+        let resources: usize = user_pages.iter().map(|p| p.resources.len()).sum();
+        assert_eq!(resources, users);
+        let grants: usize = user_pages.iter().map(|p| p.grants.len()).sum();
+        let held: usize = fake.users.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(grants, held);
+        let entitlements: usize = role_pages.iter().map(|p| p.entitlements.len()).sum();
+        assert_eq!(entitlements, roles);
+    }
+}
+
+#[test]
+fn paging_advances_by_rows_received_when_the_server_clamps() {
+    let mut fake = FakeAirflow::new(130, 1);
+    fake.max_limit = 50;
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let pages = full_pass(&mut c, "user");
+    let ids: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.resources.iter().map(|r| r.id.clone()))
+        .collect();
+    assert_eq!(ids.len(), 130);
+    assert_eq!(ids.first().map(String::as_str), Some("user0"));
+    assert_eq!(ids.last().map(String::as_str), Some("user129"));
+    let offsets: Vec<usize> = fake
+        .log
+        .borrow()
+        .iter()
+        .skip(1)
+        .map(|r| FakeAirflow::query(&r.url, "offset"))
+        .collect();
+    assert_eq!(offsets, [0, 50, 100]);
+}
+
+#[test]
+fn wrong_password_is_unauthenticated_and_never_echoed() {
+    let fake = FakeAirflow::new(1, 1);
+    let mut c = Connector::new(&fake, config("wrong-pw-XYZ"));
+    let err = c.list_resources("user", None).unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("`username` and `password`"), "{text}");
+    assert!(!text.contains("wrong-pw-XYZ"));
+}
+
+#[test]
+fn an_expired_token_is_renewed_once() {
+    let fake = FakeAirflow::new(3, 1);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    full_pass(&mut c, "user");
+    fake.script.borrow_mut().push(401);
+    let page = c.list_resources("role", None).unwrap();
+    assert_eq!(page.resources.len(), 1);
+    let routes: Vec<String> = fake
+        .log
+        .borrow()
+        .iter()
+        .map(|r| r.url.replace("http://airflow.test", ""))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "/auth/token",
+            "/auth/fab/v1/users?limit=100&offset=0",
+            "/auth/fab/v1/roles?limit=100&offset=0",
+            "/auth/token",
+            "/auth/fab/v1/roles?limit=100&offset=0"
+        ]
+    );
+}
+
+#[test]
+fn a_second_401_after_renewal_fails_instead_of_looping() {
+    let fake = FakeAirflow::new(3, 1);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    c.validate().unwrap();
+    fake.script.borrow_mut().extend([401, 401]);
+    let err = c.list_resources("user", None).unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
+    assert_eq!(requests(&fake), 3 + 2 + 1);
+}
+
+#[test]
+fn forbidden_names_the_missing_permission() {
+    let fake = FakeAirflow::new(3, 1);
+    fake.script.borrow_mut().push(403);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let err = c.list_resources("user", None).unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)));
+    assert!(
+        err.to_string().contains("can_read on Users and Roles"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_reports_identity_and_counts() {
+    let fake = FakeAirflow::new(42, 6);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let v = c.validate().unwrap();
+    assert_eq!(v.identity, "admin");
+    assert!(v.system.contains("42 users, 6 roles"), "{}", v.system);
+}
+
+#[test]
+fn list_grants_of_a_role_pages_users_and_filters_members() {
+    let fake = FakeAirflow::new(250, 3);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let role = ResourceRef::new("role", "Role 1");
+    let mut token = None;
+    let mut members = Vec::new();
+    loop {
+        let page = c.list_grants(&role, token.as_deref()).unwrap();
+        members.extend(page.grants.into_iter().map(|g| g.principal.id));
+        token = page.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let want: Vec<String> = fake
+        .users
+        .iter()
+        .filter(|(_, r)| r.iter().any(|x| x == "Role 1"))
+        .map(|(u, _)| u.clone())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(members, want);
+    let urls: Vec<String> = fake.log.borrow().iter().map(|r| r.url.clone()).collect();
+    assert!(
+        urls.contains(&"http://airflow.test/auth/fab/v1/roles/Role%201".to_string()),
+        "{urls:?}"
+    );
+}
+
+#[test]
+fn unknown_role_and_unknown_type_are_typed() {
+    let fake = FakeAirflow::new(1, 1);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let err = c
+        .list_entitlements(&ResourceRef::new("role", "Nope"), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    let err = c.list_resources("group", None).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+    let err = c.list_resources("user", Some("garbage")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+}
+
+#[test]
+fn names_are_percent_encoded_in_paths() {
+    assert_eq!(
+        crate::airflow::client::encode_segment("anna maria+ops@x.y/é?#%"),
+        "anna%20maria%2Bops%40x.y%2F%C3%A9%3F%23%25"
+    );
+}
+
+#[test]
+fn provisioning_is_refused_while_disabled_and_sends_nothing() {
+    let fake = FakeAirflow::new(1, 1);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let action = ProvisionAction::DeleteAccount(ResourceRef::new("user", "user0"));
+    let err = c.provision(&action).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("set the `provisioning` setting to `true`"),
+        "{err}"
+    );
+    assert_eq!(requests(&fake), 0);
+}
+
+#[test]
+fn unreachable_server_is_unavailable() {
+    struct Down;
+    impl Transport for Down {
+        fn send(&self, _: &Request) -> std::result::Result<Response, String> {
+            Err("connection refused".into())
+        }
+    }
+    let mut c = Connector::new(Down, config(PASSWORD));
+    let err = c.list_resources("role", None).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Unavailable(
+            "signing in: cannot reach http://airflow.test: connection refused".into()
+        )
+    );
+    let _ = Method::Get;
+}

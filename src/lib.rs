@@ -1,0 +1,19 @@
+//! The Airflow access connector as a WebAssembly component.
+//!
+//! Only this file and `http_waki.rs` touch the component model: they forward the WIT exports
+//! to `connector::Connector` and convert records. Everything else builds and tests natively.
+
+pub mod airflow;
+pub mod config;
+pub mod connector;
+pub mod error;
+pub mod http;
+pub mod mapping;
+pub mod metadata;
+pub mod model;
+pub mod paging;
+
+#[cfg(target_arch = "wasm32")]
+mod http_waki;
+#[cfg(target_arch = "wasm32")]
+mod wit;

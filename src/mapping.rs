@@ -1,0 +1,195 @@
+//! Airflow users and roles as resources, entitlements and grants.
+
+use crate::airflow::api::{Role, User};
+use crate::model::{
+    AccountStatus, Entitlement, EntitlementPurpose, Grant, Resource, ResourceRef, UserProfile,
+};
+
+pub const USER: &str = "user";
+pub const ROLE: &str = "role";
+pub const MEMBER: &str = "member";
+
+pub fn role_member_entitlement_id(role: &str) -> String {
+    format!("{ROLE}:{role}:{MEMBER}")
+}
+
+pub fn grant_id(entitlement_id: &str, principal: &ResourceRef) -> String {
+    format!(
+        "{entitlement_id}:{}:{}",
+        principal.resource_type, principal.id
+    )
+}
+
+pub fn user_resource(user: &User) -> Resource {
+    let first = user.first_name.as_deref().unwrap_or("").trim();
+    let last = user.last_name.as_deref().unwrap_or("").trim();
+    let full = format!("{first} {last}").trim().to_string();
+    let display_name = if full.is_empty() {
+        user.username.clone()
+    } else {
+        full
+    };
+    let status = match user.active {
+        Some(true) => AccountStatus::Enabled,
+        Some(false) => AccountStatus::Disabled,
+        None => AccountStatus::Unknown,
+    };
+    let mut attributes = Vec::new();
+    for (key, value) in [
+        ("first_name", &user.first_name),
+        ("last_name", &user.last_name),
+        ("changed_on", &user.changed_on),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            attributes.push((key.to_string(), v.to_string()));
+        }
+    }
+    Resource {
+        resource_type: USER.to_string(),
+        id: user.username.clone(),
+        display_name,
+        user: Some(UserProfile {
+            login: user.username.clone(),
+            email: user.email.clone().filter(|e| !e.is_empty()),
+            status,
+            last_login: user.last_login.clone(),
+            login_count: user.login_count,
+            fail_login_count: user.fail_login_count,
+            created_at: user.created_on.clone(),
+        }),
+        attributes,
+    }
+}
+
+/// The user's role memberships, each role once, in the server's order.
+pub fn user_grants(user: &User) -> Vec<Grant> {
+    let principal = ResourceRef::new(USER, &user.username);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut grants = Vec::new();
+    for role in user.roles.iter().flatten() {
+        if seen.contains(&role.name.as_str()) {
+            continue;
+        }
+        seen.push(&role.name);
+        let entitlement_id = role_member_entitlement_id(&role.name);
+        grants.push(Grant {
+            id: grant_id(&entitlement_id, &principal),
+            entitlement_id,
+            principal: principal.clone(),
+        });
+    }
+    grants
+}
+
+pub fn holds_role(user: &User, role: &str) -> bool {
+    user.roles.iter().flatten().any(|r| r.name == role)
+}
+
+pub fn role_resource(role: &Role) -> Resource {
+    Resource {
+        resource_type: ROLE.to_string(),
+        id: role.name.clone(),
+        display_name: role.name.clone(),
+        user: None,
+        attributes: Vec::new(),
+    }
+}
+
+pub fn role_member_entitlement(role: &str) -> Entitlement {
+    Entitlement {
+        id: role_member_entitlement_id(role),
+        resource: ResourceRef::new(ROLE, role),
+        slug: MEMBER.to_string(),
+        display_name: format!("{role} role member"),
+        description: format!("Member of the Airflow role `{role}`"),
+        purpose: EntitlementPurpose::Assignment,
+        grantable_to: vec![USER.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::airflow::api::RoleName;
+
+    fn user(username: &str, first: &str, last: &str, roles: &[&str]) -> User {
+        User {
+            username: username.into(),
+            email: Some(format!("{username}@example.com")),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            roles: Some(
+                roles
+                    .iter()
+                    .map(|r| RoleName {
+                        name: r.to_string(),
+                    })
+                    .collect(),
+            ),
+            active: Some(true),
+            last_login: None,
+            login_count: Some(3),
+            fail_login_count: None,
+            created_on: Some("2026-11-20T10:00:00.123456".into()),
+            changed_on: None,
+        }
+    }
+
+    #[test]
+    fn display_name_is_first_last_or_username() {
+        assert_eq!(
+            user_resource(&user("zoë.müller", "Zoë", "Müller", &[])).display_name,
+            "Zoë Müller"
+        );
+        assert_eq!(user_resource(&user("bob", "", "", &[])).display_name, "bob");
+        assert_eq!(
+            user_resource(&user("cher", "Cher", " ", &[])).display_name,
+            "Cher"
+        );
+    }
+
+    #[test]
+    fn user_profile_carries_status_and_counters() {
+        let mut u = user("anna maria", "Anna", "Maria", &["Op"]);
+        u.active = Some(false);
+        let r = user_resource(&u);
+        assert_eq!(r.id, "anna maria");
+        let p = r.user.unwrap();
+        assert_eq!(p.login, "anna maria");
+        assert_eq!(p.status, AccountStatus::Disabled);
+        assert_eq!(p.login_count, Some(3));
+        assert_eq!(p.fail_login_count, None);
+        assert_eq!(p.created_at.as_deref(), Some("2026-11-20T10:00:00.123456"));
+        u.active = None;
+        assert_eq!(
+            user_resource(&u).user.unwrap().status,
+            AccountStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn grants_follow_roles_once_each() {
+        let grants = user_grants(&user("bob+ops", "B", "O", &["Op", "Data Engineer", "Op"]));
+        let ids: Vec<_> = grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "role:Op:member:user:bob+ops",
+                "role:Data Engineer:member:user:bob+ops"
+            ]
+        );
+        assert_eq!(grants[1].entitlement_id, "role:Data Engineer:member");
+        assert_eq!(grants[1].principal, ResourceRef::new("user", "bob+ops"));
+        assert!(user_grants(&user("x", "", "", &[])).is_empty());
+    }
+
+    #[test]
+    fn role_entitlement_shape() {
+        let e = role_member_entitlement("Admin");
+        assert_eq!(e.id, "role:Admin:member");
+        assert_eq!(e.slug, "member");
+        assert_eq!(e.resource, ResourceRef::new("role", "Admin"));
+        assert_eq!(e.purpose, EntitlementPurpose::Assignment);
+        assert_eq!(e.grantable_to, ["user"]);
+    }
+}

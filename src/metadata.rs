@@ -1,0 +1,83 @@
+//! What the connector says about itself before it is configured.
+
+use crate::config::{BASE_URL, PASSWORD, PROVISIONING, USERNAME};
+use crate::mapping::{ROLE, USER};
+use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
+
+pub fn metadata() -> Metadata {
+    Metadata {
+        name: "airflow",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Apache Airflow users and roles (FAB auth manager): sync accounts, roles and \
+                      role memberships",
+        config_fields: config_fields(),
+        resource_types: resource_types(),
+    }
+}
+
+pub fn config_fields() -> Vec<ConfigField> {
+    vec![
+        ConfigField {
+            name: BASE_URL,
+            description: "URL of the Airflow API server, e.g. https://airflow.example.com \
+                          (a path prefix is kept when Airflow runs behind a proxy)",
+            required: true,
+            secret: false,
+            default_value: None,
+        },
+        ConfigField {
+            name: USERNAME,
+            description: "Airflow account the connector signs in as; needs can_read on Users and \
+                          Roles (and can_create/can_edit/can_delete on Users to provision)",
+            required: true,
+            secret: false,
+            default_value: None,
+        },
+        ConfigField {
+            name: PASSWORD,
+            description: "Password of that account; exchanged for a JWT at /auth/token",
+            required: true,
+            secret: true,
+            default_value: None,
+        },
+        ConfigField {
+            name: PROVISIONING,
+            description:
+                "`true` lets `provision` change Airflow; anything else refuses every change",
+            required: false,
+            secret: false,
+            default_value: Some("false"),
+        },
+    ]
+}
+
+pub fn resource_types() -> Vec<ResourceType> {
+    vec![
+        ResourceType {
+            id: USER,
+            display_name: "User",
+            description: "An Airflow account",
+            traits: vec![ResourceTrait::User],
+            capabilities: Capabilities {
+                sync: true,
+                provision: false,
+                inline_entitlements: true,
+                inline_grants: true,
+            },
+        },
+        ResourceType {
+            id: ROLE,
+            display_name: "Role",
+            description: "An Airflow role; membership is the entitlement `role:<name>:member`",
+            traits: vec![ResourceTrait::Role],
+            capabilities: Capabilities {
+                sync: true,
+                provision: false,
+                // Role members are listed on the user pages, so every membership grant arrives
+                // inline with the users; roles' own pages carry their entitlements.
+                inline_entitlements: true,
+                inline_grants: true,
+            },
+        },
+    ]
+}

@@ -1,0 +1,264 @@
+//! WIT glue: the exported functions forward to `Connector`; records convert both ways.
+
+use crate::config::Config;
+use crate::connector::Connector;
+use crate::error::Error;
+use crate::http_waki::WakiTransport;
+use crate::{metadata, model};
+use std::cell::RefCell;
+
+wit_bindgen::generate!({ world: "connector-world", path: "wit" });
+
+use exports::governance::connector::connector::Guest;
+use exports::governance::connector::types as t;
+
+struct Component;
+export!(Component);
+
+thread_local! {
+    // One connector per instance, set by `configure`.
+    static STATE: RefCell<Option<Connector<WakiTransport>>> = const { RefCell::new(None) };
+}
+
+fn with_connector<R>(
+    f: impl FnOnce(&mut Connector<WakiTransport>) -> Result<R, Error>,
+) -> Result<R, t::ConnectorError> {
+    STATE.with(|state| match state.borrow_mut().as_mut() {
+        Some(connector) => f(connector).map_err(error),
+        None => Err(error(Error::config(
+            crate::config::BASE_URL,
+            "the connector is not configured: call `configure` with base_url, username and password first",
+        ))),
+    })
+}
+
+impl Guest for Component {
+    fn metadata() -> t::ConnectorInfo {
+        let m = metadata::metadata();
+        t::ConnectorInfo {
+            name: m.name.into(),
+            version: m.version.into(),
+            description: m.description.into(),
+            config_fields: m
+                .config_fields
+                .into_iter()
+                .map(|f| t::ConfigField {
+                    name: f.name.into(),
+                    description: f.description.into(),
+                    required: f.required,
+                    secret: f.secret,
+                    default_value: f.default_value.map(Into::into),
+                })
+                .collect(),
+            resource_types: m.resource_types.into_iter().map(resource_type).collect(),
+        }
+    }
+
+    fn configure(config: Vec<(String, String)>) -> Result<(), t::ConnectorError> {
+        let config = Config::parse(&config).map_err(error)?;
+        STATE.with(|state| *state.borrow_mut() = Some(Connector::new(WakiTransport, config)));
+        Ok(())
+    }
+
+    fn validate() -> Result<t::Validation, t::ConnectorError> {
+        with_connector(|c| c.validate()).map(|v| t::Validation {
+            identity: v.identity,
+            system: v.system,
+        })
+    }
+
+    fn resource_types() -> Result<Vec<t::ResourceType>, t::ConnectorError> {
+        Ok(metadata::resource_types()
+            .into_iter()
+            .map(resource_type)
+            .collect())
+    }
+
+    fn list_resources(
+        resource_type: String,
+        page_token: Option<String>,
+    ) -> Result<t::ResourcePage, t::ConnectorError> {
+        with_connector(|c| c.list_resources(&resource_type, page_token.as_deref())).map(|p| {
+            t::ResourcePage {
+                resources: p.resources.into_iter().map(resource).collect(),
+                entitlements: p.entitlements.into_iter().map(entitlement).collect(),
+                grants: p.grants.into_iter().map(grant).collect(),
+                next_page_token: p.next_page_token,
+            }
+        })
+    }
+
+    fn list_entitlements(
+        resource: t::ResourceRef,
+        page_token: Option<String>,
+    ) -> Result<t::EntitlementPage, t::ConnectorError> {
+        with_connector(|c| c.list_entitlements(&from_ref(resource), page_token.as_deref())).map(
+            |p| t::EntitlementPage {
+                entitlements: p.entitlements.into_iter().map(entitlement).collect(),
+                next_page_token: p.next_page_token,
+            },
+        )
+    }
+
+    fn list_grants(
+        resource: t::ResourceRef,
+        page_token: Option<String>,
+    ) -> Result<t::GrantPage, t::ConnectorError> {
+        with_connector(|c| c.list_grants(&from_ref(resource), page_token.as_deref())).map(|p| {
+            t::GrantPage {
+                grants: p.grants.into_iter().map(grant).collect(),
+                next_page_token: p.next_page_token,
+            }
+        })
+    }
+
+    fn provision(action: t::ProvisionAction) -> Result<t::ProvisionOutcome, t::ConnectorError> {
+        let action = provision_action(action);
+        with_connector(|c| c.provision(&action)).map(|o| t::ProvisionOutcome {
+            status: match o.status {
+                model::OutcomeStatus::Done => t::OutcomeStatus::Done,
+                model::OutcomeStatus::AlreadyDone => t::OutcomeStatus::AlreadyDone,
+            },
+            message: o.message,
+            resource: o.resource.map(resource),
+            grant: o.grant.map(grant),
+            credential: o.credential.map(|c| t::SecretCredential {
+                kind: c.kind,
+                value: c.value,
+            }),
+        })
+    }
+}
+
+fn error(e: Error) -> t::ConnectorError {
+    match e {
+        Error::InvalidConfig { field, message } => {
+            t::ConnectorError::InvalidConfig(t::ConfigError { field, message })
+        }
+        Error::InvalidArgument(m) => t::ConnectorError::InvalidArgument(m),
+        Error::Unauthenticated(m) => t::ConnectorError::Unauthenticated(m),
+        Error::PermissionDenied(m) => t::ConnectorError::PermissionDenied(m),
+        Error::NotFound(m) => t::ConnectorError::NotFound(m),
+        Error::Conflict(m) => t::ConnectorError::Conflict(m),
+        Error::RateLimited {
+            retry_after_ms,
+            message,
+        } => t::ConnectorError::RateLimited(t::RateLimit {
+            retry_after_ms,
+            message,
+        }),
+        Error::Unavailable(m) => t::ConnectorError::Unavailable(m),
+        Error::UpstreamProtocol(m) => t::ConnectorError::UpstreamProtocol(m),
+        Error::Unsupported(m) => t::ConnectorError::Unsupported(m),
+    }
+}
+
+fn resource_type(r: model::ResourceType) -> t::ResourceType {
+    t::ResourceType {
+        id: r.id.into(),
+        display_name: r.display_name.into(),
+        description: r.description.into(),
+        traits: r
+            .traits
+            .into_iter()
+            .map(|tr| match tr {
+                model::ResourceTrait::User => t::ResourceTrait::User,
+                model::ResourceTrait::Role => t::ResourceTrait::Role,
+                model::ResourceTrait::Group => t::ResourceTrait::Group,
+            })
+            .collect(),
+        capabilities: t::Capabilities {
+            sync: r.capabilities.sync,
+            provision: r.capabilities.provision,
+            inline_entitlements: r.capabilities.inline_entitlements,
+            inline_grants: r.capabilities.inline_grants,
+        },
+    }
+}
+
+fn resource(r: model::Resource) -> t::Resource {
+    t::Resource {
+        resource_type: r.resource_type,
+        id: r.id,
+        display_name: r.display_name,
+        user: r.user.map(|u| t::UserProfile {
+            login: u.login,
+            email: u.email,
+            status: match u.status {
+                model::AccountStatus::Enabled => t::AccountStatus::Enabled,
+                model::AccountStatus::Disabled => t::AccountStatus::Disabled,
+                model::AccountStatus::Unknown => t::AccountStatus::Unknown,
+            },
+            last_login: u.last_login,
+            login_count: u.login_count,
+            fail_login_count: u.fail_login_count,
+            created_at: u.created_at,
+        }),
+        attributes: r.attributes,
+    }
+}
+
+fn to_ref(r: model::ResourceRef) -> t::ResourceRef {
+    t::ResourceRef {
+        resource_type: r.resource_type,
+        id: r.id,
+    }
+}
+
+fn from_ref(r: t::ResourceRef) -> model::ResourceRef {
+    model::ResourceRef {
+        resource_type: r.resource_type,
+        id: r.id,
+    }
+}
+
+fn entitlement(e: model::Entitlement) -> t::Entitlement {
+    t::Entitlement {
+        id: e.id,
+        resource: to_ref(e.resource),
+        slug: e.slug,
+        display_name: e.display_name,
+        description: e.description,
+        purpose: match e.purpose {
+            model::EntitlementPurpose::Assignment => t::EntitlementPurpose::Assignment,
+            model::EntitlementPurpose::Permission => t::EntitlementPurpose::Permission,
+        },
+        grantable_to: e.grantable_to,
+    }
+}
+
+fn grant(g: model::Grant) -> t::Grant {
+    t::Grant {
+        id: g.id,
+        entitlement_id: g.entitlement_id,
+        principal: to_ref(g.principal),
+    }
+}
+
+fn provision_action(a: t::ProvisionAction) -> model::ProvisionAction {
+    match a {
+        t::ProvisionAction::Grant((entitlement, principal)) => {
+            model::ProvisionAction::Grant(entitlement, from_ref(principal))
+        }
+        t::ProvisionAction::Revoke(t::RevokeTarget::GrantId(id)) => {
+            model::ProvisionAction::Revoke(model::RevokeTarget::GrantId(id))
+        }
+        t::ProvisionAction::Revoke(t::RevokeTarget::Membership((entitlement, principal))) => {
+            model::ProvisionAction::Revoke(model::RevokeTarget::Membership(
+                entitlement,
+                from_ref(principal),
+            ))
+        }
+        t::ProvisionAction::CreateAccount(r) => {
+            model::ProvisionAction::CreateAccount(model::AccountRequest {
+                login: r.login,
+                email: r.email,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                entitlement_ids: r.entitlement_ids,
+                password: r.password,
+            })
+        }
+        t::ProvisionAction::DeleteAccount(r) => model::ProvisionAction::DeleteAccount(from_ref(r)),
+    }
+}
