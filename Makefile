@@ -1,0 +1,75 @@
+# Every task of the project. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+CARGO       ?= cargo
+WASM        := target/wasm32-wasip2/release/airflow_connector.wasm
+HARNESS     := target/debug/host-harness
+CASSETTES   := tests/cassettes
+SYNC_CASSETTE := $(CASSETTES)/airflow-3.3/sync.json
+OUT         := tests/out
+AIRFLOW     := scripts/airflow
+
+.PHONY: help setup component harness demo test unit-test integration-test lint check-wit \
+        airflow-up airflow-down seed record test-live golden clean
+
+help: ## List the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: ## Install the wasm target (idempotent)
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+component: setup ## Build the connector component (.wasm)
+	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector
+	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+harness: ## Build the host harness CLI
+	$(CARGO) build --locked -p host-harness
+
+demo: component harness ## Replay a full sync of the recorded Airflow 3.3 directory (no server needed)
+	@mkdir -p $(OUT)
+	$(HARNESS) --replay $(SYNC_CASSETTE) sync --out $(OUT)/demo-sync.jsonl --stats-json $(OUT)/demo-stats.json
+	@echo
+	@echo "JSON Lines written to $(OUT)/demo-sync.jsonl; first lines:"
+	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
+	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
+
+test: component unit-test integration-test ## Build everything, run unit and replay integration tests
+
+unit-test: ## Native unit tests of the component and the harness
+	$(CARGO) test --locked -p airflow-connector --lib
+	$(CARGO) test --locked -p host-harness
+
+integration-test: component ## Replay tests: golden sync output, request budget, secrets, loud mismatches
+	$(CARGO) test --locked -p airflow-connector --test '*'
+
+lint: setup ## rustfmt and clippy (-D warnings) on both targets
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --target wasm32-wasip2 -p airflow-connector --lib -- -D warnings
+
+check-wit: component ## Show the component's real imports and exports (needs wasm-tools)
+	@command -v wasm-tools >/dev/null || { echo "install with: cargo install wasm-tools --locked"; exit 1; }
+	wasm-tools component wit $(WASM)
+
+airflow-up: ## Install (once) and start a real Airflow 3.3 on 127.0.0.1
+	$(AIRFLOW)/up.sh
+
+airflow-down: ## Stop that Airflow
+	$(AIRFLOW)/down.sh
+
+seed: ## Seed the running Airflow with tests/fixtures/directory.json
+	source $(AIRFLOW)/config.env && python3 $(AIRFLOW)/seed.py
+
+record: component harness airflow-up seed ## Re-record the cassettes from the real Airflow
+	scripts/record.sh
+
+golden: component harness ## Regenerate golden outputs from the committed cassettes (review the diff!)
+	scripts/golden.sh
+
+test-live: component harness airflow-up seed ## Live sync of a real Airflow, checked against the API
+	scripts/test-live.sh
+
+clean: ## Remove build outputs and test outputs
+	$(CARGO) clean
+	rm -rf $(OUT)

@@ -1,0 +1,164 @@
+//! Where the guest may connect: only the origin of the configured `base_url`, plus origins a
+//! library caller adds explicitly. Empty allow-list = deny all.
+
+use std::fmt;
+
+/// `scheme://host:port`, with the default port made explicit so `http://h` and `http://h:80`
+/// are the same origin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of an absolute URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .trim()
+            .parse()
+            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        Self::of_uri(&uri).ok_or_else(|| format!("`{url}` is not an absolute http(s) URL"))
+    }
+
+    pub fn of_uri(uri: &http::Uri) -> Option<Self> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let host = uri.host()?.to_ascii_lowercase();
+        if host.is_empty() {
+            return None;
+        }
+        Some(Self {
+            scheme,
+            host,
+            port: uri.port_u16().unwrap_or(default_port),
+        })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    allowed: Vec<Origin>,
+    /// Why `base_url` contributed nothing, for the denial message.
+    base_url_problem: Option<String>,
+}
+
+impl EgressPolicy {
+    /// `base_url` is the connector setting; `extra` are further allowed origins (URLs).
+    pub fn new(base_url: Option<&str>, extra: &[String]) -> Result<Self, String> {
+        let mut policy = Self::default();
+        match base_url.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(url) => match Origin::parse(url) {
+                Ok(origin) => policy.allowed.push(origin),
+                Err(e) => policy.base_url_problem = Some(e),
+            },
+            None => policy.base_url_problem = Some("`base_url` is not set".to_string()),
+        }
+        for url in extra {
+            let origin = Origin::parse(url).map_err(|e| format!("extra allowed origin: {e}"))?;
+            policy.allowed.push(origin);
+        }
+        Ok(policy)
+    }
+
+    pub fn allowed(&self) -> &[Origin] {
+        &self.allowed
+    }
+
+    /// `Ok` when the request may go out; else the operator-facing denial message.
+    pub fn check(&self, uri: &http::Uri) -> Result<Origin, String> {
+        let Some(origin) = Origin::of_uri(uri) else {
+            return Err(format!(
+                "egress denied: `{uri}` has no http(s) origin the harness can check"
+            ));
+        };
+        if self.allowed.contains(&origin) {
+            return Ok(origin);
+        }
+        let allowed = if self.allowed.is_empty() {
+            "none".to_string()
+        } else {
+            self.allowed
+                .iter()
+                .map(Origin::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let note = self
+            .base_url_problem
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        Err(format!(
+            "egress denied: the connector tried to reach {origin} (allowed origins: {allowed}{note}); \
+             to allow it, set `base_url` (--base-url) to a URL on {origin} or pass --allow-origin {origin}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn default_ports_are_made_explicit() {
+        let p = EgressPolicy::new(Some("http://airflow.local/"), &[]).unwrap();
+        assert!(p
+            .check(&uri("http://airflow.local:80/api/v2/users"))
+            .is_ok());
+        assert!(p.check(&uri("http://AIRFLOW.local/x")).is_ok());
+        let p = EgressPolicy::new(Some("https://airflow.local:443"), &[]).unwrap();
+        assert!(p.check(&uri("https://airflow.local/auth/token")).is_ok());
+    }
+
+    #[test]
+    fn other_port_host_or_scheme_is_denied_with_a_helpful_message() {
+        let p = EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap();
+        assert!(p.check(&uri("http://127.0.0.1:28080/api")).is_ok());
+        for bad in [
+            "http://127.0.0.1:28081/api",
+            "http://localhost:28080/api",
+            "https://127.0.0.1:28080/api",
+        ] {
+            let msg = p.check(&uri(bad)).unwrap_err();
+            let target = Origin::parse(bad).unwrap().to_string();
+            assert!(msg.contains(&target), "{msg}");
+            assert!(msg.contains("base_url"), "{msg}");
+            assert!(msg.contains("http://127.0.0.1:28080"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn extra_origins_are_allowed() {
+        let p = EgressPolicy::new(Some("http://a:1"), &["https://b".to_string()]).unwrap();
+        assert!(p.check(&uri("https://b:443/x")).is_ok());
+        assert!(EgressPolicy::new(None, &["ftp://x".to_string()]).is_err());
+    }
+
+    #[test]
+    fn no_base_url_denies_everything_and_says_why() {
+        let p = EgressPolicy::new(None, &[]).unwrap();
+        let msg = p.check(&uri("http://a/x")).unwrap_err();
+        assert!(
+            msg.contains("allowed origins: none") && msg.contains("not set"),
+            "{msg}"
+        );
+        let p = EgressPolicy::new(Some("not a url"), &[]).unwrap();
+        assert!(p.check(&uri("http://a/x")).is_err());
+    }
+}

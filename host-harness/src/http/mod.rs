@@ -1,0 +1,749 @@
+//! The one choke point for the guest's outgoing HTTP: every request is counted, checked
+//! against the egress policy, then sent live, recorded or replayed. Nothing else in the
+//! harness gives the guest network access (WASI sockets stay denied).
+
+pub mod egress;
+pub mod player;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use crate::scrub::Scrubber;
+use egress::EgressPolicy;
+use player::{describe, IncomingRequest, Player};
+
+/// Timeouts applied in live and record mode when the guest sets none (wasmtime's own
+/// defaults are ten minutes each).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers that describe one transfer rather than the exchange; never stored or replayed.
+const TRANSFER_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "host",
+    "keep-alive",
+];
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+type SendResult = Result<(http::Response<WasiBody>, IoFuture), HttpError>;
+
+enum Mode {
+    Live,
+    Record {
+        path: PathBuf,
+        cassette: Mutex<Cassette>,
+    },
+    Replay {
+        path: PathBuf,
+        player: Mutex<Player>,
+    },
+}
+
+/// A request the harness refused or could not answer; the harness operation that caused it
+/// fails with this message rather than with the guest's secondary error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpFailure {
+    Denied(String),
+    Mismatch(String),
+}
+
+impl HttpFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Denied(m) | Self::Mismatch(m) => m,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    requests: u64,
+    failures: Vec<HttpFailure>,
+}
+
+/// Position in the failure log, to ask for failures that happened after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(usize);
+
+/// What the HTTP layer has to say at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub requests: u64,
+    pub failures: Vec<HttpFailure>,
+    /// Record mode: where the cassette was written and how many interactions it holds.
+    pub cassette_written: Option<(PathBuf, usize)>,
+    /// Replay mode: the cassette and its interactions never requested (`METHOD path?query`).
+    pub replayed: Option<(PathBuf, Vec<String>)>,
+}
+
+/// Shared between the hooks living in the wasmtime store and the harness that queries them.
+pub struct HttpState {
+    policy: EgressPolicy,
+    mode: Mode,
+    /// Scrubs what is stored in (and matched against) cassettes.
+    storage: Scrubber,
+    /// Scrubs what is printed.
+    display: Scrubber,
+    verbose: bool,
+    log: Mutex<Log>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these structures half-updated in a way that matters more
+    // than losing the run's report.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How the HTTP layer is set up.
+pub enum HttpSetup {
+    Live,
+    Record { path: PathBuf, cassette: Cassette },
+    Replay { path: PathBuf, cassette: Cassette },
+}
+
+impl HttpState {
+    pub fn new(
+        setup: HttpSetup,
+        policy: EgressPolicy,
+        storage: Scrubber,
+        display: Scrubber,
+        verbose: bool,
+    ) -> Arc<Self> {
+        let mode = match setup {
+            HttpSetup::Live => Mode::Live,
+            HttpSetup::Record { path, cassette } => Mode::Record {
+                path,
+                cassette: Mutex::new(cassette),
+            },
+            HttpSetup::Replay { path, cassette } => {
+                let name = path.display().to_string();
+                Mode::Replay {
+                    path,
+                    player: Mutex::new(Player::new(cassette, name)),
+                }
+            }
+        };
+        Arc::new(Self {
+            policy,
+            mode,
+            storage,
+            display,
+            verbose,
+            log: Mutex::new(Log::default()),
+        })
+    }
+
+    pub fn requests(&self) -> u64 {
+        lock(&self.log).requests
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark(lock(&self.log).failures.len())
+    }
+
+    /// The first denial or replay mismatch after `mark`, if any.
+    pub fn failure_since(&self, mark: Mark) -> Option<HttpFailure> {
+        lock(&self.log).failures.get(mark.0).cloned()
+    }
+
+    pub fn failures(&self) -> Vec<HttpFailure> {
+        lock(&self.log).failures.clone()
+    }
+
+    /// Replay: interactions not requested so far.
+    pub fn unused(&self) -> Vec<String> {
+        match &self.mode {
+            Mode::Replay { player, .. } => lock(player).unused(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends the run: writes the cassette in record mode.
+    pub fn finish(&self) -> anyhow::Result<RunReport> {
+        let mut report = RunReport {
+            requests: self.requests(),
+            failures: self.failures(),
+            ..Default::default()
+        };
+        match &self.mode {
+            Mode::Live => {}
+            Mode::Record { path, cassette } => {
+                let mut cassette = lock(cassette);
+                cassette.recorded_at = crate::cassette::now_rfc3339();
+                cassette.save(path)?;
+                report.cassette_written = Some((path.clone(), cassette.interactions.len()));
+            }
+            Mode::Replay { path, player } => {
+                report.replayed = Some((path.clone(), lock(player).unused()));
+            }
+        }
+        Ok(report)
+    }
+
+    fn fail(&self, failure: HttpFailure) {
+        lock(&self.log).failures.push(failure);
+    }
+
+    /// Counting and the egress check happen before any mode-specific code: a bypass here would
+    /// let recording or replay reach an origin the policy refuses.
+    fn admit(&self, uri: &http::Uri) -> Result<(), HttpError> {
+        lock(&self.log).requests += 1;
+        match self.policy.check(uri) {
+            Ok(_) => Ok(()),
+            Err(message) => {
+                if self.verbose {
+                    eprintln!("http: {}", self.display.text(&message));
+                }
+                self.fail(HttpFailure::Denied(message));
+                Err(HttpError::HttpRequestDenied)
+            }
+        }
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> SendResult {
+        let started = Instant::now();
+        let line = describe_url(request.method().as_str(), &request.uri().to_string());
+        let result = match &self.mode {
+            Mode::Live => live(request, options).await,
+            Mode::Record { .. } => self.record(request, options).await,
+            Mode::Replay { .. } => self.replay(request).await,
+        };
+        if self.verbose {
+            let outcome = match &result {
+                Ok((res, _)) => res.status().as_u16().to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            eprintln!(
+                "http: {} -> {outcome} ({} ms)",
+                self.display.text(&line),
+                started.elapsed().as_millis()
+            );
+        }
+        result
+    }
+
+    async fn record(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> SendResult {
+        let (parts, body) = request.into_parts();
+        // The guest writes the body after the request has started; this waits for all of it.
+        let req_bytes = body.collect().await?.to_bytes();
+        let recorded_request = RecordedRequest {
+            method: parts.method.to_string(),
+            url: self.storage.text(&parts.uri.to_string()),
+            headers: stored_headers(&parts.headers, |n, v| self.storage.request_header(n, v)),
+            body: self.stored_body(&req_bytes),
+        };
+        let forward = http::Request::from_parts(parts, full(req_bytes));
+        let (response, io) =
+            wasmtime_wasi_http::default_send_request(forward, Some(with_default_timeouts(options)))
+                .await?;
+        // The connection future must keep running while the body is read.
+        let io = tokio::spawn(io);
+        let (parts, body) = response.into_parts();
+        let res_bytes = body.collect().await?.to_bytes();
+        let recorded_response = RecordedResponse {
+            status: parts.status.as_u16(),
+            headers: stored_headers(&parts.headers, |n, v| self.storage.response_header(n, v)),
+            body: self.stored_body(&res_bytes),
+        };
+        if let Mode::Record { cassette, .. } = &self.mode {
+            lock(cassette).interactions.push(Interaction {
+                request: recorded_request,
+                response: recorded_response,
+            });
+        }
+        let io: IoFuture = Box::new(async move {
+            match io.await {
+                Ok(result) => result,
+                Err(e) => Err(HttpError::InternalError(Some(e.to_string()))),
+            }
+        });
+        Ok((http::Response::from_parts(parts, full(res_bytes)), io))
+    }
+
+    async fn replay(&self, request: http::Request<WasiBody>) -> SendResult {
+        let (parts, body) = request.into_parts();
+        // The guest writes the body after the request has started; this waits for all of it.
+        let bytes = body.collect().await?.to_bytes();
+        let incoming = IncomingRequest {
+            method: parts.method.to_string(),
+            url: self.storage.text(&parts.uri.to_string()),
+            body: self.stored_body(&bytes),
+        };
+        let Mode::Replay { player, .. } = &self.mode else {
+            return Err(HttpError::InternalError(Some("not replaying".into())));
+        };
+        let taken = lock(player).take(&incoming);
+        match taken {
+            Ok(recorded) => Ok((replayed_response(&recorded)?, Box::new(async { Ok(()) }))),
+            Err(message) => {
+                self.fail(HttpFailure::Mismatch(self.display.text(&message)));
+                Err(HttpError::InternalError(Some(format!(
+                    "replay: no recorded interaction for {}",
+                    self.display
+                        .text(&describe(&incoming.method, &incoming.url))
+                ))))
+            }
+        }
+    }
+
+    fn stored_body(&self, bytes: &[u8]) -> Body {
+        let mut body = Body::from_bytes(bytes);
+        if let Some(json) = body.json.as_mut() {
+            self.storage.json(json);
+        }
+        if let Some(text) = body.text.as_mut() {
+            *text = self.storage.text(text);
+        }
+        body
+    }
+}
+
+fn describe_url(method: &str, url: &str) -> String {
+    format!("{method} {url}")
+}
+
+fn full(bytes: Bytes) -> WasiBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
+    let o = options.unwrap_or_default();
+    RequestOptions {
+        connect_timeout: o.connect_timeout.or(Some(CONNECT_TIMEOUT)),
+        first_byte_timeout: o.first_byte_timeout.or(Some(FIRST_BYTE_TIMEOUT)),
+        between_bytes_timeout: o.between_bytes_timeout.or(Some(BETWEEN_BYTES_TIMEOUT)),
+    }
+}
+
+async fn live(request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
+    // Buffered so the request goes out with a content-length, exactly as in record mode: the
+    // guest streams its body, which hyper would otherwise send chunked, and some servers
+    // (Python's http.server, for one) read a chunked body as empty. Request bodies are small.
+    let (parts, body) = request.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let request = http::Request::from_parts(parts, full(bytes));
+    let (response, io) =
+        wasmtime_wasi_http::default_send_request(request, Some(with_default_timeouts(options)))
+            .await?;
+    Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
+}
+
+fn is_transfer_header(name: &str) -> bool {
+    TRANSFER_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+fn stored_headers(
+    headers: &http::HeaderMap,
+    scrub: impl Fn(&str, &str) -> String,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        let name = name.as_str().to_ascii_lowercase();
+        if is_transfer_header(&name) {
+            continue;
+        }
+        let value = scrub(&name, &String::from_utf8_lossy(value.as_bytes()));
+        out.entry(name)
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+/// The recorded response as the guest will see it: JSON re-serialised, content-length
+/// recomputed (the recorded one may describe a body before scrubbing or hand edits).
+pub fn replayed_response(
+    recorded: &RecordedResponse,
+) -> Result<http::Response<WasiBody>, HttpError> {
+    let bytes = recorded.body.to_bytes();
+    let mut builder = http::Response::builder().status(recorded.status);
+    for (name, value) in &recorded.headers {
+        if !is_transfer_header(name) {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+    }
+    // Hand-written cassettes often leave the content type out of a JSON answer.
+    if recorded.body.json.is_some()
+        && !recorded
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder
+        .header(http::header::CONTENT_LENGTH, bytes.len())
+        .body(full(Bytes::from(bytes)))
+        .map_err(|e| HttpError::InternalError(Some(format!("replay: bad recorded response: {e}"))))
+}
+
+/// The hooks object living in the wasmtime store; everything it knows is in the shared state.
+pub struct Hooks {
+    state: Arc<HttpState>,
+}
+
+impl Hooks {
+    pub fn new(state: Arc<HttpState>) -> Self {
+        Self { state }
+    }
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if let Err(e) = self.state.admit(request.uri()) {
+            return Box::new(async move { Err(e) });
+        }
+        let state = self.state.clone();
+        Box::new(state.dispatch(request, options))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::Interaction;
+    use std::collections::BTreeMap;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const PASSWORD: &str = "s3cret-password";
+
+    fn state(setup: HttpSetup, base_url: &str) -> Arc<HttpState> {
+        let secrets = vec![PASSWORD.to_string()];
+        let (storage, _) = Scrubber::for_storage(&secrets, &[]);
+        HttpState::new(
+            setup,
+            EgressPolicy::new(Some(base_url), &[]).unwrap(),
+            storage,
+            Scrubber::for_display(&secrets),
+            false,
+        )
+    }
+
+    fn request(method: &str, url: &str, body: WasiBody) -> http::Request<WasiBody> {
+        http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Basic {PASSWORD}"))
+            .body(body)
+            .unwrap()
+    }
+
+    fn empty() -> WasiBody {
+        full(Bytes::new())
+    }
+
+    async fn send(state: &Arc<HttpState>, req: http::Request<WasiBody>) -> SendResult {
+        let mut hooks = Hooks::new(state.clone());
+        let fut = hooks.send_request(req, None, Box::new(async { Ok(()) }));
+        Box::into_pin(fut).await
+    }
+
+    async fn body_text(res: http::Response<WasiBody>) -> String {
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn login_cassette() -> Cassette {
+        let mut c = Cassette::new("test".into(), "t".into(), BTreeMap::new());
+        c.interactions.push(Interaction {
+            request: RecordedRequest {
+                method: "POST".into(),
+                url: "http://127.0.0.1:28080/auth/token".into(),
+                headers: BTreeMap::new(),
+                body: Body::from_bytes(br#"{"username":"admin","password":"[REDACTED]"}"#),
+            },
+            response: RecordedResponse {
+                status: 201,
+                headers: [
+                    ("content-type".to_string(), "application/json".to_string()),
+                    ("content-length".to_string(), "9999".to_string()),
+                ]
+                .into(),
+                body: Body::from_bytes(br#"{ "access_token": "[REDACTED]" }"#),
+            },
+        });
+        c
+    }
+
+    fn replay_state() -> Arc<HttpState> {
+        state(
+            HttpSetup::Replay {
+                path: "login.json".into(),
+                cassette: login_cassette(),
+            },
+            "http://127.0.0.1:28080",
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn replay_waits_for_a_body_written_after_the_request_started() {
+        let state = replay_state();
+        let (mut tx, body) = http_body_util::channel::Channel::<Bytes, HttpError>::new(4);
+        let req = request(
+            "POST",
+            "http://127.0.0.1:28080/auth/token",
+            body.boxed_unsync(),
+        );
+        let pending = tokio::spawn({
+            let state = state.clone();
+            async move { send(&state, req).await }
+        });
+        // The guest's HTTP crate writes the body only after `handle` returned.
+        tokio::task::yield_now().await;
+        tx.send_data(Bytes::from(format!(r#"{{"password":"{PASSWORD}","#)))
+            .await
+            .unwrap();
+        tx.send_data(Bytes::from_static(br#""username":"admin"}"#))
+            .await
+            .unwrap();
+        drop(tx);
+        let (res, _io) = pending.await.unwrap().unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(res.headers()["content-length"], "29");
+        assert_eq!(body_text(res).await, r#"{"access_token":"[REDACTED]"}"#);
+        assert!(state.unused().is_empty());
+        assert_eq!(state.requests(), 1);
+        assert!(state.failures().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn replay_mismatch_fails_the_request_and_is_recorded() {
+        let state = replay_state();
+        let mark = state.mark();
+        let err = send(
+            &state,
+            request(
+                "GET",
+                "http://127.0.0.1:28080/api/v2/users?limit=100",
+                empty(),
+            ),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, HttpError::InternalError(Some(ref m)) if m.contains("GET /api/v2/users?limit=100"))
+        );
+        let Some(HttpFailure::Mismatch(msg)) = state.failure_since(mark) else {
+            panic!("no mismatch recorded")
+        };
+        assert!(msg.contains("closest: POST /auth/token"), "{msg}");
+        assert_eq!(state.unused(), ["POST /auth/token"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn egress_is_checked_before_any_mode() {
+        let state = replay_state();
+        for url in [
+            "http://127.0.0.1:28081/auth/token",
+            "https://127.0.0.1:28080/auth/token",
+            "http://example.com/auth/token",
+        ] {
+            let err = send(&state, request("POST", url, empty()))
+                .await
+                .err()
+                .unwrap();
+            assert!(matches!(err, HttpError::HttpRequestDenied), "{err}");
+        }
+        assert_eq!(state.requests(), 3);
+        let failures = state.failures();
+        assert_eq!(failures.len(), 3);
+        assert!(
+            matches!(&failures[2], HttpFailure::Denied(m) if m.contains("http://example.com:80"))
+        );
+        // Denied requests consumed nothing from the cassette.
+        assert_eq!(state.unused(), ["POST /auth/token"]);
+    }
+
+    /// Serves one request with a fixed response, returning what it received.
+    async fn one_shot_server(
+        response_body: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            loop {
+                let n = sock.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nset-cookie: session=abc\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{response_body}",
+                response_body.len()
+            );
+            sock.write_all(reply.as_bytes()).await.unwrap();
+            sock.shutdown().await.unwrap();
+            String::from_utf8(buf).unwrap()
+        });
+        (base, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn record_returns_the_real_response_and_stores_it_scrubbed() {
+        let (base, server) =
+            one_shot_server(r#"{"access_token":"eyJ.real.token","echo":"s3cret-password"}"#).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.json");
+        let state = state(
+            HttpSetup::Record {
+                path: path.clone(),
+                cassette: Cassette::new("src".into(), "t".into(), BTreeMap::new()),
+            },
+            &base,
+        );
+        let (mut tx, body) = http_body_util::channel::Channel::<Bytes, HttpError>::new(4);
+        let req = request(
+            "POST",
+            &format!("{base}/auth/token?b=2&a=1"),
+            body.boxed_unsync(),
+        );
+        let pending = tokio::spawn({
+            let state = state.clone();
+            async move { send(&state, req).await }
+        });
+        tokio::task::yield_now().await;
+        tx.send_data(Bytes::from(format!(
+            r#"{{"username":"admin","password":"{PASSWORD}"}}"#
+        )))
+        .await
+        .unwrap();
+        drop(tx);
+        let (res, _io) = pending.await.unwrap().unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(
+            body_text(res).await,
+            r#"{"access_token":"eyJ.real.token","echo":"s3cret-password"}"#
+        );
+        let received = server.await.unwrap();
+        assert!(
+            received.ends_with(&format!(r#""password":"{PASSWORD}"}}"#)),
+            "{received}"
+        );
+
+        let report = state.finish().unwrap();
+        assert_eq!(report.cassette_written, Some((path.clone(), 1)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert!(!text.contains("eyJ.real.token"), "{text}");
+        let c = Cassette::load(&path).unwrap();
+        let i = &c.interactions[0];
+        assert_eq!(i.request.url, format!("{base}/auth/token?b=2&a=1"));
+        assert_eq!(i.request.headers["authorization"], "[REDACTED]");
+        assert!(!i.request.headers.contains_key("host"));
+        assert_eq!(
+            i.request.body.json.as_ref().unwrap()["password"],
+            "[REDACTED]"
+        );
+        assert_eq!(i.response.headers["set-cookie"], "[REDACTED]");
+        assert!(!i.response.headers.contains_key("content-length"));
+        assert_eq!(i.response.body.json.as_ref().unwrap()["echo"], "[REDACTED]");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn mismatch_messages_never_show_a_short_password() {
+        // Too short for literal scrubbing of stored data, so only display scrubbing hides it.
+        let secrets = vec!["pw42".to_string()];
+        let (storage, skipped) = Scrubber::for_storage(&secrets, &[]);
+        assert_eq!(skipped, 1);
+        let state = HttpState::new(
+            HttpSetup::Replay {
+                path: "login.json".into(),
+                cassette: login_cassette(),
+            },
+            EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
+            storage,
+            Scrubber::for_display(&secrets),
+            true,
+        );
+        let err = send(
+            &state,
+            request(
+                "POST",
+                "http://127.0.0.1:28080/auth/token?user=pw42",
+                full(Bytes::from_static(b"password=pw42")),
+            ),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(!err.to_string().contains("pw42"), "{err}");
+        let failures = state.failures();
+        let msg = failures[0].message();
+        assert!(
+            msg.contains("user=[REDACTED]") && msg.contains("password=[REDACTED]"),
+            "{msg}"
+        );
+        assert!(!msg.contains("pw42"), "{msg}");
+    }
+
+    #[test]
+    fn replayed_json_gets_a_content_type_when_the_cassette_has_none() {
+        let res = replayed_response(&RecordedResponse {
+            status: 200,
+            headers: BTreeMap::new(),
+            body: Body::from_bytes(b"[1]"),
+        })
+        .unwrap();
+        assert_eq!(res.headers()["content-type"], "application/json");
+        assert_eq!(res.headers()["content-length"], "3");
+    }
+
+    #[test]
+    fn default_timeouts_fill_only_what_the_guest_left_unset() {
+        let o = with_default_timeouts(Some(RequestOptions {
+            connect_timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        }));
+        assert_eq!(o.connect_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(o.first_byte_timeout, Some(FIRST_BYTE_TIMEOUT));
+        assert_eq!(o.between_bytes_timeout, Some(BETWEEN_BYTES_TIMEOUT));
+    }
+}

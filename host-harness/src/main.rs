@@ -1,0 +1,555 @@
+//! `host-harness`: run a connector component against a live Airflow, record a cassette, or
+//! replay one.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use host_harness::cassette::Cassette;
+use host_harness::progress::StderrProgress;
+use host_harness::scrub::Scrubber;
+use host_harness::settings::{self, FlagSettings, SettingsInput};
+use host_harness::{
+    render, wit, Harness, HarnessError, HarnessOptions, HttpMode, RunReport, SyncStats,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "host-harness", version, about)]
+#[command(
+    after_help = "Settings, later wins: cassette (replay) < --config < environment \
+(AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD; BATON_AIRFLOW_* accepted) < flags."
+)]
+struct Cli {
+    /// The connector component [default: target/wasm32-wasip2/release/airflow_connector.wasm]
+    #[arg(long, value_name = "PATH", global = true)]
+    component: Option<PathBuf>,
+    /// JSON object of settings (string, number or boolean values)
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Airflow API server URL (setting base_url); its origin is the only one allowed
+    #[arg(long, value_name = "URL", global = true)]
+    base_url: Option<String>,
+    /// Account the connector signs in as (setting username)
+    #[arg(long, global = true)]
+    username: Option<String>,
+    /// Read the connector password from the first line of stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// Any connector setting; repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    set: Vec<String>,
+    /// Let the connector make changes (setting provisioning=true; env BATON_PROVISIONING)
+    #[arg(long, global = true)]
+    provisioning: bool,
+    /// Run live and write the (scrubbed) exchanges to CASSETTE
+    #[arg(
+        long,
+        value_name = "CASSETTE",
+        global = true,
+        conflicts_with = "replay"
+    )]
+    record: Option<PathBuf>,
+    /// With --record: where the recording comes from, e.g. "real Airflow 3.1 on 127.0.0.1"
+    #[arg(long, value_name = "TEXT", global = true, requires = "record")]
+    source: Option<String>,
+    /// Answer every request from CASSETTE; no network
+    #[arg(long, value_name = "CASSETTE", global = true)]
+    replay: Option<PathBuf>,
+    /// A further origin (scheme://host:port) the connector may reach besides base_url's
+    #[arg(long, value_name = "ORIGIN", global = true)]
+    allow_origin: Vec<String>,
+    /// Log each HTTP request (method, URL, status, duration) on stderr
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Full sync as JSON Lines: resource types, resources, entitlements, grants
+    Sync {
+        /// Write to FILE (atomically, only on success) instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also write the sync statistics as JSON to FILE
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<PathBuf>,
+    },
+    /// The connector's metadata (config fields, resource types, capabilities) as JSON
+    Metadata,
+    /// Authenticate and report the identity and system
+    Validate,
+    /// Make a change (requires --provisioning)
+    Provision {
+        #[command(subcommand)]
+        action: ProvisionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvisionCommand {
+    /// Give a principal an entitlement
+    Grant {
+        #[arg(long)]
+        entitlement: String,
+        /// TYPE:ID, e.g. user:alice
+        #[arg(long, value_parser = parse_ref)]
+        principal: wit::ResourceRef,
+    },
+    /// Revoke a grant, by id or by entitlement and principal
+    Revoke(RevokeArgs),
+    /// Create an account
+    CreateAccount {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        /// Role the account starts with (entitlement role:ROLE:member); repeatable
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the new account's password from stdin, on the line after the connector
+        /// password if that is read from stdin too (else the connector generates one)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account
+    DeleteAccount {
+        /// TYPE:ID, e.g. user:alice
+        #[arg(long, value_parser = parse_ref)]
+        principal: wit::ResourceRef,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+struct RevokeArgs {
+    #[arg(long, conflicts_with_all = ["entitlement", "principal"])]
+    grant: Option<String>,
+    #[arg(long, requires = "principal")]
+    entitlement: Option<String>,
+    /// TYPE:ID, e.g. user:alice
+    #[arg(long, value_parser = parse_ref, requires = "entitlement")]
+    principal: Option<wit::ResourceRef>,
+}
+
+fn parse_ref(s: &str) -> Result<wit::ResourceRef, String> {
+    match s.split_once(':') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok(wit::ResourceRef {
+            resource_type: t.to_string(),
+            id: id.to_string(),
+        }),
+        _ => Err(format!("expected TYPE:ID (e.g. user:alice), got `{s}`")),
+    }
+}
+
+/// A failed run: the message is printed once, scrubbed, on stderr.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<HarnessError> for Failure {
+    fn from(e: HarnessError) -> Self {
+        Self {
+            code: u8::try_from(e.exit_code()).unwrap_or(1),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+fn runtime(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Secrets are known only once settings resolve; until then nothing secret can be in a
+    // message, so an empty scrubber is right.
+    let mut scrubber = Scrubber::default();
+    let result = rt.block_on(run(cli, &mut scrubber));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", scrubber.text(&f.message));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn read_stdin_line(what: &str) -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| usage(format!("cannot read {what} from stdin: {e}")))?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        return Err(usage(format!(
+            "{what} expected on stdin, got an empty line"
+        )));
+    }
+    Ok(line)
+}
+
+fn resolve_settings(cli: &Cli) -> Result<BTreeMap<String, String>, Failure> {
+    let cassette = match &cli.replay {
+        Some(path) => Some(
+            Cassette::load(path)
+                .map_err(|e| usage(format!("{e:#}")))?
+                .settings,
+        ),
+        None => None,
+    };
+    let config_file = match &cli.config {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let password = if cli.password_stdin {
+        Some(read_stdin_line("password")?)
+    } else {
+        None
+    };
+    let input = SettingsInput {
+        cassette,
+        config_file,
+        env: settings::env_snapshot(),
+        flags: FlagSettings {
+            base_url: cli.base_url.clone(),
+            username: cli.username.clone(),
+            password,
+            set: cli.set.clone(),
+            provisioning: cli.provisioning,
+        },
+        replay: cli.replay.is_some(),
+    };
+    settings::resolve(&input).map_err(|e| usage(e.to_string()))
+}
+
+async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
+    let settings = resolve_settings(&cli)?;
+    *scrubber = Scrubber::for_display(&settings::secret_values(&settings));
+    let mode = match (&cli.record, &cli.replay) {
+        (Some(cassette), _) => HttpMode::Record {
+            cassette: cassette.clone(),
+            source: cli.source.clone(),
+        },
+        (None, Some(cassette)) => HttpMode::Replay {
+            cassette: cassette.clone(),
+        },
+        (None, None) => HttpMode::Live,
+    };
+    let opts = HarnessOptions {
+        component: cli
+            .component
+            .clone()
+            .unwrap_or_else(host_harness::engine::default_component_path),
+        mode,
+        settings,
+        extra_allowed_origins: cli.allow_origin.clone(),
+        verbose: cli.verbose,
+    };
+
+    // Metadata is callable before configure, so it works with incomplete settings.
+    let mut harness = match cli.command {
+        Command::Metadata => Harness::instantiate(opts).await?,
+        _ => {
+            let mut harness = Harness::instantiate(opts).await?;
+            print_warnings(&harness);
+            if let Err(e) = harness.configure().await {
+                return finish(harness, Err(e.into()));
+            }
+            harness
+        }
+    };
+    let result = match cli.command {
+        Command::Metadata => harness
+            .metadata()
+            .await
+            .map_err(Failure::from)
+            .and_then(|m| print_json(&render::metadata(&m))),
+        Command::Validate => harness
+            .validate()
+            .await
+            .map_err(Failure::from)
+            .and_then(|v| print_json(&render::validation(&v))),
+        Command::Sync { out, stats_json } => {
+            sync(&mut harness, out.as_deref(), stats_json.as_deref()).await
+        }
+        Command::Provision { action } => match provision_action(action) {
+            Ok(action) => harness
+                .provision(&action)
+                .await
+                .map_err(Failure::from)
+                .and_then(|o| print_json(&render::outcome(&o))),
+            Err(f) => Err(f),
+        },
+    };
+    finish(harness, result)
+}
+
+fn print_warnings(harness: &Harness) {
+    for w in harness.warnings() {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Ends the run whatever its outcome: a failed run is still worth its cassette (recording an
+/// error scenario is a normal use of record mode).
+fn finish(harness: Harness, result: Result<(), Failure>) -> Result<(), Failure> {
+    let scrubber = harness.scrubber().clone();
+    let report = harness.finish();
+    match &report {
+        Ok(report) => print_report(report),
+        Err(e) => eprintln!("error: {}", scrubber.text(&e.to_string())),
+    }
+    result?;
+    report.map(|_| ()).map_err(Failure::from)
+}
+
+fn print_report(report: &RunReport) {
+    if let Some((path, n)) = &report.cassette_written {
+        eprintln!("cassette written: {} ({n} interactions)", path.display());
+    }
+    if let Some((path, unused)) = &report.replayed {
+        if unused.is_empty() {
+            eprintln!("replay: every interaction in {} was used", path.display());
+        } else {
+            eprintln!(
+                "replay: {} unused interaction(s) in {}:",
+                unused.len(),
+                path.display()
+            );
+            for u in unused {
+                eprintln!("  {u}");
+            }
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| runtime(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| runtime(format!("cannot write to stdout: {e}")))
+}
+
+fn provision_action(cmd: ProvisionCommand) -> Result<wit::ProvisionAction, Failure> {
+    Ok(match cmd {
+        ProvisionCommand::Grant {
+            entitlement,
+            principal,
+        } => wit::ProvisionAction::Grant((entitlement, principal)),
+        ProvisionCommand::Revoke(args) => match args {
+            RevokeArgs {
+                grant: Some(id), ..
+            } => wit::ProvisionAction::Revoke(wit::RevokeTarget::GrantId(id)),
+            RevokeArgs {
+                entitlement: Some(e),
+                principal: Some(p),
+                ..
+            } => wit::ProvisionAction::Revoke(wit::RevokeTarget::Membership((e, p))),
+            _ => {
+                return Err(usage(
+                    "revoke needs --grant ID, or --entitlement E with --principal TYPE:ID",
+                ))
+            }
+        },
+        ProvisionCommand::CreateAccount {
+            login,
+            email,
+            first_name,
+            last_name,
+            roles,
+            password_stdin,
+        } => wit::ProvisionAction::CreateAccount(wit::AccountRequest {
+            login,
+            email,
+            first_name,
+            last_name,
+            entitlement_ids: roles.iter().map(|r| format!("role:{r}:member")).collect(),
+            password: if password_stdin {
+                Some(read_stdin_line("account password")?)
+            } else {
+                None
+            },
+        }),
+        ProvisionCommand::DeleteAccount { principal } => {
+            wit::ProvisionAction::DeleteAccount(principal)
+        }
+    })
+}
+
+async fn sync(
+    harness: &mut Harness,
+    out: Option<&Path>,
+    stats_json: Option<&Path>,
+) -> Result<(), Failure> {
+    let progress = StderrProgress::new();
+    let stats = match out {
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            // Written beside the target and renamed on success, so FILE is either the
+            // complete output or untouched.
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| usage(format!("cannot create a file in {}: {e}", dir.display())))?;
+            let mut writer = BufWriter::new(tmp);
+            let stats = harness.sync(&mut writer, &progress).await.map_err(|e| {
+                incomplete(e, &format!("nothing was written to {}", path.display()))
+            })?;
+            let tmp = writer
+                .into_inner()
+                .map_err(|e| runtime(format!("cannot write {}: {}", path.display(), e.error())))?;
+            tmp.persist(path)
+                .map_err(|e| runtime(format!("cannot write {}: {}", path.display(), e.error)))?;
+            stats
+        }
+        None => {
+            let mut writer = BufWriter::new(std::io::stdout());
+            let stats = harness
+                .sync(&mut writer, &progress)
+                .await
+                .map_err(|e| incomplete(e, "the output on stdout is incomplete"))?;
+            writer
+                .flush()
+                .map_err(|e| runtime(format!("cannot write to stdout: {e}")))?;
+            stats
+        }
+    };
+    eprintln!("{}", summary(&stats));
+    if let Some(path) = stats_json {
+        let mut text = serde_json::to_string(&stats).map_err(|e| runtime(e.to_string()))?;
+        text.push('\n');
+        std::fs::write(path, text)
+            .map_err(|e| runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn incomplete(e: HarnessError, what: &str) -> Failure {
+    let mut f = Failure::from(e);
+    f.message = format!("sync failed: {}\n{what}", f.message);
+    f
+}
+
+fn summary(stats: &SyncStats) -> String {
+    let by_type = stats
+        .resources_by_type
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
+         {} HTTP requests; {:.2} s",
+        stats.resource_types,
+        stats.resources,
+        stats.entitlements,
+        stats.grants,
+        stats.requests,
+        stats.elapsed_ms as f64 / 1000.0
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn record_and_replay_are_exclusive() {
+        let r = Cli::try_parse_from(["h", "--record", "a", "--replay", "b", "metadata"]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["h", "sync", "--replay", "c.json", "--set", "a=b"]).unwrap();
+        assert_eq!(cli.replay.as_deref(), Some(Path::new("c.json")));
+        assert_eq!(cli.set, ["a=b"]);
+    }
+
+    #[test]
+    fn no_plain_password_flag() {
+        assert!(Cli::try_parse_from(["h", "--password", "x", "validate"]).is_err());
+    }
+
+    #[test]
+    fn provision_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "h",
+            "provision",
+            "revoke",
+            "--entitlement",
+            "role:Admin:member",
+            "--principal",
+            "user:alice",
+        ])
+        .unwrap();
+        let Command::Provision { action } = cli.command else {
+            panic!()
+        };
+        match provision_action(action).ok().unwrap() {
+            wit::ProvisionAction::Revoke(wit::RevokeTarget::Membership((e, p))) => {
+                assert_eq!(e, "role:Admin:member");
+                assert_eq!((p.resource_type.as_str(), p.id.as_str()), ("user", "alice"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["h", "provision", "revoke"]).is_err());
+        assert!(Cli::try_parse_from([
+            "h",
+            "provision",
+            "revoke",
+            "--grant",
+            "g",
+            "--entitlement",
+            "e"
+        ])
+        .is_err());
+        assert!(
+            Cli::try_parse_from(["h", "provision", "delete-account", "--principal", "alice"])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,387 @@
+//! Connector settings, built in layers where a later layer wins:
+//! cassette `settings` (replay only) < `--config FILE` < environment < flags.
+//!
+//! Resolution is a pure function of its inputs (the environment is passed in as a map) so the
+//! precedence rules are unit-tested without touching the process environment.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+/// The setting keys the harness itself knows about; any other key passes through untouched.
+pub const BASE_URL: &str = "base_url";
+pub const USERNAME: &str = "username";
+pub const PASSWORD: &str = "password";
+pub const PROVISIONING: &str = "provisioning";
+
+/// The password used in replay when none is given: cassette bodies are scrubbed, so the
+/// recorded login body carries this placeholder and any password matches it.
+pub const REPLAY_PASSWORD: &str = "[REDACTED]";
+
+/// Environment variables read, per setting key. The first name wins when several are set.
+const ENV_VARS: &[(&str, &[&str])] = &[
+    (BASE_URL, &["AIRFLOW_BASE_URL", "BATON_AIRFLOW_BASE_URL"]),
+    (USERNAME, &["AIRFLOW_USERNAME", "BATON_AIRFLOW_USERNAME"]),
+    (PASSWORD, &["AIRFLOW_PASSWORD", "BATON_AIRFLOW_PASSWORD"]),
+    (PROVISIONING, &["BATON_PROVISIONING"]),
+];
+
+/// The names of the environment variables `resolve` looks at, so a caller can snapshot just
+/// those.
+pub fn env_var_names() -> impl Iterator<Item = &'static str> {
+    ENV_VARS.iter().flat_map(|(_, names)| names.iter().copied())
+}
+
+/// Snapshot of the relevant process environment variables.
+pub fn env_snapshot() -> BTreeMap<String, String> {
+    env_var_names()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+        .collect()
+}
+
+/// A settings problem the operator must fix; the CLI exits with status 2 on these.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("config file {file}: {message}")]
+    ConfigFile { file: String, message: String },
+    #[error("config file {file}: key `{key}` must be a string, number or boolean, found {found}")]
+    ConfigValue {
+        file: String,
+        key: String,
+        found: &'static str,
+    },
+    #[error("{flag} expects key=value, got `{value}`")]
+    MalformedFlag { flag: &'static str, value: String },
+}
+
+/// Settings given on the command line (or by a library caller in the same shape).
+#[derive(Debug, Default, Clone)]
+pub struct FlagSettings {
+    pub base_url: Option<String>,
+    pub username: Option<String>,
+    /// Read from stdin by the CLI; never a plain flag, so it cannot leak through `ps`.
+    pub password: Option<String>,
+    /// Raw `key=value` strings from repeated `--set`.
+    pub set: Vec<String>,
+    pub provisioning: bool,
+}
+
+/// Every input to settings resolution.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsInput {
+    /// The cassette's recorded (non-secret) settings; only used in replay.
+    pub cassette: Option<BTreeMap<String, String>>,
+    /// `(file name for messages, file contents)` of `--config`.
+    pub config_file: Option<(String, String)>,
+    pub env: BTreeMap<String, String>,
+    pub flags: FlagSettings,
+    /// Replay mode: a missing password becomes [`REPLAY_PASSWORD`].
+    pub replay: bool,
+}
+
+/// Merge the layers; later layers win.
+pub fn resolve(input: &SettingsInput) -> Result<BTreeMap<String, String>, SettingsError> {
+    let mut out = BTreeMap::new();
+    if input.replay {
+        if let Some(cassette) = &input.cassette {
+            out.extend(cassette.clone());
+        }
+    }
+    if let Some((file, contents)) = &input.config_file {
+        out.extend(parse_config_file(file, contents)?);
+    }
+    for (key, names) in ENV_VARS {
+        if let Some(value) = names.iter().find_map(|n| input.env.get(*n)) {
+            let value = if *key == PROVISIONING {
+                normalise_bool(value)
+            } else {
+                value.clone()
+            };
+            out.insert((*key).to_string(), value);
+        }
+    }
+    let flags = &input.flags;
+    for (key, value) in [
+        (BASE_URL, &flags.base_url),
+        (USERNAME, &flags.username),
+        (PASSWORD, &flags.password),
+    ] {
+        if let Some(value) = value {
+            out.insert(key.to_string(), value.clone());
+        }
+    }
+    for raw in &flags.set {
+        let (key, value) = parse_set(raw)?;
+        out.insert(key, value);
+    }
+    if flags.provisioning {
+        out.insert(PROVISIONING.to_string(), "true".to_string());
+    }
+    if input.replay && out.get(PASSWORD).is_none_or(|p| p.is_empty()) {
+        out.insert(PASSWORD.to_string(), REPLAY_PASSWORD.to_string());
+    }
+    Ok(out)
+}
+
+/// `--set key=value`; the value may itself contain `=`.
+pub fn parse_set(raw: &str) -> Result<(String, String), SettingsError> {
+    match raw.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(SettingsError::MalformedFlag {
+            flag: "--set",
+            value: raw.to_string(),
+        }),
+    }
+}
+
+fn parse_config_file(
+    file: &str,
+    contents: &str,
+) -> Result<BTreeMap<String, String>, SettingsError> {
+    let value: serde_json::Value =
+        serde_json::from_str(contents).map_err(|e| SettingsError::ConfigFile {
+            file: file.to_string(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(SettingsError::ConfigFile {
+            file: file.to_string(),
+            message: "expected a JSON object of settings".to_string(),
+        });
+    };
+    map.into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(SettingsError::ConfigValue {
+                        file: file.to_string(),
+                        key,
+                        found: json_kind(&other),
+                    })
+                }
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Environment flags are often written `1`/`yes`; the connector expects `true`/`false`.
+fn normalise_bool(value: &str) -> String {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => "true".to_string(),
+        "0" | "false" | "no" | "off" | "" => "false".to_string(),
+        _ => value.to_string(),
+    }
+}
+
+/// Whether a setting holds a credential: such settings are never stored in a cassette,
+/// and their values are scrubbed from everything the harness writes or prints.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// The settings worth recording in a cassette: everything but secrets.
+pub fn non_secret(settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    settings
+        .iter()
+        .filter(|(k, _)| !is_secret_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The values of secret settings (non-empty, not the replay placeholder).
+pub fn secret_values(settings: &BTreeMap<String, String>) -> Vec<String> {
+    settings
+        .iter()
+        .filter(|(k, v)| is_secret_key(k) && !v.is_empty() && v.as_str() != REPLAY_PASSWORD)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let input = SettingsInput {
+            cassette: Some(map(&[
+                ("base_url", "http://cassette"),
+                ("username", "cassette-user"),
+                ("page_size", "10"),
+            ])),
+            config_file: Some((
+                "c.json".into(),
+                r#"{"base_url":"http://file","username":"file-user","verify":true,"page_size":50}"#
+                    .into(),
+            )),
+            env: map(&[("AIRFLOW_USERNAME", "env-user")]),
+            flags: FlagSettings {
+                base_url: Some("http://flag".into()),
+                ..Default::default()
+            },
+            replay: true,
+        };
+        let out = resolve(&input).unwrap();
+        assert_eq!(out["base_url"], "http://flag");
+        assert_eq!(out["username"], "env-user");
+        assert_eq!(out["page_size"], "50");
+        assert_eq!(out["verify"], "true");
+        assert_eq!(out["password"], REPLAY_PASSWORD);
+    }
+
+    #[test]
+    fn cassette_settings_only_apply_in_replay() {
+        let input = SettingsInput {
+            cassette: Some(map(&[("base_url", "http://cassette")])),
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn airflow_env_var_beats_baton_alias() {
+        let input = SettingsInput {
+            env: map(&[
+                ("AIRFLOW_BASE_URL", "http://a"),
+                ("BATON_AIRFLOW_BASE_URL", "http://b"),
+                ("BATON_AIRFLOW_PASSWORD", "pw-from-alias"),
+            ]),
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert_eq!(out["base_url"], "http://a");
+        assert_eq!(out["password"], "pw-from-alias");
+    }
+
+    #[test]
+    fn set_flags_win_over_named_flags_and_keep_equals_in_value() {
+        let input = SettingsInput {
+            flags: FlagSettings {
+                username: Some("named".into()),
+                set: vec!["username=set".into(), "filter=a=b".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert_eq!(out["username"], "set");
+        assert_eq!(out["filter"], "a=b");
+    }
+
+    #[test]
+    fn malformed_set_names_the_flag() {
+        for raw in ["novalue", "=x", ""] {
+            let input = SettingsInput {
+                flags: FlagSettings {
+                    set: vec![raw.into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let err = resolve(&input).unwrap_err();
+            assert!(
+                err.to_string().starts_with("--set expects key=value"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_file_rejects_nested_values_naming_key_and_file() {
+        let input = SettingsInput {
+            config_file: Some(("conf.json".into(), r#"{"base_url":{"x":1}}"#.into())),
+            ..Default::default()
+        };
+        let err = resolve(&input).unwrap_err().to_string();
+        assert!(
+            err.contains("conf.json") && err.contains("`base_url`"),
+            "{err}"
+        );
+        assert!(err.contains("an object"), "{err}");
+
+        let input = SettingsInput {
+            config_file: Some(("conf.json".into(), "[1]".into())),
+            ..Default::default()
+        };
+        assert!(resolve(&input)
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
+
+        let input = SettingsInput {
+            config_file: Some(("conf.json".into(), "{".into())),
+            ..Default::default()
+        };
+        assert!(resolve(&input)
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn provisioning_from_flag_or_env() {
+        let mut input = SettingsInput {
+            env: map(&[("BATON_PROVISIONING", "1")]),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&input).unwrap()["provisioning"], "true");
+        input.env.clear();
+        input.flags.provisioning = true;
+        assert_eq!(resolve(&input).unwrap()["provisioning"], "true");
+    }
+
+    #[test]
+    fn explicit_password_is_kept_in_replay() {
+        let input = SettingsInput {
+            flags: FlagSettings {
+                password: Some("given".into()),
+                ..Default::default()
+            },
+            replay: true,
+            ..Default::default()
+        };
+        assert_eq!(resolve(&input).unwrap()["password"], "given");
+    }
+
+    #[test]
+    fn secrets_are_identified_by_key() {
+        let s = map(&[
+            ("password", "pw"),
+            ("api_token", "tok"),
+            ("client_secret", ""),
+            ("username", "admin"),
+        ]);
+        assert_eq!(non_secret(&s), map(&[("username", "admin")]));
+        let mut secrets = secret_values(&s);
+        secrets.sort();
+        assert_eq!(secrets, vec!["pw".to_string(), "tok".to_string()]);
+    }
+}

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Seed the loopback Airflow test server with tests/fixtures/directory.json, then
+verify it through the API.
+
+Stdlib only. Idempotent and converging: missing roles/users are created, existing
+ones whose fields, role lists or permissions differ are PATCHed; `--prune` also
+deletes users and custom roles the directory does not list (never the admin or
+the built-in roles). Ends by reading every user and role back (paged, limit=100)
+and asserting the server equals the directory plus the admin user.
+
+Defaults come from the environment (AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER,
+AIRFLOW_ADMIN_PASSWORD, AIRFLOW_SEED_USER_PASSWORD), else from config.env.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BUILTIN_ROLES = {"Admin", "Op", "User", "Viewer", "Public"}
+CONFIG_KEYS = ["AIRFLOW_BASE_URL", "AIRFLOW_ADMIN_USER", "AIRFLOW_ADMIN_PASSWORD",
+               "AIRFLOW_SEED_USER_PASSWORD"]
+
+
+def config_defaults() -> dict:
+    """The values config.env yields in the current environment (env overrides win)."""
+    script = '. "$1"; printf "%s\\0" ' + " ".join(f'"${k}"' for k in CONFIG_KEYS)
+    out = subprocess.run(["bash", "-c", script, "_", str(HERE / "config.env")],
+                         check=True, capture_output=True, text=True).stdout
+    return dict(zip(CONFIG_KEYS, out.split("\0")))
+
+
+class Api:
+    def __init__(self, base_url: str, user: str, password: str):
+        self.base = base_url.rstrip("/")
+        self.user, self.password = user, password
+        self.token = None
+        self.calls = 0
+
+    def _raw(self, method, path, body=None, auth=True):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        self.calls += 1
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def login(self):
+        status, body = self._raw("POST", "/auth/token",
+                                 {"username": self.user, "password": self.password}, auth=False)
+        if status != 201:
+            sys.exit(f"POST /auth/token as {self.user!r}: HTTP {status} {body}")
+        self.token = body["access_token"]
+
+    def call(self, method, path, body=None, ok=(200,)):
+        """Returns (status, body); renews the token once on 401; exits on an unexpected status."""
+        if self.token is None:
+            self.login()
+        status, resp = self._raw(method, path, body)
+        if status == 401:  # expired token (short AIRFLOW_TOKEN_TTL): renew and retry once
+            self.login()
+            status, resp = self._raw(method, path, body)
+        if status not in ok:
+            sys.exit(f"{method} {path}: HTTP {status} {resp}\n  request body: {json.dumps(body)}")
+        return status, resp
+
+    def list_all(self, kind):
+        """Every users/roles entry, limit=100, advancing by the rows actually received."""
+        items, offset, pages = [], 0, 0
+        while True:
+            _, page = self.call("GET", f"/auth/fab/v1/{kind}?limit=100&offset={offset}")
+            rows = page[kind]
+            pages += 1
+            items += rows
+            offset += len(rows)
+            if not rows or offset >= page["total_entries"]:
+                return items, page["total_entries"], pages
+
+
+def q(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def action_set(role) -> set:
+    return {(p["action"]["name"], p["resource"]["name"]) for p in role["actions"]}
+
+
+def role_refs(names) -> list:
+    return [{"name": n} for n in sorted(names)]
+
+
+def seed_roles(api, want_roles, prune):
+    have = {r["name"]: r for r in api.list_all("roles")[0]}
+    created = patched = deleted = 0
+    for role in want_roles:
+        name = role["name"]
+        if name not in have:
+            status, _ = api.call("POST", "/auth/fab/v1/roles", role, ok=(200, 409))
+            if status == 200:
+                created += 1
+                continue
+            _, have[name] = api.call("GET", f"/auth/fab/v1/roles/{q(name)}")
+        if action_set(have[name]) != action_set(role):
+            api.call("PATCH", f"/auth/fab/v1/roles/{q(name)}?update_mask=actions", role)
+            patched += 1
+    missing = BUILTIN_ROLES - set(have)
+    if missing:
+        sys.exit(f"built-in roles missing on the server: {sorted(missing)}")
+    if prune:
+        wanted = {r["name"] for r in want_roles} | BUILTIN_ROLES
+        for name in sorted(set(have) - wanted):
+            api.call("DELETE", f"/auth/fab/v1/roles/{q(name)}")
+            deleted += 1
+    print(f"roles: {created} created, {patched} patched, {deleted} deleted")
+
+
+def seed_users(api, want_users, admin, password, prune):
+    have = {u["username"].lower(): u for u in api.list_all("users")[0]}  # names match case-insensitively
+    created = patched = deleted = 0
+    t0 = time.monotonic()
+    for want in want_users:
+        name, roles = want["username"], set(want["roles"])
+        path = f"/auth/fab/v1/users/{q(name)}"
+        cur = have.get(name.lower())
+        fresh = cur is None
+        if fresh:
+            # POST with no roles answers 500 on Airflow 3.3 ("Default registration role is not
+            # configured"): create zero-role users with Public, then PATCH the roles to [] below.
+            body = {k: want[k] for k in ("username", "email", "first_name", "last_name")}
+            body["password"] = password
+            body["roles"] = role_refs(roles or {"Public"})
+            status, cur = api.call("POST", "/auth/fab/v1/users", body, ok=(200, 409))
+            if status == 409:  # created meanwhile (or an e-mail clash): fall through to converge
+                _, cur = api.call("GET", path)
+                fresh = False
+            else:
+                created += 1
+        # Converge: PATCH exactly the fields that differ (roles replace the whole list).
+        mask = [k for k in ("email", "first_name", "last_name") if cur[k] != want[k]]
+        if {r["name"] for r in cur["roles"]} != roles:
+            mask.append("roles")
+        if mask:
+            body = {k: want[k] for k in mask if k != "roles"}
+            if "roles" in mask:
+                body["roles"] = role_refs(roles)
+            api.call("PATCH", f"{path}?update_mask={','.join(mask)}", body)
+            patched += not fresh  # the roles=[] PATCH of a just-created user is part of creating it
+    if prune:
+        wanted = {u["username"].lower() for u in want_users} | {admin.lower()}
+        for key in sorted(set(have) - wanted):
+            api.call("DELETE", f"/auth/fab/v1/users/{q(have[key]['username'])}", ok=(204,))
+            deleted += 1
+    print(f"users: {created} created, {patched} patched, {deleted} deleted "
+          f"({time.monotonic() - t0:.1f} s)")
+
+
+def verify(api, directory, admin) -> list:
+    """Differences between the server and directory + admin (empty list = equal)."""
+    errors = []
+    users, total_users, pages = api.list_all("users")
+    roles, total_roles, _ = api.list_all("roles")
+    if total_users != len(users):
+        errors.append(f"users: total_entries {total_users} but {len(users)} rows read")
+    server = {u["username"]: u for u in users}
+    want = {u["username"]: u for u in directory["users"]}
+    if admin not in server:
+        errors.append(f"admin user {admin!r} missing")
+    elif "Admin" not in {r["name"] for r in server[admin]["roles"]}:
+        errors.append(f"admin user {admin!r} lacks the Admin role")
+    extra = sorted(set(server) - set(want) - {admin})
+    missing = sorted(set(want) - set(server))
+    if extra:
+        errors.append(f"users on the server but not in the directory (seed --prune removes them): {extra}")
+    if missing:
+        errors.append(f"users missing on the server: {missing}")
+    for name in sorted(set(want) & set(server)):
+        s, w = server[name], want[name]
+        for k in ("email", "first_name", "last_name"):
+            if s[k] != w[k]:
+                errors.append(f"user {name!r}: {k} is {s[k]!r}, want {w[k]!r}")
+        got = sorted(r["name"] for r in s["roles"])
+        if got != sorted(w["roles"]):
+            errors.append(f"user {name!r}: roles {got}, want {sorted(w['roles'])}")
+    srv_roles = {r["name"]: r for r in roles}
+    want_roles = {r["name"]: r for r in directory["roles"]}
+    extra = sorted(set(srv_roles) - set(want_roles) - BUILTIN_ROLES)
+    if extra:
+        errors.append(f"roles on the server but not in the directory: {extra}")
+    for name, role in want_roles.items():
+        if name not in srv_roles:
+            errors.append(f"role {name!r} missing")
+        elif action_set(srv_roles[name]) != action_set(role):
+            errors.append(f"role {name!r}: permissions differ: "
+                          f"{sorted(action_set(srv_roles[name]) ^ action_set(role))}")
+    memberships = sum(len(u["roles"]) for u in users)
+    zero = sum(1 for u in users if not u["roles"])
+    per_role = {r: sum(1 for u in users if r in {x["name"] for x in u["roles"]}) for r in sorted(srv_roles)}
+    print(f"server: {total_users} users in {pages} pages ({zero} without roles), "
+          f"{total_roles} roles, {memberships} memberships")
+    print("members per role: " + ", ".join(f"{r}={n}" for r, n in per_role.items()))
+    return errors
+
+
+def main():
+    env = {k: os.environ.get(k) for k in CONFIG_KEYS}
+    if not all(env.values()):
+        env = {k: env[k] or v for k, v in config_defaults().items()}
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base-url", default=env["AIRFLOW_BASE_URL"])
+    ap.add_argument("--admin-user", default=env["AIRFLOW_ADMIN_USER"])
+    ap.add_argument("--admin-password", default=env["AIRFLOW_ADMIN_PASSWORD"])
+    ap.add_argument("--user-password", default=env["AIRFLOW_SEED_USER_PASSWORD"],
+                    help="password given to users this script creates")
+    ap.add_argument("--directory", default=str(REPO / "tests/fixtures/directory.json"))
+    ap.add_argument("--prune", action="store_true",
+                    help="delete users and custom roles that the directory does not list")
+    ap.add_argument("--verify-only", action="store_true", help="only compare server and directory")
+    args = ap.parse_args()
+
+    directory = json.loads(Path(args.directory).read_text(encoding="utf-8"))
+    if args.admin_user in {u["username"] for u in directory["users"]}:
+        sys.exit(f"the directory must not list the admin user {args.admin_user!r}")
+    api = Api(args.base_url, args.admin_user, args.admin_password)
+    t0 = time.monotonic()
+    if not args.verify_only:
+        seed_roles(api, directory["roles"], args.prune)
+        seed_users(api, directory["users"], args.admin_user, args.user_password, args.prune)
+    errors = verify(api, directory, args.admin_user)
+    print(f"{api.calls} API calls in {time.monotonic() - t0:.1f} s")
+    if errors:
+        print(f"MISMATCH ({len(errors)}):", *errors[:50], sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+    print(f"OK: {args.base_url} matches {args.directory} (+ admin {args.admin_user!r})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Checks a harness sync (JSON Lines + stats) against what the Airflow server itself says.
+
+Reads every user and role straight from the FAB API (stdlib only, independent of the
+connector) and asserts the sync listed exactly those users, roles and memberships, one
+entitlement per role, and used exactly 1 + ceil(users/100) + ceil(roles/100) requests.
+
+usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
+"""
+import json
+import math
+import os
+import sys
+import urllib.request
+
+
+def call(base, path, token=None, body=None):
+    req = urllib.request.Request(base + path, method="POST" if body else "GET")
+    req.add_header("accept", "application/json")
+    if body:
+        req.add_header("content-type", "application/json")
+        req.data = json.dumps(body).encode()
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def read_all(base, token, collection):
+    items, offset = [], 0
+    while True:
+        page = call(base, f"/auth/fab/v1/{collection}?limit=100&offset={offset}", token)
+        rows = page[collection]
+        items += rows
+        offset += len(rows)
+        if not rows or offset >= page["total_entries"]:
+            return items
+
+
+def main():
+    jsonl, stats_path = sys.argv[1], sys.argv[2]
+    base = os.environ["AIRFLOW_BASE_URL"].rstrip("/")
+    token = call(base, "/auth/token", body={"username": os.environ["AIRFLOW_USERNAME"],
+                                            "password": os.environ["AIRFLOW_PASSWORD"]})["access_token"]
+    users = read_all(base, token, "users")
+    roles = read_all(base, token, "roles")
+
+    lines = [json.loads(line) for line in open(jsonl, encoding="utf-8")]
+    by_type = {}
+    for line in lines:
+        by_type.setdefault(line["type"], []).append(line)
+    synced_users = {r["id"] for r in by_type.get("resource", []) if r["resource_type"] == "user"}
+    synced_roles = {r["id"] for r in by_type.get("resource", []) if r["resource_type"] == "role"}
+    synced_entitlements = {e["id"] for e in by_type.get("entitlement", [])}
+    synced_grants = {(g["entitlement"], g["principal_id"]) for g in by_type.get("grant", [])}
+
+    want_users = {u["username"] for u in users}
+    want_roles = {r["name"] for r in roles}
+    want_grants = {(f"role:{r['name']}:member", u["username"]) for u in users for r in u["roles"]}
+
+    failures = []
+    for what, got, want in [("users", synced_users, want_users), ("roles", synced_roles, want_roles),
+                            ("entitlements", synced_entitlements, {f"role:{r}:member" for r in want_roles}),
+                            ("memberships", synced_grants, want_grants)]:
+        if got != want:
+            failures.append(f"{what}: missing {sorted(want - got)[:5]} extra {sorted(got - want)[:5]}")
+        else:
+            print(f"ok: {len(got)} {what} match the server")
+
+    stats = json.load(open(stats_path, encoding="utf-8"))
+    budget = 1 + math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
+    if stats["requests"] != budget:
+        failures.append(f"requests: {stats['requests']} != 1 + ceil({len(users)}/100) + ceil({len(roles)}/100) = {budget}")
+    else:
+        print(f"ok: {stats['requests']} requests = 1 + ceil({len(users)}/100) + ceil({len(roles)}/100)")
+    for f in failures:
+        print("FAIL:", f, file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Re-records the replay cassettes from the running, seeded real Airflow (`make record` starts and
+# seeds it first). Every cassette is written by the harness's record mode, which scrubs secrets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=airflow/config.env
+source scripts/airflow/config.env
+
+harness=target/debug/host-harness
+series=${AIRFLOW_VERSION%.*}                  # 3.3.2 -> 3.3
+dir=tests/cassettes/airflow-$series
+source_text="real Airflow $AIRFLOW_VERSION + FAB provider $FAB_VERSION on 127.0.0.1, seeded from tests/fixtures/directory.json"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$dir"
+
+# run NAME USER PASSWORD EXPECT -- harness-args...; EXPECT is ok or fail.
+run() {
+    local name=$1 user=$2 password=$3 expect=$4
+    shift 5
+    echo "recording $dir/$name.json"
+    if AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$user AIRFLOW_PASSWORD=$password \
+        "$harness" --record "$dir/$name.json" --source "$source_text" "$@" >"$scratch/$name.out" 2>"$scratch/$name.err"; then
+        [ "$expect" = ok ] || { echo "  expected a failure, got success" >&2; exit 1; }
+    else
+        [ "$expect" = fail ] || { cat "$scratch/$name.err" >&2; exit 1; }
+        echo "  failed as expected: $(tail -n 1 "$scratch/$name.err")"
+    fi
+}
+
+admin=$AIRFLOW_ADMIN_USER pw=$AIRFLOW_ADMIN_PASSWORD
+run sync               "$admin"   "$pw"                         ok   -- sync --out "$scratch/sync.jsonl"
+run validate           "$admin"   "$pw"                         ok   -- validate
+# The least-privilege account (role `Sync Reader`: can_read on Users and Roles) syncs the same.
+run sync-least-privilege svc-sync "$AIRFLOW_SEED_USER_PASSWORD" ok   -- sync --out "$scratch/sync-lp.jsonl"
+run bad-password       "$admin"   "not-the-password"            fail -- validate
+# `Contractor` may only read the website: signing in works, reading users is forbidden.
+run no-read-permission roneil     "$AIRFLOW_SEED_USER_PASSWORD" fail -- validate
+
+echo "cassettes in $dir; now run \`make golden\` and review the diff"
