@@ -10,7 +10,7 @@ SYNC_CASSETTE := $(CASSETTES)/airflow-3.3/sync.json
 OUT         := tests/out
 AIRFLOW     := scripts/airflow
 
-.PHONY: help setup component harness demo test unit-test integration-test lint check-wit \
+.PHONY: help setup component harness demo test unit-test lint check-wit \
         airflow-up airflow-down seed record test-live golden clean
 
 help: ## List the tasks
@@ -34,14 +34,12 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
 	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
 
-test: component unit-test integration-test ## Build everything, run unit and replay integration tests
+test: component harness ## Build everything; run unit tests and the replay integration tests
+	$(CARGO) test --locked --workspace
 
-unit-test: ## Native unit tests of the component and the harness
+unit-test: ## Native unit tests only (no component needed)
 	$(CARGO) test --locked -p airflow-connector --lib
-	$(CARGO) test --locked -p host-harness
-
-integration-test: component ## Replay tests: golden sync output, request budget, secrets, loud mismatches
-	$(CARGO) test --locked -p airflow-connector --test '*'
+	$(CARGO) test --locked -p host-harness --lib --bins
 
 lint: setup ## rustfmt and clippy (-D warnings) on both targets
 	$(CARGO) fmt --all --check

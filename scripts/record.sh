@@ -33,6 +33,9 @@ run sync               "$admin"   "$pw"                         ok   -- sync --o
 run validate           "$admin"   "$pw"                         ok   -- validate
 # The least-privilege account (role `Sync Reader`: can_read on Users and Roles) syncs the same.
 run sync-least-privilege svc-sync "$AIRFLOW_SEED_USER_PASSWORD" ok   -- sync --out "$scratch/sync-lp.jsonl"
+# Targeted look-up of one role's members (pages the users), and of a role that does not exist.
+run grants-data-engineer "$admin" "$pw"                         ok   -- grants --resource "role:Data Engineer"
+run grants-unknown-role  "$admin" "$pw"                         fail -- grants --resource "role:No Such Role"
 run bad-password       "$admin"   "not-the-password"            fail -- validate
 # `Contractor` may only read the website: signing in works, reading users is forbidden.
 run no-read-permission roneil     "$AIRFLOW_SEED_USER_PASSWORD" fail -- validate

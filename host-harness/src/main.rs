@@ -83,6 +83,12 @@ enum Command {
     Metadata,
     /// Authenticate and report the identity and system
     Validate,
+    /// Targeted look-up: the grants of the entitlements one resource offers, as JSON Lines
+    Grants {
+        /// TYPE:ID, e.g. role:Op
+        #[arg(long, value_parser = parse_ref)]
+        resource: wit::ResourceRef,
+    },
     /// Make a change (requires --provisioning)
     Provision {
         #[command(subcommand)]
@@ -307,6 +313,7 @@ async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
         Command::Sync { out, stats_json } => {
             sync(&mut harness, out.as_deref(), stats_json.as_deref()).await
         }
+        Command::Grants { resource } => grants(&mut harness, &resource).await,
         Command::Provision { action } => match provision_action(action) {
             Ok(action) => harness
                 .provision(&action)
@@ -410,6 +417,28 @@ fn provision_action(cmd: ProvisionCommand) -> Result<wit::ProvisionAction, Failu
             wit::ProvisionAction::DeleteAccount(principal)
         }
     })
+}
+
+/// Pages `list-grants` for one resource and prints each grant as a JSON line.
+async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let mut token: Option<String> = None;
+    loop {
+        let page = harness.list_grants(resource, token.as_deref()).await?;
+        for grant in &page.grants {
+            writeln!(out, "{}", host_harness::jsonl::Line::grant(grant).to_json())
+                .map_err(|e| runtime(format!("writing to stdout: {e}")))?;
+        }
+        match page.next_page_token {
+            Some(next) if Some(&next) == token.as_ref() => {
+                return Err(runtime(format!(
+                    "the connector repeated page token `{next}`"
+                )))
+            }
+            Some(next) => token = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 async fn sync(

@@ -16,17 +16,15 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within 60 s"))
 }
 
+/// A missing build is a failure, not a skip: a skipped test would pass with nothing tested.
 fn component_or_skip() -> Option<std::path::PathBuf> {
     let path = default_component_path();
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} not built (run `make component`)",
-            path.display()
-        );
-        None
-    }
+    assert!(
+        path.exists(),
+        "{} is missing: run `make component` (make test does)",
+        path.display()
+    );
+    Some(path)
 }
 
 fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

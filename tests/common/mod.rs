@@ -1,0 +1,70 @@
+//! Shared by the replay integration tests: paths, a named deadline on every await, and a
+//! replayed sync run through the harness library.
+#![allow(dead_code)]
+
+use host_harness::progress::NoProgress;
+use host_harness::{Harness, HarnessError, HarnessOptions, SyncStats};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn cassette(name: &str) -> PathBuf {
+    repo().join("tests/cassettes").join(name)
+}
+
+pub fn golden(name: &str) -> PathBuf {
+    repo().join("tests/golden").join(name)
+}
+
+/// The tests exercise the built component; a missing build is a failure, not a skip.
+pub fn require_component() {
+    let path = host_harness::engine::default_component_path();
+    assert!(
+        path.exists(),
+        "{} is missing: run `make component` (make test does)",
+        path.display()
+    );
+}
+
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 120 s"))
+}
+
+pub async fn replay(cassette_name: &str) -> Result<Harness, HarnessError> {
+    require_component();
+    let opts = HarnessOptions::replay(cassette(cassette_name))?;
+    within("instantiate + configure", Harness::new(opts)).await
+}
+
+pub struct SyncRun {
+    pub output: String,
+    pub stats: SyncStats,
+    pub unused: Vec<String>,
+}
+
+pub async fn replay_sync(cassette_name: &str) -> SyncRun {
+    let mut harness = replay(cassette_name).await.expect("harness starts");
+    let mut out = Vec::new();
+    let stats = within("sync", harness.sync(&mut out, &NoProgress))
+        .await
+        .unwrap_or_else(|e| panic!("replayed sync of {cassette_name} failed: {e}"));
+    let unused = harness.unused_interactions();
+    SyncRun {
+        output: String::from_utf8(out).expect("JSONL is UTF-8"),
+        stats,
+        unused,
+    }
+}
+
+pub fn lines(output: &str) -> Vec<serde_json::Value> {
+    output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {e}: {l}")))
+        .collect()
+}

@@ -1,0 +1,226 @@
+//! Full syncs replayed from cassettes recorded on a real Airflow 3.3 (`make record`).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const SYNC: &str = "airflow-3.3/sync.json";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_sync_equals_the_golden_output() {
+    for name in ["sync", "sync-least-privilege"] {
+        let run = replay_sync(&format!("airflow-3.3/{name}.json")).await;
+        let golden_path = golden(&format!("airflow-3.3/{name}.jsonl"));
+        let want = std::fs::read_to_string(&golden_path).unwrap();
+        if run.output != want {
+            let diff = run
+                .output
+                .lines()
+                .zip(want.lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("\n got: {a}\nwant: {b}"))
+                .unwrap_or_else(|| "(one output is a prefix of the other)".into());
+            panic!(
+                "{name}: output differs from {} (regenerate with `make golden` only if the \
+                 change is intended){diff}",
+                golden_path.display()
+            );
+        }
+    }
+}
+
+/// Independent of the golden file: the sync shows exactly the directory the seed script put
+/// on the server (tests/fixtures/directory.json) plus the bootstrap admin.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_lists_every_seeded_user_role_and_membership() {
+    let directory: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/directory.json")).unwrap(),
+    )
+    .unwrap();
+    let mut want_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    want_users.insert("admin".into(), ["Admin".to_string()].into());
+    for u in directory["users"].as_array().unwrap() {
+        let roles = u["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        want_users.insert(u["username"].as_str().unwrap().to_string(), roles);
+    }
+    let mut want_roles: BTreeSet<String> = ["Admin", "Op", "User", "Viewer", "Public"]
+        .map(String::from)
+        .into();
+    for r in directory["roles"].as_array().unwrap() {
+        want_roles.insert(r["name"].as_str().unwrap().to_string());
+    }
+
+    let run = replay_sync(SYNC).await;
+    let lines = lines(&run.output);
+    let of_type = |t: &'static str| lines.iter().filter(move |l| l["type"] == t);
+
+    let users: BTreeSet<String> = of_type("resource")
+        .filter(|l| l["resource_type"] == "user")
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(users, want_users.keys().cloned().collect());
+    let roles: BTreeSet<String> = of_type("resource")
+        .filter(|l| l["resource_type"] == "role")
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(roles, want_roles);
+
+    let mut got_members: BTreeMap<String, BTreeSet<String>> =
+        users.iter().map(|u| (u.clone(), BTreeSet::new())).collect();
+    for g in of_type("grant") {
+        let role = g["entitlement"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("role:")
+            .and_then(|e| e.strip_suffix(":member"))
+            .unwrap()
+            .to_string();
+        let user = g["principal_id"].as_str().unwrap();
+        assert_eq!(g["principal_type"], "user");
+        assert_eq!(g["id"], format!("role:{role}:member:user:{user}"));
+        got_members.get_mut(user).unwrap().insert(role);
+    }
+    assert_eq!(got_members, want_users);
+    assert!(
+        want_users.values().any(BTreeSet::is_empty) && want_users.values().any(|r| r.len() > 1),
+        "the directory covers users with zero and several roles"
+    );
+
+    let entitlements: BTreeSet<String> = of_type("entitlement")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let want_entitlements: BTreeSet<String> = want_roles
+        .iter()
+        .map(|r| format!("role:{r}:member"))
+        .collect();
+    assert_eq!(entitlements, want_entitlements);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sync_costs_one_plus_a_request_per_page_and_uses_the_whole_cassette() {
+    let run = replay_sync(SYNC).await;
+    let users = run.stats.resources_by_type["user"];
+    let roles = run.stats.resources_by_type["role"];
+    assert!(
+        users > 200,
+        "the recorded directory spans at least 3 pages ({users} users)"
+    );
+    assert_eq!(
+        run.stats.requests,
+        1 + users.div_ceil(100) + roles.div_ceil(100)
+    );
+    assert!(
+        run.unused.is_empty(),
+        "unused interactions: {:?}",
+        run.unused
+    );
+    let lines = lines(&run.output);
+    assert_eq!(run.stats.resources, users + roles);
+    assert_eq!(
+        run.stats.grants,
+        lines.iter().filter(|l| l["type"] == "grant").count() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_lines_have_exactly_the_documented_fields_in_order() {
+    let run = replay_sync(SYNC).await;
+    let keys = |t: &str, rt: Option<&str>| -> Vec<String> {
+        let line = run
+            .output
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Map<String, Value>>(l).unwrap())
+            .find(|l| l["type"] == t && rt.is_none_or(|rt| l["resource_type"] == rt))
+            .unwrap();
+        line.keys().cloned().collect()
+    };
+    assert_eq!(
+        keys("resource_type", None),
+        ["type", "id", "display_name", "description", "traits"]
+    );
+    assert_eq!(
+        keys("resource", Some("user")),
+        [
+            "type",
+            "resource_type",
+            "id",
+            "display_name",
+            "user",
+            "attributes"
+        ]
+    );
+    assert_eq!(
+        keys("resource", Some("role")),
+        ["type", "resource_type", "id", "display_name"]
+    );
+    assert_eq!(
+        keys("entitlement", None),
+        [
+            "type",
+            "id",
+            "resource_type",
+            "resource_id",
+            "slug",
+            "display_name",
+            "description",
+            "purpose",
+            "grantable_to"
+        ]
+    );
+    assert_eq!(
+        keys("grant", None),
+        [
+            "type",
+            "id",
+            "entitlement",
+            "principal_type",
+            "principal_id"
+        ]
+    );
+
+    let user: Value = run
+        .output
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["id"] == "admin")
+        .unwrap();
+    let profile: Vec<&String> = user["user"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        profile,
+        [
+            "login",
+            "email",
+            "status",
+            "last_login",
+            "login_count",
+            "fail_login_count",
+            "created_at"
+        ]
+    );
+    assert_eq!(user["user"]["status"], "enabled");
+    assert_eq!(user["display_name"], "Admin User");
+}
+
+/// Output order is the contract's: resource types, then all resources, entitlements, grants.
+#[tokio::test(flavor = "multi_thread")]
+async fn lines_come_in_phase_order() {
+    let run = replay_sync(SYNC).await;
+    let rank = |t: &str| {
+        ["resource_type", "resource", "entitlement", "grant"]
+            .iter()
+            .position(|x| *x == t)
+            .unwrap()
+    };
+    let ranks: Vec<usize> = lines(&run.output)
+        .iter()
+        .map(|l| rank(l["type"].as_str().unwrap()))
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
+}
