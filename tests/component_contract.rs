@@ -1,5 +1,12 @@
 //! The built component imports only WASI and exports the governance contract.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing loudly is the point
+
 mod common;
 
 use wasmtime::component::types::ComponentItem;

@@ -1,5 +1,12 @@
 //! Error paths and targeted look-ups replayed from real Airflow 3.3 recordings.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing loudly is the point
+
 mod common;
 
 use common::*;

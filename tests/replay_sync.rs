@@ -1,5 +1,12 @@
 //! Full syncs replayed from cassettes recorded on a real Airflow 3.3 (`make record`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing loudly is the point
+
 mod common;
 
 use common::*;

@@ -1,5 +1,12 @@
 //! No password, token or authorization header in anything the project commits or prints.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing loudly is the point
+
 mod common;
 
 use common::*;
