@@ -12,6 +12,7 @@ dir=tests/cassettes/airflow-$series
 source_text="real Airflow $AIRFLOW_VERSION + FAB provider $FAB_VERSION on 127.0.0.1, seeded from tests/fixtures/directory.json"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$scratch/provision"
 mkdir -p "$dir"
 
 # run NAME USER PASSWORD EXPECT -- harness-args...; EXPECT is ok or fail.
@@ -39,5 +40,34 @@ run grants-unknown-role  "$admin" "$pw"                         fail -- grants -
 run bad-password       "$admin"   "not-the-password"            fail -- validate
 # `Contractor` may only read the website: signing in works, reading users is forbidden.
 run no-read-permission roneil     "$AIRFLOW_SEED_USER_PASSWORD" fail -- validate
+
+# Provisioning: every action, its repeat (already done) and its error paths, on throwaway
+# accounts `rec.alice` and `rec.bob` that this script removes first and last (live, unrecorded).
+p=$dir/provision
+mkdir -p "$p"
+cleanup() {
+    for u in rec.alice rec.bob; do
+        AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw \
+            "$harness" --provisioning provision delete-account --principal "user:$u" >/dev/null
+    done
+}
+cleanup
+prov() { local name=$1 expect=$2; shift 2; run "provision/$name" "$admin" "$pw" "$expect" -- "$@"; }
+prov gate-off                fail provision grant --entitlement role:Op:member --principal user:rec.alice
+prov create-account          ok   --provisioning provision create-account --login rec.alice --email rec.alice@example.com --first-name Alice --last-name Recorded
+prov create-account-again    ok   --provisioning provision create-account --login REC.ALICE --email other@example.com --first-name A --last-name R
+echo 'Given-Pa55word-for-bob' | \
+prov create-account-with-roles ok --provisioning provision create-account --login rec.bob --email rec.bob@example.com --first-name Bob --last-name Recorded --role Op --role Viewer --password-stdin
+prov create-account-slash    fail --provisioning provision create-account --login rec/slash --email s@example.com --first-name S --last-name L
+prov grant                   ok   --provisioning provision grant --entitlement role:Op:member --principal user:rec.alice
+prov grant-again             ok   --provisioning provision grant --entitlement role:Op:member --principal user:rec.alice
+prov grant-unknown-role      fail --provisioning provision grant --entitlement "role:No Such Role:member" --principal user:rec.alice
+prov grant-unknown-user      fail --provisioning provision grant --entitlement role:Op:member --principal user:rec.nobody
+prov revoke                  ok   --provisioning provision revoke --grant role:Op:member:user:rec.alice
+prov revoke-again            ok   --provisioning provision revoke --entitlement role:Op:member --principal user:rec.alice
+prov delete-account          ok   --provisioning provision delete-account --principal user:rec.alice
+prov delete-account-again    ok   --provisioning provision delete-account --principal user:rec.alice
+prov delete-self             fail --provisioning provision delete-account --principal "user:$admin"
+cleanup
 
 echo "cassettes in $dir; now run \`make golden\` and review the diff"

@@ -10,6 +10,11 @@ pub struct Config {
     pub username: String,
     pub password: String,
     pub provisioning: bool,
+    /// Role every new account gets when the request names none (Airflow 3 rejects an empty list).
+    pub default_role: String,
+    /// Pause between a role write and the read that verifies it, so a concurrent writer's stale
+    /// write lands before the check (see README, "Concurrent changes").
+    pub verify_delay_ms: u64,
 }
 
 // Hand-written so a stray `{:?}` can never print the password.
@@ -20,6 +25,8 @@ impl std::fmt::Debug for Config {
             .field("username", &self.username)
             .field("password", &"[REDACTED]")
             .field("provisioning", &self.provisioning)
+            .field("default_role", &self.default_role)
+            .field("verify_delay_ms", &self.verify_delay_ms)
             .finish()
     }
 }
@@ -28,7 +35,21 @@ pub const BASE_URL: &str = "base_url";
 pub const USERNAME: &str = "username";
 pub const PASSWORD: &str = "password";
 pub const PROVISIONING: &str = "provisioning";
-const KNOWN: [&str; 4] = [BASE_URL, USERNAME, PASSWORD, PROVISIONING];
+pub const DEFAULT_ROLE: &str = "default_role";
+pub const VERIFY_DELAY_MS: &str = "verify_delay_ms";
+const KNOWN: [&str; 6] = [
+    BASE_URL,
+    USERNAME,
+    PASSWORD,
+    PROVISIONING,
+    DEFAULT_ROLE,
+    VERIFY_DELAY_MS,
+];
+
+pub const DEFAULT_ROLE_VALUE: &str = "Public";
+pub const VERIFY_DELAY_MS_VALUE: u64 = 300;
+/// Longer pauses would only slow every write; a deployment that needs more has other problems.
+const MAX_VERIFY_DELAY_MS: u64 = 10_000;
 
 impl Config {
     pub fn parse(settings: &[(String, String)]) -> Result<Config> {
@@ -76,11 +97,37 @@ impl Config {
                 ))
             }
         };
+        let default_role = match get(DEFAULT_ROLE).map(str::trim) {
+            None | Some("") => DEFAULT_ROLE_VALUE.to_string(),
+            Some(role) if role.contains('/') => {
+                return Err(Error::config(
+                    DEFAULT_ROLE,
+                    "must not contain `/`: Airflow cannot address such a role",
+                ))
+            }
+            Some(role) => role.to_string(),
+        };
+        let verify_delay_ms = match get(VERIFY_DELAY_MS).map(str::trim) {
+            None | Some("") => VERIFY_DELAY_MS_VALUE,
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms <= MAX_VERIFY_DELAY_MS => ms,
+                _ => {
+                    return Err(Error::config(
+                        VERIFY_DELAY_MS,
+                        format!(
+                        "must be a whole number of milliseconds from 0 to {MAX_VERIFY_DELAY_MS}"
+                    ),
+                    ))
+                }
+            },
+        };
         Ok(Config {
             base_url,
             username,
             password,
             provisioning,
+            default_role,
+            verify_delay_ms,
         })
     }
 }
@@ -285,6 +332,30 @@ mod tests {
         let mut s = ok();
         s.push(("provisioning".into(), "maybe".into()));
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "provisioning");
+    }
+
+    #[test]
+    fn write_settings_have_defaults_and_bounds() {
+        let c = Config::parse(&ok()).unwrap();
+        assert_eq!(c.default_role, "Public");
+        assert_eq!(c.verify_delay_ms, 300);
+        let mut s = ok();
+        s.push(("default_role".into(), "Viewer".into()));
+        s.push(("verify_delay_ms".into(), "0".into()));
+        let c = Config::parse(&s).unwrap();
+        assert_eq!((c.default_role.as_str(), c.verify_delay_ms), ("Viewer", 0));
+        for bad in ["-1", "1.5", "99999999"] {
+            let mut s = ok();
+            s.push(("verify_delay_ms".into(), bad.into()));
+            assert_eq!(
+                field_of(Config::parse(&s).unwrap_err()),
+                "verify_delay_ms",
+                "{bad}"
+            );
+        }
+        let mut s = ok();
+        s.push(("default_role".into(), "a/b".into()));
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "default_role");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::model::{
     Validation,
 };
 use crate::paging;
+use crate::provision::Provisioner;
 
 pub struct Connector<T: Transport> {
     client: Client<T>,
@@ -128,7 +129,8 @@ impl<T: Transport> Connector<T> {
         }
     }
 
-    pub fn provision(&mut self, _action: &ProvisionAction) -> Result<ProvisionOutcome> {
+    /// Refused before any request unless the configuration enables provisioning.
+    pub fn provision(&mut self, action: &ProvisionAction) -> Result<ProvisionOutcome> {
         if !self.config.provisioning {
             return Err(Error::Unsupported(
                 "provisioning is disabled: set the `provisioning` setting to `true` \
@@ -136,9 +138,13 @@ impl<T: Transport> Connector<T> {
                     .into(),
             ));
         }
-        Err(Error::Unsupported(
-            "provisioning is not implemented in this version of the Airflow connector".into(),
-        ))
+        let mut p = Provisioner::new(&mut self.client, &self.config);
+        match action {
+            ProvisionAction::Grant(entitlement, principal) => p.grant(entitlement, principal),
+            ProvisionAction::Revoke(target) => p.revoke(target),
+            ProvisionAction::CreateAccount(request) => p.create_account(request),
+            ProvisionAction::DeleteAccount(principal) => p.delete_account(principal),
+        }
     }
 }
 

@@ -141,6 +141,8 @@ fn config(password: &str) -> Config {
         username: "admin".into(),
         password: password.into(),
         provisioning: false,
+        default_role: "Public".into(),
+        verify_delay_ms: 0,
     }
 }
 

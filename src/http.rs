@@ -50,4 +50,10 @@ impl Response {
 /// not contain request headers.
 pub trait Transport {
     fn send(&self, request: &Request) -> Result<Response, String>;
+
+    /// Waits before a verifying read. The only other effect the connector has on the world,
+    /// so test transports can skip it.
+    fn pause(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
+    }
 }

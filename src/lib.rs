@@ -8,10 +8,13 @@ pub mod config;
 pub mod connector;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod mapping;
 pub mod metadata;
 pub mod model;
 pub mod paging;
+pub mod password;
+pub mod provision;
 
 #[cfg(target_arch = "wasm32")]
 mod http_waki;

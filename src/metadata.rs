@@ -1,6 +1,8 @@
 //! What the connector says about itself before it is configured.
 
-use crate::config::{BASE_URL, PASSWORD, PROVISIONING, USERNAME};
+use crate::config::{
+    BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE, PASSWORD, PROVISIONING, USERNAME, VERIFY_DELAY_MS,
+};
 use crate::mapping::{ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
 
@@ -48,6 +50,22 @@ pub fn config_fields() -> Vec<ConfigField> {
             secret: false,
             default_value: Some("false"),
         },
+        ConfigField {
+            name: DEFAULT_ROLE,
+            description: "Role a new account gets when the request names none (Airflow 3 needs \
+                          at least one); `Public` carries no permissions",
+            required: false,
+            secret: false,
+            default_value: Some(DEFAULT_ROLE_VALUE),
+        },
+        ConfigField {
+            name: VERIFY_DELAY_MS,
+            description: "Milliseconds to wait after a role change before re-reading the user to \
+                          verify it (catches concurrent writers that replaced the role list)",
+            required: false,
+            secret: false,
+            default_value: Some("300"),
+        },
     ]
 }
 
@@ -60,7 +78,8 @@ pub fn resource_types() -> Vec<ResourceType> {
             traits: vec![ResourceTrait::User],
             capabilities: Capabilities {
                 sync: true,
-                provision: false,
+                // create-account and delete-account
+                provision: true,
                 inline_entitlements: true,
                 inline_grants: true,
             },
@@ -72,7 +91,8 @@ pub fn resource_types() -> Vec<ResourceType> {
             traits: vec![ResourceTrait::Role],
             capabilities: Capabilities {
                 sync: true,
-                provision: false,
+                // grant and revoke of `role:<name>:member`
+                provision: true,
                 // Role members are listed on the user pages, so every membership grant arrives
                 // inline with the users; roles' own pages carry their entitlements.
                 inline_entitlements: true,

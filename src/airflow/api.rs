@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 pub struct RoleName {
     pub name: String,
 }
@@ -34,8 +34,52 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Named {
+    pub name: String,
+}
+
+/// One action on one resource, e.g. `can_edit` on `Users`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Permission {
+    pub action: Named,
+    pub resource: Named,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Role {
     pub name: String,
+    #[serde(default)]
+    pub actions: Option<Vec<Permission>>,
+}
+
+impl Role {
+    pub fn allows(&self, action: &str, resource: &str) -> bool {
+        self.actions
+            .iter()
+            .flatten()
+            .any(|p| p.action.name == action && p.resource.name == resource)
+    }
+}
+
+/// The body of `POST /users`. Debug is hand-written so the password never reaches a log.
+#[derive(Clone, serde::Serialize)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password: String,
+    pub roles: Vec<RoleName>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -95,10 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn role_actions_are_ignored_for_now_and_missing_total_fails() {
+    fn role_actions_parse_and_missing_total_fails() {
         let body = r#"{"roles":[{"name":"Op","actions":[{"action":{"name":"can_read"},"resource":{"name":"DAGs"}}]}],"total_entries":1}"#;
         let page: RoleCollection = serde_json::from_str(body).unwrap();
         assert_eq!(page.roles[0].name, "Op");
+        assert!(page.roles[0].allows("can_read", "DAGs"));
+        assert!(!page.roles[0].allows("can_edit", "DAGs"));
         assert!(serde_json::from_str::<RoleCollection>(r#"{"roles":[]}"#).is_err());
     }
 }

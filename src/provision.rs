@@ -1,0 +1,300 @@
+//! Changes to Airflow: role grants and revokes, account creation and deletion.
+//!
+//! Airflow's role PATCH replaces the whole role list and has no concurrency control, so every
+//! role change is a read-modify-write followed, after a short pause, by a read that verifies
+//! the change stuck. A concurrent writer that read before our write and wrote after it would
+//! silently drop our role; the verification sees that and redoes the change.
+
+use crate::airflow::api::{NewUser, RoleName, User};
+use crate::airflow::client::Client;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::Transport;
+use crate::model::{
+    AccountRequest, Grant, OutcomeStatus, ProvisionOutcome, ResourceRef, RevokeTarget,
+    SecretCredential,
+};
+use crate::{ids, mapping, password};
+use std::time::Duration;
+
+/// Read-modify-write rounds before giving up on a user whose roles keep changing under us.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Holding this permission is what "administers users" means for the self-protection check.
+const ADMIN_ACTION: (&str, &str) = ("can_edit", "Users");
+
+pub struct Provisioner<'a, T: Transport> {
+    client: &'a mut Client<T>,
+    config: &'a Config,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Add,
+    Remove,
+}
+
+impl<'a, T: Transport> Provisioner<'a, T> {
+    pub fn new(client: &'a mut Client<T>, config: &'a Config) -> Self {
+        Provisioner { client, config }
+    }
+
+    pub fn grant(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceRef,
+    ) -> Result<ProvisionOutcome> {
+        let role = ids::role_of_member_entitlement(entitlement_id)?;
+        let username = ids::username_of(principal)?;
+        self.change_role(&role, &username, Change::Add)
+    }
+
+    pub fn revoke(&mut self, target: &RevokeTarget) -> Result<ProvisionOutcome> {
+        let (role, principal) = match target {
+            RevokeTarget::GrantId(id) => ids::parse_grant_id(id)?,
+            RevokeTarget::Membership(entitlement_id, principal) => (
+                ids::role_of_member_entitlement(entitlement_id)?,
+                principal.clone(),
+            ),
+        };
+        let username = ids::username_of(&principal)?;
+        self.change_role(&role, &username, Change::Remove)
+    }
+
+    fn change_role(
+        &mut self,
+        role: &str,
+        username: &str,
+        change: Change,
+    ) -> Result<ProvisionOutcome> {
+        ids::addressable("role", role)?;
+        ids::addressable("user", username)?;
+        let (verb, done_msg, already_msg) = match change {
+            Change::Add => ("granting", "granted", "already holds"),
+            Change::Remove => ("revoking", "revoked", "does not hold"),
+        };
+        for attempt in 1..=MAX_ATTEMPTS {
+            let user = self.client.user(username)?;
+            let holds = mapping::holds_role(&user, role);
+            if holds == (change == Change::Add) {
+                // On a later attempt the state is right because a concurrent writer made it so
+                // (or kept our change); either way it is verified by this very read.
+                let (status, message) = if attempt == 1 {
+                    (
+                        OutcomeStatus::AlreadyDone,
+                        format!("`{}` {already_msg} role `{role}`", user.username),
+                    )
+                } else {
+                    (
+                        OutcomeStatus::Done,
+                        format!("{done_msg} role `{role}` for `{}`", user.username),
+                    )
+                };
+                return Ok(self.role_outcome(status, message, role, &user, change));
+            }
+            let mut roles: Vec<String> = role_list(&user);
+            match change {
+                Change::Add => roles.push(role.to_string()),
+                Change::Remove => {
+                    roles.retain(|r| r != role);
+                    self.refuse_self_lockout(&user, role, &roles)?;
+                }
+            }
+            self.client.set_user_roles(&user.username, &roles)?;
+            self.client
+                .pause(Duration::from_millis(self.config.verify_delay_ms));
+            let after = self.client.user(&user.username)?;
+            if mapping::holds_role(&after, role) == (change == Change::Add) {
+                let message = if attempt == 1 {
+                    format!("{done_msg} role `{role}` for `{}`", after.username)
+                } else {
+                    format!(
+                        "{done_msg} role `{role}` for `{}` (after {attempt} attempts: a concurrent \
+                         change replaced the role list)",
+                        after.username
+                    )
+                };
+                return Ok(self.role_outcome(OutcomeStatus::Done, message, role, &after, change));
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{verb} role `{role}` for `{username}` did not stick after {MAX_ATTEMPTS} attempts: \
+             another writer keeps replacing this user's roles; retry later"
+        )))
+    }
+
+    fn role_outcome(
+        &self,
+        status: OutcomeStatus,
+        message: String,
+        role: &str,
+        user: &User,
+        change: Change,
+    ) -> ProvisionOutcome {
+        let principal = ResourceRef::new(mapping::USER, &user.username);
+        let entitlement_id = mapping::role_member_entitlement_id(role);
+        let grant = Grant {
+            id: mapping::grant_id(&entitlement_id, &principal),
+            entitlement_id,
+            principal,
+        };
+        ProvisionOutcome {
+            status,
+            message,
+            resource: Some(mapping::user_resource(user)),
+            // A revoke reports the grant that no longer exists, so the caller can drop it.
+            grant: Some(grant).filter(|_| change == Change::Add || status == OutcomeStatus::Done),
+            credential: None,
+        }
+    }
+
+    /// The connector must keep a role that lets it administer users, or it locks itself out.
+    fn refuse_self_lockout(&mut self, user: &User, role: &str, remaining: &[String]) -> Result<()> {
+        if !user.username.eq_ignore_ascii_case(self.client.username()) {
+            return Ok(());
+        }
+        for name in remaining {
+            if self
+                .client
+                .role(name)?
+                .allows(ADMIN_ACTION.0, ADMIN_ACTION.1)
+            {
+                return Ok(());
+            }
+        }
+        Err(Error::Conflict(format!(
+            "refusing to revoke role `{role}` from `{}`: it is the connector's own account and no \
+             other role it holds grants {} on {}; the connector would lock itself out",
+            user.username, ADMIN_ACTION.0, ADMIN_ACTION.1
+        )))
+    }
+
+    pub fn create_account(&mut self, request: &AccountRequest) -> Result<ProvisionOutcome> {
+        for (field, value) in [
+            ("login", &request.login),
+            ("email", &request.email),
+            ("first-name", &request.first_name),
+            ("last-name", &request.last_name),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "create-account: `{field}` is empty; Airflow requires it"
+                )));
+            }
+        }
+        ids::addressable("user", &request.login)?;
+        let mut roles: Vec<String> = Vec::new();
+        for id in &request.entitlement_ids {
+            let role = ids::role_of_member_entitlement(id)?;
+            ids::addressable("role", &role)?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        if roles.is_empty() {
+            roles.push(self.config.default_role.clone());
+        }
+        let (password, generated) = match &request.password {
+            Some(p) if p.is_empty() => {
+                return Err(Error::InvalidArgument(
+                    "create-account: the supplied password is empty; supply one or let the \
+                     connector generate it"
+                        .into(),
+                ))
+            }
+            Some(p) => (p.clone(), false),
+            None => (password::generate(password::system_random)?, true),
+        };
+        let new_user = NewUser {
+            username: request.login.clone(),
+            email: request.email.clone(),
+            first_name: request.first_name.clone(),
+            last_name: request.last_name.clone(),
+            password: password.clone(),
+            roles: roles
+                .iter()
+                .map(|name| RoleName { name: name.clone() })
+                .collect(),
+        };
+        match self.client.create_user(&new_user)? {
+            Ok(user) => Ok(ProvisionOutcome {
+                status: OutcomeStatus::Done,
+                message: format!(
+                    "created account `{}` with roles {}",
+                    user.username,
+                    quoted(&role_list(&user))
+                ),
+                resource: Some(mapping::user_resource(&user)),
+                grant: None,
+                credential: generated.then(|| SecretCredential {
+                    kind: "password".into(),
+                    value: password,
+                }),
+            }),
+            Err(conflict) => match self.client.user(&request.login) {
+                // Usernames are unique case-insensitively: this is the account that holds it.
+                Ok(existing) => Ok(ProvisionOutcome {
+                    status: OutcomeStatus::AlreadyDone,
+                    message: format!(
+                        "an account named `{}` already exists; it was left unchanged",
+                        existing.username
+                    ),
+                    resource: Some(mapping::user_resource(&existing)),
+                    grant: None,
+                    credential: None,
+                }),
+                // The name is free, so something else (the e-mail) is taken.
+                Err(Error::NotFound(_)) => Err(conflict),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    pub fn delete_account(&mut self, principal: &ResourceRef) -> Result<ProvisionOutcome> {
+        let username = ids::username_of(principal)?;
+        ids::addressable("user", &username)?;
+        if username.eq_ignore_ascii_case(self.client.username()) {
+            return Err(Error::Conflict(format!(
+                "refusing to delete `{username}`: it is the account the connector signs in as"
+            )));
+        }
+        let (status, message) = if self.client.delete_user(&username)? {
+            (OutcomeStatus::Done, format!("deleted account `{username}`"))
+        } else {
+            (
+                OutcomeStatus::AlreadyDone,
+                format!("account `{username}` was not found: already deleted"),
+            )
+        };
+        Ok(ProvisionOutcome {
+            status,
+            message,
+            resource: None,
+            grant: None,
+            credential: None,
+        })
+    }
+}
+
+fn role_list(user: &User) -> Vec<String> {
+    user.roles
+        .iter()
+        .flatten()
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+fn quoted(names: &[String]) -> String {
+    if names.is_empty() {
+        return "(none)".into();
+    }
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+#[path = "provision_tests.rs"]
+mod tests;

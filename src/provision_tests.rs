@@ -1,0 +1,510 @@
+//! Provisioning against a stateful fake of Airflow 3's user API.
+
+use super::*;
+use crate::connector::Connector;
+use crate::http::{Method, Request, Response};
+use crate::model::ProvisionAction;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+struct FakeUsers {
+    /// username -> roles, in order.
+    users: RefCell<BTreeMap<String, Vec<String>>>,
+    /// role -> (action, resource) pairs.
+    roles: BTreeMap<String, Vec<(String, String)>>,
+    /// Another writer's stale role list, written right after our next N PATCHes.
+    clobber: RefCell<Vec<Vec<String>>>,
+    log: RefCell<Vec<(Method, String, Option<Value>)>>,
+    pauses: Cell<u32>,
+}
+
+impl FakeUsers {
+    fn new(users: &[(&str, &[&str])]) -> Self {
+        let roles = ["Admin", "Op", "Viewer", "Public"]
+            .into_iter()
+            .map(|r| {
+                let perms = if r == "Admin" {
+                    vec![("can_edit".to_string(), "Users".to_string())]
+                } else {
+                    vec![]
+                };
+                (r.to_string(), perms)
+            })
+            .collect();
+        FakeUsers {
+            users: RefCell::new(
+                users
+                    .iter()
+                    .map(|(u, r)| (u.to_string(), r.iter().map(|x| x.to_string()).collect()))
+                    .collect(),
+            ),
+            roles,
+            ..Default::default()
+        }
+    }
+
+    fn roles_of(&self, user: &str) -> Vec<String> {
+        self.users.borrow().get(user).cloned().unwrap_or_default()
+    }
+
+    fn writes(&self) -> Vec<(Method, String)> {
+        self.log
+            .borrow()
+            .iter()
+            .filter(|(m, _, _)| *m != Method::Get)
+            .filter(|(_, p, _)| p != "/auth/token")
+            .map(|(m, p, _)| (*m, p.clone()))
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Option<String> {
+        self.users
+            .borrow()
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    fn user_json(&self, name: &str) -> Value {
+        let roles: Vec<Value> = self
+            .roles_of(name)
+            .iter()
+            .map(|r| json!({"name": r}))
+            .collect();
+        json!({"username": name, "email": format!("{name}@x"), "first_name": "F", "last_name": "L",
+               "roles": roles, "active": true})
+    }
+}
+
+fn answer(status: u16, body: Value) -> std::result::Result<Response, String> {
+    Ok(Response {
+        status,
+        headers: vec![],
+        body: if body.is_null() {
+            vec![]
+        } else {
+            body.to_string().into_bytes()
+        },
+    })
+}
+
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+impl Transport for &FakeUsers {
+    fn send(&self, request: &Request) -> std::result::Result<Response, String> {
+        let path = request
+            .url
+            .trim_start_matches("http://airflow.test")
+            .to_string();
+        let body: Option<Value> = request
+            .body
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        self.log
+            .borrow_mut()
+            .push((request.method, path.clone(), body.clone()));
+        let route = path.split('?').next().unwrap_or("");
+        if route == "/auth/token" {
+            return answer(201, json!({"access_token": "t"}));
+        }
+        let not_found = |name: &str| {
+            answer(
+                404,
+                json!({"detail": format!("The User with username `{name}` was not found")}),
+            )
+        };
+        if let Some(name) = route.strip_prefix("/auth/fab/v1/roles/") {
+            let name = decode(name);
+            return match self.roles.get(&name) {
+                Some(perms) => answer(
+                    200,
+                    json!({"name": name, "actions": perms.iter().map(|(a, r)| json!({"action": {"name": a}, "resource": {"name": r}})).collect::<Vec<_>>()}),
+                ),
+                None => answer(404, json!({"detail": "no such role"})),
+            };
+        }
+        if route == "/auth/fab/v1/users" && request.method == Method::Post {
+            let body = body.unwrap_or_default();
+            let name = body["username"].as_str().unwrap_or_default().to_string();
+            if self.find(&name).is_some() {
+                return answer(
+                    409,
+                    json!({"detail": format!("Username `{name}` already exists. Use PATCH to update.")}),
+                );
+            }
+            let roles: Vec<String> = body["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["name"].as_str().map(String::from))
+                .collect();
+            if let Some(bad) = roles.iter().find(|r| !self.roles.contains_key(*r)) {
+                return answer(400, json!({"detail": format!("Unknown roles: '{bad}'")}));
+            }
+            self.users.borrow_mut().insert(name.clone(), roles);
+            return answer(200, self.user_json(&name));
+        }
+        let Some(name) = route.strip_prefix("/auth/fab/v1/users/").map(decode) else {
+            return answer(404, json!({"detail": "Not Found"}));
+        };
+        let Some(name) = self.find(&name) else {
+            return not_found(&name);
+        };
+        match request.method {
+            Method::Get => answer(200, self.user_json(&name)),
+            Method::Delete => {
+                self.users.borrow_mut().remove(&name);
+                answer(204, Value::Null)
+            }
+            Method::Patch => {
+                let roles: Vec<String> = body.unwrap_or_default()["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["name"].as_str().map(String::from))
+                    .collect();
+                if let Some(bad) = roles.iter().find(|r| !self.roles.contains_key(*r)) {
+                    return answer(400, json!({"detail": format!("Unknown roles: '{bad}'")}));
+                }
+                self.users.borrow_mut().insert(name.clone(), roles);
+                let response = self.user_json(&name);
+                let stale = {
+                    let mut c = self.clobber.borrow_mut();
+                    if c.is_empty() {
+                        None
+                    } else {
+                        Some(c.remove(0))
+                    }
+                };
+                if let Some(stale) = stale {
+                    self.users.borrow_mut().insert(name.clone(), stale);
+                }
+                answer(200, response)
+            }
+            Method::Post => answer(405, Value::Null),
+        }
+    }
+
+    fn pause(&self, _: std::time::Duration) {
+        self.pauses.set(self.pauses.get() + 1);
+    }
+}
+
+fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
+    Connector::new(
+        fake,
+        Config {
+            base_url: "http://airflow.test".into(),
+            username: "admin".into(),
+            password: "pw".into(),
+            provisioning,
+            default_role: "Public".into(),
+            verify_delay_ms: 300,
+        },
+    )
+}
+
+fn user(id: &str) -> ResourceRef {
+    ResourceRef::new("user", id)
+}
+
+fn grant(role: &str, id: &str) -> ProvisionAction {
+    ProvisionAction::Grant(format!("role:{role}:member"), user(id))
+}
+
+#[test]
+fn the_gate_refuses_every_action_and_sends_nothing() {
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    let mut c = connector(&fake, false);
+    for action in [
+        grant("Op", "alice"),
+        ProvisionAction::Revoke(RevokeTarget::GrantId(
+            "role:Viewer:member:user:alice".into(),
+        )),
+        ProvisionAction::DeleteAccount(user("alice")),
+    ] {
+        let err = c.provision(&action).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)));
+        assert!(
+            err.to_string()
+                .contains("set the `provisioning` setting to `true`"),
+            "{err}"
+        );
+    }
+    assert!(fake.log.borrow().is_empty());
+}
+
+#[test]
+fn grant_adds_the_role_verifies_and_a_repeat_is_already_done_without_a_write() {
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(out.grant.unwrap().id, "role:Op:member:user:alice");
+    assert_eq!(fake.roles_of("alice"), ["Viewer", "Op"]);
+    assert_eq!(fake.pauses.get(), 1, "the verifying read waits first");
+    let patch = fake
+        .log
+        .borrow()
+        .iter()
+        .find(|(m, _, _)| *m == Method::Patch)
+        .cloned()
+        .unwrap();
+    assert_eq!(patch.1, "/auth/fab/v1/users/alice?update_mask=roles");
+    assert_eq!(
+        patch.2.unwrap(),
+        json!({"roles": [{"name": "Viewer"}, {"name": "Op"}]})
+    );
+
+    let writes_before = fake.writes().len();
+    let again = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(again.status, OutcomeStatus::AlreadyDone);
+    assert!(again.message.contains("already holds"), "{}", again.message);
+    assert_eq!(
+        fake.writes().len(),
+        writes_before,
+        "no PATCH for an already-held role"
+    );
+}
+
+#[test]
+fn a_concurrent_stale_write_is_detected_and_the_change_redone() {
+    let fake = FakeUsers::new(&[("alice", &["Public"])]);
+    // Another writer read ["Public"] before our PATCH and writes ["Public", "Viewer"] after it.
+    fake.clobber
+        .borrow_mut()
+        .push(vec!["Public".into(), "Viewer".into()]);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert!(out.message.contains("after 2 attempts"), "{}", out.message);
+    assert_eq!(
+        fake.roles_of("alice"),
+        ["Public", "Viewer", "Op"],
+        "both writers' roles survive"
+    );
+}
+
+#[test]
+fn a_role_that_never_sticks_fails_after_a_bounded_number_of_attempts() {
+    let fake = FakeUsers::new(&[("alice", &["Public"])]);
+    for _ in 0..MAX_ATTEMPTS {
+        fake.clobber.borrow_mut().push(vec!["Public".into()]);
+    }
+    let mut c = connector(&fake, true);
+    let err = c.provision(&grant("Op", "alice")).unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("did not stick after 5 attempts"),
+        "{err}"
+    );
+    let patches = fake
+        .writes()
+        .iter()
+        .filter(|(m, _)| *m == Method::Patch)
+        .count();
+    assert_eq!(patches, MAX_ATTEMPTS as usize);
+}
+
+#[test]
+fn revoke_by_grant_id_or_membership_and_repeat_is_already_done() {
+    let fake = FakeUsers::new(&[("bob+ops", &["Op", "Viewer"])]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::Revoke(RevokeTarget::GrantId(
+            "role:Op:member:user:bob+ops".into(),
+        )))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(fake.roles_of("bob+ops"), ["Viewer"]);
+    assert!(fake
+        .log
+        .borrow()
+        .iter()
+        .any(|(_, p, _)| p == "/auth/fab/v1/users/bob%2Bops?update_mask=roles"));
+    let again = c
+        .provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+            "role:Op:member".into(),
+            user("bob+ops"),
+        )))
+        .unwrap();
+    assert_eq!(again.status, OutcomeStatus::AlreadyDone);
+    assert!(again.message.contains("does not hold"), "{}", again.message);
+    // The last role can go too (Airflow accepts an empty list on PATCH).
+    c.provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+        "role:Viewer:member".into(),
+        user("bob+ops"),
+    )))
+    .unwrap();
+    assert!(fake.roles_of("bob+ops").is_empty());
+}
+
+#[test]
+fn unknown_role_and_unknown_user_are_not_found() {
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    let mut c = connector(&fake, true);
+    let err = c.provision(&grant("NoSuchRole", "alice")).unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound(ref m) if m.contains("Unknown roles")),
+        "{err:?}"
+    );
+    assert_eq!(fake.roles_of("alice"), ["Viewer"]);
+    let err = c.provision(&grant("Op", "nobody")).unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+}
+
+#[test]
+fn names_with_a_slash_are_refused_before_any_request() {
+    let fake = FakeUsers::new(&[]);
+    let mut c = connector(&fake, true);
+    for action in [
+        grant("Op", "a/b"),
+        grant("a/b", "alice"),
+        ProvisionAction::DeleteAccount(user("a/b")),
+        ProvisionAction::CreateAccount(account("x/y", None, &[])),
+    ] {
+        let err = c.provision(&action).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument(ref m) if m.contains("contains `/`")),
+            "{err:?}"
+        );
+    }
+    assert!(fake.log.borrow().is_empty());
+}
+
+#[test]
+fn the_connector_will_not_lock_itself_out() {
+    let fake = FakeUsers::new(&[("admin", &["Admin", "Viewer"])]);
+    let mut c = connector(&fake, true);
+    let err = c
+        .provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+            "role:Admin:member".into(),
+            user("ADMIN"),
+        )))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("lock itself out")),
+        "{err:?}"
+    );
+    assert_eq!(fake.roles_of("admin"), ["Admin", "Viewer"]);
+    // Another role is fine to drop while Admin stays.
+    c.provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+        "role:Viewer:member".into(),
+        user("admin"),
+    )))
+    .unwrap();
+    let err = c
+        .provision(&ProvisionAction::DeleteAccount(user("Admin")))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("signs in as")),
+        "{err:?}"
+    );
+    assert!(fake.find("admin").is_some());
+}
+
+fn account(login: &str, password: Option<&str>, roles: &[&str]) -> crate::model::AccountRequest {
+    crate::model::AccountRequest {
+        login: login.into(),
+        email: format!("{login}@example.com"),
+        first_name: "New".into(),
+        last_name: "Person".into(),
+        entitlement_ids: roles.iter().map(|r| format!("role:{r}:member")).collect(),
+        password: password.map(String::from),
+    }
+}
+
+#[test]
+fn create_sends_the_default_role_and_returns_a_generated_password_once() {
+    let fake = FakeUsers::new(&[]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::CreateAccount(account("carol", None, &[])))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    let credential = out.credential.unwrap();
+    assert_eq!(credential.kind, "password");
+    assert!(credential.value.len() >= 20);
+    assert!(!out.message.contains(&credential.value));
+    assert_eq!(fake.roles_of("carol"), ["Public"]);
+    let posted = fake
+        .log
+        .borrow()
+        .iter()
+        .find(|(m, p, _)| *m == Method::Post && p == "/auth/fab/v1/users")
+        .and_then(|(_, _, b)| b.clone())
+        .unwrap();
+    assert_eq!(posted["password"], credential.value.as_str());
+}
+
+#[test]
+fn create_with_roles_and_a_supplied_password_returns_no_credential() {
+    let fake = FakeUsers::new(&[]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::CreateAccount(account(
+            "dave",
+            Some("Given-Pa55word!"),
+            &["Op", "Viewer", "Op"],
+        )))
+        .unwrap();
+    assert!(out.credential.is_none());
+    assert_eq!(fake.roles_of("dave"), ["Op", "Viewer"]);
+}
+
+#[test]
+fn creating_a_taken_name_in_any_case_is_already_done_with_the_existing_account() {
+    let fake = FakeUsers::new(&[("Erin", &["Viewer"])]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::CreateAccount(account("erin", None, &[])))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::AlreadyDone);
+    assert!(
+        out.credential.is_none(),
+        "no password for an account that was not created"
+    );
+    assert_eq!(out.resource.unwrap().id, "Erin");
+    assert_eq!(fake.roles_of("Erin"), ["Viewer"], "left unchanged");
+}
+
+#[test]
+fn empty_fields_are_refused_by_name() {
+    let fake = FakeUsers::new(&[]);
+    let mut c = connector(&fake, true);
+    let mut request = account("frank", None, &[]);
+    request.email = " ".into();
+    let err = c
+        .provision(&ProvisionAction::CreateAccount(request))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument(ref m) if m.contains("`email` is empty")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn delete_then_delete_again_is_already_done() {
+    let fake = FakeUsers::new(&[("józef", &["Viewer"])]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::DeleteAccount(user("józef")))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert!(fake
+        .log
+        .borrow()
+        .iter()
+        .any(|(m, p, _)| *m == Method::Delete && p == "/auth/fab/v1/users/j%C3%B3zef"));
+    let again = c
+        .provision(&ProvisionAction::DeleteAccount(user("józef")))
+        .unwrap();
+    assert_eq!(again.status, OutcomeStatus::AlreadyDone);
+    assert!(again.message.contains("already deleted"));
+}
