@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Live test against the real Airflow that `make airflow-up seed` runs: a full sync through the
-# harness in live mode, checked against the server's own answers by scripts/check_sync.py.
+# Live tests against the real Airflow that `make airflow-up seed` runs: a full sync through the
+# harness in live mode, checked against the server's own answers by scripts/check_sync.py, then
+# provisioning (scripts/live_provision.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=airflow/config.env
@@ -14,4 +15,8 @@ python3 scripts/check_sync.py "$out/sync.jsonl" "$out/stats.json"
 AIRFLOW_USERNAME=svc-sync AIRFLOW_PASSWORD=$AIRFLOW_SEED_USER_PASSWORD \
     target/debug/host-harness sync --out "$out/sync-lp.jsonl" --stats-json "$out/stats-lp.json"
 python3 scripts/check_sync.py "$out/sync-lp.jsonl" "$out/stats-lp.json"
+# Provisioning round trips, the gate, error paths and 20 rounds of concurrent grants, each
+# checked against the server's own answers.
+AIRFLOW_ADMIN_USER=$AIRFLOW_ADMIN_USER AIRFLOW_ADMIN_PASSWORD=$AIRFLOW_ADMIN_PASSWORD \
+    python3 scripts/live_provision.py --rounds "${ROUNDS:-20}"
 echo "test-live: passed"

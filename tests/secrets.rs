@@ -30,6 +30,8 @@ fn known_secrets() -> Vec<String> {
         .collect();
     assert_eq!(secrets.len(), 2, "config.env defines both passwords");
     secrets.push("not-the-password".into());
+    // The password given to `create-account --password-stdin` by scripts/record.sh.
+    secrets.push("Given-Pa55word-for-bob".into());
     secrets
 }
 

@@ -1,0 +1,600 @@
+#!/usr/bin/env python3
+"""Live provisioning checks: the harness's `provision` commands against a real Airflow.
+
+Every change the connector makes is checked independently of it, straight through the FAB
+API (JWT from /auth/token, /auth/fab/v1/users/{name}). The script works only on throwaway
+users it names `lp-<pid>-<time>-…` and deletes all of them at the end, even on failure.
+
+Checks: the --provisioning gate; grant/revoke round trips (both revoke forms, idempotence,
+no write when nothing changes); create-account (generated and supplied passwords, default
+role Public, --role, case-insensitive "already exists", `/` refused) and delete-account
+(idempotent, own identity refused); not-found errors; concurrent grants of different roles
+to one user (lost updates); no secrets on stderr.
+
+usage: live_provision.py [--harness PATH] [--rounds N]
+  env AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD (defaults: config.env's)
+Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
+"""
+import argparse
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_BASE_URL = "http://127.0.0.1:28080"
+DEFAULT_ADMIN_USER = "admin"
+DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
+HTTP_LOG = re.compile(r"^http: (\w+) (\S+) -> (\d+)", re.M)
+ENABLE_HINT = "--provisioning"
+
+
+# ---------------------------------------------------------------- server side (FAB API)
+
+class Api:
+    """The admin's view of the server, independent of the connector."""
+
+    def __init__(self, base_url, user, password):
+        self.base = base_url.rstrip("/")
+        self.user, self.password = user, password
+        self.token = None
+
+    def raw(self, method, path, body=None, token=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, payload = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, payload.decode(errors="replace")
+
+    def sign_in_status(self, username, password):
+        return self.raw("POST", "/auth/token", {"username": username, "password": password})[0]
+
+    def call(self, method, path, body=None):
+        if self.token is None:
+            self.login()
+        status, resp = self.raw(method, path, body, self.token)
+        if status == 401:  # token expired (short AIRFLOW_TOKEN_TTL): renew once
+            self.login()
+            status, resp = self.raw(method, path, body, self.token)
+        return status, resp
+
+    def login(self):
+        status, body = self.raw("POST", "/auth/token",
+                                {"username": self.user, "password": self.password})
+        if status != 201:
+            raise RuntimeError(f"admin sign-in as {self.user!r} failed: HTTP {status}")
+        self.token = body["access_token"]
+
+    def get_user(self, name):
+        """The user record, or None if the server answers 404."""
+        status, body = self.call("GET", f"/auth/fab/v1/users/{q(name)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET user {name!r}: HTTP {status} {body}")
+        return body
+
+    def roles_of(self, name):
+        user = self.get_user(name)
+        return None if user is None else {r["name"] for r in user["roles"]}
+
+    def create_user(self, name, roles, password):
+        body = {"username": name, "email": email_for(name), "first_name": "Live",
+                "last_name": "Provision", "password": password,
+                "roles": [{"name": r} for r in roles]}
+        status, resp = self.call("POST", "/auth/fab/v1/users", body)
+        if status != 200:
+            raise RuntimeError(f"POST user {name!r}: HTTP {status} {resp}")
+
+    def delete_user(self, name):
+        status, resp = self.call("DELETE", f"/auth/fab/v1/users/{q(name)}")
+        if status not in (204, 404):
+            raise RuntimeError(f"DELETE user {name!r}: HTTP {status} {resp}")
+        return status == 204
+
+    def usernames(self):
+        names, offset = [], 0
+        while True:
+            status, page = self.call("GET", f"/auth/fab/v1/users?limit=100&offset={offset}")
+            if status != 200:
+                raise RuntimeError(f"listing users: HTTP {status} {page}")
+            rows = page["users"]
+            names += [u["username"] for u in rows]
+            offset += len(rows)
+            if not rows or offset >= page["total_entries"]:
+                return names
+
+
+def q(name):
+    return urllib.parse.quote(name, safe="")
+
+
+def email_for(name):
+    local = re.sub(r"[^A-Za-z0-9.-]", "-", name)
+    return f"{local}@example.com"
+
+
+# ---------------------------------------------------------------- the harness
+
+class Run:
+    """One finished harness run."""
+
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv, self.rc, self.stdout, self.stderr = argv, rc, stdout, stderr
+        try:
+            self.outcome = json.loads(stdout) if rc == 0 else None
+        except ValueError:
+            self.outcome = None
+
+    @property
+    def status(self):
+        return (self.outcome or {}).get("status")
+
+    @property
+    def error(self):
+        lines = [l for l in self.stderr.splitlines() if l.startswith("error:")]
+        return lines[-1] if lines else ""
+
+    def requests(self):
+        """(method, url, status) of every HTTP request, from the --verbose log."""
+        return [(m, u, int(s)) for m, u, s in HTTP_LOG.findall(self.stderr)]
+
+    def writes(self):
+        """Mutating requests the server accepted (2xx); signing in is not a change."""
+        return [(m, u, s) for m, u, s in self.requests()
+                if m != "GET" and not u.endswith("/auth/token") and 200 <= s < 300]
+
+    def describe(self):
+        out = self.stdout.strip()
+        if (self.outcome or {}).get("credential"):  # keep generated passwords out of the log
+            out = json.dumps({**self.outcome, "credential": "<redacted>"})
+        return f"rc={self.rc} stdout={out[:300]!r} error={self.error!r}"
+
+
+class Harness:
+    def __init__(self, path, base_url, username, password):
+        self.path = path
+        self.base_url, self.username, self.password = base_url, username, password
+        self.runs = []  # every run, for the secrets check
+        self.live = []  # started processes, stopped before cleanup if still running
+
+    def env(self, username=None, password=None):
+        # Strip inherited connector settings: a stray BATON_PROVISIONING would defeat the gate test.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AIRFLOW_", "BATON_"))}
+        env.update(AIRFLOW_BASE_URL=self.base_url, AIRFLOW_USERNAME=username or self.username,
+                   AIRFLOW_PASSWORD=password or self.password)
+        return env
+
+    def argv(self, action, args, provisioning):
+        flags = ["--provisioning"] if provisioning else []
+        return [str(self.path), *flags, "-v", "provision", action, *args]
+
+    def start(self, action, *args, provisioning=True, stdin=None, username=None, password=None):
+        argv = self.argv(action, args, provisioning)
+        proc = subprocess.Popen(argv, cwd=REPO, env=self.env(username, password), text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.live.append(proc)
+        return argv, proc, stdin
+
+    def finish(self, started):
+        argv, proc, stdin = started
+        try:
+            out, err = proc.communicate(stdin, timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err += "\n(live_provision: harness run timed out)"
+        self.live.remove(proc)
+        run = Run(argv, proc.returncode, out, err)
+        self.runs.append(run)
+        return run
+
+    def stop_all(self):
+        """After an interruption: a run still in flight could create a user after cleanup."""
+        for proc in self.live:
+            proc.kill()
+            proc.wait()
+        self.live.clear()
+
+    def run(self, action, *args, **kw):
+        return self.finish(self.start(action, *args, **kw))
+
+
+# ---------------------------------------------------------------- reporting
+
+class Report:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail="", note=""):
+        """`detail` explains a failure; `note` is shown either way (e.g. the refusal text)."""
+        if ok:
+            self.passed += 1
+            print(f"PASS  {name}" + (f"\n        {note}" if note else ""))
+        else:
+            self.failed += 1
+            print(f"FAIL  {name}" + (f"\n        {detail}" if detail else ""))
+        sys.stdout.flush()
+        return ok
+
+
+# ---------------------------------------------------------------- the checks
+
+class Suite:
+    def __init__(self, api, harness, report, rounds):
+        self.api, self.h, self.r, self.rounds = api, harness, report, rounds
+        self.prefix = f"lp-{os.getpid()}-{int(time.time())}"
+        self.created = []        # every throwaway name, for cleanup
+        self.secrets = set()     # passwords that must never reach stderr
+        self.generated = []      # (password, run) pairs the connector generated
+
+    def name(self, tag):
+        name = f"{self.prefix}-{tag}"
+        self.created.append(name)
+        return name
+
+    def throwaway(self, tag, roles=("Public",)):
+        name = self.name(tag)
+        password = new_password()
+        self.secrets.add(password)
+        self.api.create_user(name, roles, password)
+        return name, password
+
+    # -- helpers shared by the checks
+
+    def expect_done(self, label, run, status="done"):
+        return self.r.check(f"{label}: {status}", run.rc == 0 and run.status == status,
+                            run.describe())
+
+    def expect_error(self, label, run, kind, rc, *words):
+        text = run.error.lower()
+        ok = run.rc == rc and text.startswith(f"error: {kind}") and all(
+            w.lower() in text for w in words)
+        return self.r.check(f"{label}: refused ({kind}, exit {rc})", ok, run.describe(),
+                            note=run.error)
+
+    def expect_roles(self, label, name, want):
+        got = self.api.roles_of(name)
+        return self.r.check(f"{label}: server shows roles {sorted(want)}", got == set(want),
+                            f"server has {sorted(got) if got is not None else 'no such user'}")
+
+    def expect_no_writes(self, label, run):
+        return self.r.check(f"{label}: nothing written (no write answered 2xx)",
+                            not run.writes(), f"writes: {run.writes()}")
+
+    def expect_grant(self, label, run, role, name):
+        entitlement = f"role:{role}:member"
+        want = {"type": "grant", "id": f"{entitlement}:user:{name}", "entitlement": entitlement,
+                "principal_type": "user", "principal_id": name}
+        got = (run.outcome or {}).get("grant") or {}
+        return self.r.check(f"{label}: outcome carries grant {want['id']}",
+                            {k: got.get(k) for k in want} == want, f"grant={got}")
+
+    # -- 1. the gate
+
+    def gate(self):
+        name, _ = self.throwaway("gate")
+        fresh = f"{self.prefix}-gate-new"
+        self.created.append(fresh)
+        before = self.api.get_user(name)
+        runs = {
+            "grant": self.h.run("grant", "--entitlement", "role:Op:member",
+                                "--principal", f"user:{name}", provisioning=False),
+            "revoke": self.h.run("revoke", "--grant", f"role:Public:member:user:{name}",
+                                 provisioning=False),
+            "create-account": self.h.run("create-account", *account_args(fresh),
+                                         provisioning=False),
+            "delete-account": self.h.run("delete-account", "--principal", f"user:{name}",
+                                         provisioning=False),
+        }
+        for action, run in runs.items():
+            text = run.error
+            self.r.check(f"gate: {action} without --provisioning is refused and says how to "
+                         f"enable it", run.rc != 0 and "provisioning is disabled" in text
+                         and ENABLE_HINT in text, run.describe())
+            self.expect_no_writes(f"gate: {action}", run)
+        self.r.check("gate: server unchanged (user intact, no account created)",
+                     self.api.get_user(name) == before and self.api.get_user(fresh) is None)
+
+    # -- 2. grant / revoke round trips
+
+    def round_trips(self):
+        name, _ = self.throwaway("rt")
+        self.grant_revoke_cycle("round trip", name)
+        # Percent-encoding: Airflow allows spaces, `+`, `@` and non-ASCII in names.
+        odd, _ = self.throwaway("Ünï +c@de.x")
+        self.grant_revoke_cycle("odd name", odd, short=True)
+
+    def grant_revoke_cycle(self, label, name, short=False):
+        grant_id = f"role:Op:member:user:{name}"
+        run = self.grant("Op", name)
+        self.expect_done(f"{label}: grant Op", run)
+        self.expect_grant(f"{label}: grant Op", run, "Op", name)
+        self.expect_roles(f"{label}: after grant Op", name, {"Public", "Op"})
+        if not short:
+            run = self.grant("Op", name)
+            self.expect_done(f"{label}: grant Op again", run, "already_done")
+            self.expect_no_writes(f"{label}: grant Op again", run)
+            self.expect_roles(f"{label}: after grant Op again", name, {"Public", "Op"})
+        run = self.h.run("revoke", "--grant", grant_id)
+        self.expect_done(f"{label}: revoke --grant {grant_id}", run)
+        self.expect_roles(f"{label}: after revoke", name, {"Public"})
+        if short:
+            return
+        run = self.h.run("revoke", "--grant", grant_id)
+        self.expect_done(f"{label}: revoke again", run, "already_done")
+        self.expect_no_writes(f"{label}: revoke again", run)
+        self.expect_done(f"{label}: grant Op once more", self.grant("Op", name))
+        form = ("--entitlement", "role:Op:member", "--principal", f"user:{name}")
+        self.expect_done(f"{label}: revoke --entitlement/--principal", self.h.run("revoke", *form))
+        self.expect_roles(f"{label}: after revoke --entitlement/--principal", name, {"Public"})
+        run = self.h.run("revoke", *form)
+        self.expect_done(f"{label}: revoke --entitlement/--principal again", run, "already_done")
+        self.expect_no_writes(f"{label}: revoke --entitlement/--principal again", run)
+
+    def grant(self, role, name):
+        return self.h.run("grant", "--entitlement", f"role:{role}:member",
+                          "--principal", f"user:{name}")
+
+    # -- 3. accounts
+
+    def accounts(self):
+        plain = self.create_generated("create (no --role)", "acct", [], {"Public"})
+        self.create_generated("create (--role Op --role Viewer)", "acct-roles", ["Op", "Viewer"],
+                              {"Op", "Viewer"})
+        if plain:
+            self.create_existing(*plain)
+        self.create_supplied()
+        self.create_refused()
+        if plain:
+            self.delete_twice(plain[0])
+        self.delete_own_identity()
+
+    def create_generated(self, label, tag, roles, want_roles):
+        login = self.name(tag)
+        run = self.h.run("create-account", *account_args(login, roles))
+        self.expect_done(label, run)
+        credential = (run.outcome or {}).get("credential") or {}
+        password = credential.get("value")
+        if not self.r.check(f"{label}: outcome carries a generated password",
+                            credential.get("kind") == "password" and bool(password),
+                            f"credential={credential!r}"):
+            return None
+        self.secrets.add(password)
+        self.generated.append((password, run))
+        resource = (run.outcome or {}).get("resource") or {}
+        self.r.check(f"{label}: outcome carries the new account",
+                     resource.get("resource_type") == "user" and resource.get("id") == login,
+                     f"resource={resource}")
+        self.r.check(f"{label}: the generated password signs in (POST /auth/token 201)",
+                     self.api.sign_in_status(login, password) == 201)
+        self.expect_roles(label, login, want_roles)
+        return login, password
+
+    def create_existing(self, login, password):
+        label = "create again, login in other case"
+        before = len(self.api.usernames())
+        run = self.h.run("create-account", "--login", login.upper(), "--email",
+                         f"other-{email_for(login)}", "--first-name", "Other", "--last-name",
+                         "Person")
+        self.expect_done(label, run, "already_done")
+        resource = (run.outcome or {}).get("resource") or {}
+        self.r.check(f"{label}: outcome carries the existing account {login!r}",
+                     resource.get("resource_type") == "user" and resource.get("id") == login,
+                     f"resource={resource}")
+        self.r.check(f"{label}: no credential", (run.outcome or {}).get("credential") is None,
+                     run.describe())
+        self.r.check(f"{label}: no account added, original password still signs in",
+                     len(self.api.usernames()) == before
+                     and self.api.sign_in_status(login, password) == 201)
+
+    def create_supplied(self):
+        label = "create with --password-stdin"
+        login, password = self.name("acct-stdin"), new_password()
+        self.secrets.add(password)
+        run = self.h.run("create-account", *account_args(login), "--password-stdin",
+                         stdin=password + "\n")
+        self.expect_done(label, run)
+        self.r.check(f"{label}: the supplied password signs in (POST /auth/token 201)",
+                     self.api.sign_in_status(login, password) == 201)
+        self.r.check(f"{label}: the supplied password is not echoed on stdout",
+                     password not in run.stdout, run.describe())
+        self.expect_roles(label, login, {"Public"})
+
+    def create_refused(self):
+        login = f"{self.prefix}-sl/ash"
+        self.created.append(login)
+        run = self.h.run("create-account", *account_args(login))
+        self.expect_error("create with `/` in the login", run, "invalid argument", 2, "/")
+        self.expect_no_writes("create with `/` in the login", run)
+
+    def delete_twice(self, login):
+        run = self.h.run("delete-account", "--principal", f"user:{login}")
+        self.expect_done("delete-account", run)
+        self.r.check("delete-account: server answers 404 afterwards",
+                     self.api.get_user(login) is None)
+        run = self.h.run("delete-account", "--principal", f"user:{login}")
+        self.expect_done("delete-account again", run, "already_done")
+        self.expect_no_writes("delete-account again", run)
+
+    def delete_own_identity(self):
+        # The connector signs in as a throwaway Admin here, so a connector that wrongly
+        # deletes its own account costs a throwaway user, not the server's admin.
+        svc, password = self.throwaway("svc", roles=("Admin",))
+        for principal in (svc, svc.upper()):  # Airflow resolves user names case-insensitively
+            label = f"delete-account of the connector's own identity ({principal!r})"
+            run = self.h.run("delete-account", "--principal", f"user:{principal}",
+                             username=svc, password=password)
+            self.r.check(f"{label}: refused", run.rc != 0 and run.error.startswith("error:")
+                         and "not implemented" not in run.error, run.describe(), note=run.error)
+            self.expect_no_writes(label, run)
+            self.r.check(f"{label}: the account still exists", self.api.get_user(svc) is not None)
+
+    # -- 4. errors
+
+    def errors(self):
+        name, _ = self.throwaway("err")
+        run = self.grant(f"{self.prefix}-no-such-role", name)
+        self.expect_error("grant an unknown role", run, "not found", 1)
+        self.expect_no_writes("grant an unknown role", run)
+        run = self.grant("Op", f"{self.prefix}-no-such-user")
+        self.expect_error("grant to an unknown user", run, "not found", 1)
+        self.expect_no_writes("grant to an unknown user", run)
+        run = self.grant("Op", "some/user")
+        self.expect_error("grant to a user with `/`", run, "invalid argument", 2, "/")
+        self.expect_no_writes("grant to a user with `/`", run)
+        self.expect_roles("errors: throwaway user untouched", name, {"Public"})
+
+    # -- 5. concurrency
+
+    def concurrency(self):
+        t0 = time.monotonic()
+        lost, failed_runs, patches = [], [], 0
+        for i in range(self.rounds):
+            name, _ = self.throwaway(f"cc{i}")
+            started = [self.h.start("grant", "--entitlement", f"role:{role}:member",
+                                    "--principal", f"user:{name}") for role in ("Op", "Viewer")]
+            runs = [self.h.finish(s) for s in started]
+            failed_runs += [f"round {i}: {r.describe()}" for r in runs if r.status != "done"]
+            patches += sum(1 for r in runs for m, _, _ in r.writes() if m == "PATCH")
+            roles = self.api.roles_of(name)
+            # A lost update: both writers reported success, yet one role is missing.
+            if all(r.status == "done" for r in runs) and roles != {"Public", "Op", "Viewer"}:
+                lost.append(f"round {i}: server has {sorted(roles or [])}")
+            self.api.delete_user(name)
+        elapsed = time.monotonic() - t0
+        print(f"concurrency: {self.rounds} rounds, {len(lost)} lost updates")
+        print(f"  ({2 * self.rounds} concurrent grants, {len(failed_runs)} not `done`, "
+              f"{patches} role PATCHes accepted, {elapsed:.1f} s)")
+        self.r.check(f"concurrency: no lost updates in {self.rounds} rounds", not lost,
+                     "; ".join(lost[:5]))
+        self.r.check("concurrency: every concurrent grant reports `done`", not failed_runs,
+                     "; ".join(failed_runs[:3]))
+
+    # -- 6. secrets
+
+    def secrets_check(self):
+        stderr = "\n".join(r.stderr for r in self.h.runs)
+        stdout = "\n".join(r.stdout for r in self.h.runs)
+        self.r.check(f"secrets: the connector password is on no output of "
+                     f"{len(self.h.runs)} harness runs",
+                     self.h.password not in stderr and self.h.password not in stdout)
+        leaked = [s for s in self.secrets if s in stderr]
+        self.r.check(f"secrets: none of {len(self.secrets)} account passwords on stderr",
+                     not leaked, f"{len(leaked)} leaked")
+        self.r.check("secrets: no JWT (`eyJ`) on stderr or stdout",
+                     "eyJ" not in stderr and "eyJ" not in stdout)
+        elsewhere = [p for p, run in self.generated
+                     if sum(r.stdout.count(p) for r in self.h.runs) != 1]
+        self.r.check(f"secrets: each of {len(self.generated)} generated passwords appears once, "
+                     f"on its own run's stdout",
+                     bool(self.generated) and not elsewhere
+                     and all(p in run.stdout for p, run in self.generated),
+                     f"{len(elsewhere)} appear elsewhere" if elsewhere else "none generated")
+
+    # -- cleanup
+
+    def cleanup(self, users_before):
+        """Deletes every throwaway user, including ones a misbehaving connector left."""
+        self.h.stop_all()
+        deleted = sum(self.api.delete_user(n) for n in self.api.usernames() if self.mine(n))
+        after = set(self.api.usernames())
+        print(f"cleanup: {deleted} throwaway users deleted")
+        self.r.check("cleanup: no throwaway user left on the server",
+                     not any(self.mine(n) for n in after))
+        # Others may use the server meanwhile, so their changes are reported, not failed.
+        if after != users_before:
+            print(f"note: users changed by others during the run: "
+                  f"gone {sorted(users_before - after)[:5]}, new {sorted(after - users_before)[:5]}")
+
+    def mine(self, name):
+        return (name.lower() in {n.lower() for n in self.created}
+                or name.lower().startswith(self.prefix.lower()))
+
+
+def account_args(login, roles=()):
+    args = ["--login", login, "--email", email_for(login), "--first-name", "Live",
+            "--last-name", "Provision"]
+    for role in roles:
+        args += ["--role", role]
+    return args
+
+
+def new_password():
+    return "Lp-" + secrets.token_urlsafe(18)
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--harness", default="target/debug/host-harness",
+                   help="host-harness binary (relative paths are from the repository root)")
+    p.add_argument("--rounds", type=int, default=20, help="concurrency rounds (default 20)")
+    return p.parse_args()
+
+
+def on_sigterm(*_):
+    # Raise instead of dying, so the cleanup in `finally` still deletes the throwaway users.
+    print("interrupted (SIGTERM): cleaning up", flush=True)
+    sys.exit(143)
+
+
+def main():
+    args = parse_args()
+    harness_path = (REPO / args.harness).resolve()
+    if not harness_path.is_file():
+        sys.exit(f"no harness at {harness_path}: build it first (make harness)")
+    base = os.environ.get("AIRFLOW_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    user = os.environ.get("AIRFLOW_ADMIN_USER", DEFAULT_ADMIN_USER)
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    api = Api(base, user, password)
+    report = Report()
+    suite = Suite(api, Harness(harness_path, base, user, password), report, args.rounds)
+    t0 = time.monotonic()
+    users_before = set(api.usernames())
+    print(f"live provisioning checks against {base} (throwaway users {suite.prefix}-*)")
+    try:
+        for section in (suite.gate, suite.round_trips, suite.accounts, suite.errors,
+                        suite.concurrency, suite.secrets_check):
+            try:
+                section()
+            except Exception:  # one broken section must not hide the others' results
+                report.check(f"{section.__name__}: ran to the end", False,
+                             traceback.format_exc().strip().replace("\n", "\n        "))
+    finally:
+        try:
+            suite.cleanup(users_before)
+        except Exception as e:
+            report.check("cleanup: ran to the end", False, repr(e))
+        print(f"time: {time.monotonic() - t0:.1f} s")
+        print(f"{report.passed} passed, {report.failed} failed")
+    sys.exit(1 if report.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
