@@ -203,9 +203,17 @@ async fn delete_then_delete_again() {
     );
 }
 
+/// Cassette, action, the expected error variant, and a text its message must hold.
+type ErrorCase = (
+    &'static str,
+    ProvisionAction,
+    fn(&ConnectorError) -> bool,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn error_paths_are_typed() {
-    let cases: Vec<(&str, ProvisionAction, fn(&ConnectorError) -> bool, &str)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "grant-unknown-role",
             grant("No Such Role", "rec.alice"),
