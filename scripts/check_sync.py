@@ -3,7 +3,8 @@
 
 Reads every user and role straight from the FAB API (stdlib only, independent of the
 connector) and asserts the sync listed exactly those users, roles and memberships, one
-entitlement per role, and used exactly 1 + ceil(users/100) + ceil(roles/100) requests.
+entitlement per role, and used exactly detection + sign-in (JWT APIs only) + ceil(users/100) + ceil(roles/100)
+requests.
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
 """
@@ -68,11 +69,15 @@ def main():
             print(f"ok: {len(got)} {what} match the server")
 
     stats = json.load(open(stats_path, encoding="utf-8"))
-    budget = 1 + math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
+    session = stats.get("session", {})
+    discovery = int(session.get("discovery_requests", "0"))
+    sign_in = 1 if "JWT" in session.get("api", "") else 0  # Basic-auth APIs have no sign-in call
+    budget = discovery + sign_in + math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
+    formula = f"{discovery} (detection) + {sign_in} (sign-in) + ceil({len(users)}/100) + ceil({len(roles)}/100)"
     if stats["requests"] != budget:
-        failures.append(f"requests: {stats['requests']} != 1 + ceil({len(users)}/100) + ceil({len(roles)}/100) = {budget}")
+        failures.append(f"requests: {stats['requests']} != {formula} = {budget}")
     else:
-        print(f"ok: {stats['requests']} requests = 1 + ceil({len(users)}/100) + ceil({len(roles)}/100)")
+        print(f"ok: {stats['requests']} requests = {formula}; api: {session.get('api', '?')}")
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     sys.exit(1 if failures else 0)

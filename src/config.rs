@@ -1,14 +1,28 @@
 //! Settings from `configure`: parsed once, every problem reported against the field to fix.
 
+use crate::airflow::generation::Generation;
 use crate::error::{Error, Result};
+
+/// How the connector proves who it is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Username and password: exchanged for a JWT where the API has one, else HTTP Basic.
+    Password { username: String, password: String },
+    /// A bearer token the operator supplies; the connector never sees a password.
+    Token {
+        token: String,
+        username: Option<String>,
+    },
+}
 
 /// Validated connector settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// `scheme://host[:port][/prefix]`, no trailing slash.
     pub base_url: String,
-    pub username: String,
-    pub password: String,
+    pub credentials: Credentials,
+    /// None: detect it.
+    pub api_generation: Option<Generation>,
     pub provisioning: bool,
     /// Role every new account gets when the request names none (Airflow 3 rejects an empty list).
     pub default_role: String,
@@ -22,8 +36,9 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("base_url", &self.base_url)
-            .field("username", &self.username)
-            .field("password", &"[REDACTED]")
+            .field("identity", &self.identity())
+            .field("credentials", &"[REDACTED]")
+            .field("api_generation", &self.api_generation)
             .field("provisioning", &self.provisioning)
             .field("default_role", &self.default_role)
             .field("verify_delay_ms", &self.verify_delay_ms)
@@ -37,13 +52,19 @@ pub const PASSWORD: &str = "password";
 pub const PROVISIONING: &str = "provisioning";
 pub const DEFAULT_ROLE: &str = "default_role";
 pub const VERIFY_DELAY_MS: &str = "verify_delay_ms";
-const KNOWN: [&str; 6] = [
+pub const API_GENERATION: &str = "api_generation";
+pub const AUTH_MODE: &str = "auth_mode";
+pub const TOKEN: &str = "token";
+const KNOWN: [&str; 9] = [
     BASE_URL,
     USERNAME,
     PASSWORD,
     PROVISIONING,
     DEFAULT_ROLE,
     VERIFY_DELAY_MS,
+    API_GENERATION,
+    AUTH_MODE,
+    TOKEN,
 ];
 
 pub const DEFAULT_ROLE_VALUE: &str = "Public";
@@ -52,6 +73,14 @@ pub const VERIFY_DELAY_MS_VALUE: u64 = 300;
 const MAX_VERIFY_DELAY_MS: u64 = 10_000;
 
 impl Config {
+    /// The account the connector acts as, when it knows it.
+    pub fn identity(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::Password { username, .. } => Some(username),
+            Credentials::Token { username, .. } => username.as_deref(),
+        }
+    }
+
     pub fn parse(settings: &[(String, String)]) -> Result<Config> {
         for (i, (key, _)) in settings.iter().enumerate() {
             if !KNOWN.contains(&key.as_str()) {
@@ -84,8 +113,39 @@ impl Config {
             BASE_URL,
             "the Airflow web server's URL, e.g. https://airflow.example.com",
         )?)?;
-        let username = required(USERNAME, "the Airflow account the connector signs in as")?;
-        let password = required(PASSWORD, "that account's password")?;
+        let credentials = match get(AUTH_MODE).map(str::trim) {
+            None | Some("") | Some("password") => Credentials::Password {
+                username: required(USERNAME, "the Airflow account the connector signs in as")?,
+                password: required(PASSWORD, "that account's password")?,
+            },
+            Some("token") => Credentials::Token {
+                token: required(TOKEN, "the bearer token to send (auth_mode is `token`)")?,
+                username: get(USERNAME)
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
+            },
+            Some(_) => {
+                return Err(Error::config(
+                    AUTH_MODE,
+                    "must be `password` (username and password) or `token` (a bearer token)",
+                ))
+            }
+        };
+        let api_generation = match get(API_GENERATION).map(str::trim) {
+            None | Some("") | Some("auto") => None,
+            Some(value) => Some(Generation::parse(value).ok_or_else(|| {
+                Error::config(
+                    API_GENERATION,
+                    format!(
+                        "must be `auto` or one of {}",
+                        Generation::ALL
+                            .map(|g| format!("`{}`", g.setting()))
+                            .join(", ")
+                    ),
+                )
+            })?),
+        };
         let provisioning = match get(PROVISIONING).map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
             Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => false,
@@ -123,8 +183,8 @@ impl Config {
         };
         Ok(Config {
             base_url,
-            username,
-            password,
+            credentials,
+            api_generation,
             provisioning,
             default_role,
             verify_delay_ms,
@@ -232,7 +292,8 @@ mod tests {
     fn valid_settings_parse_and_trailing_slash_is_dropped() {
         let c = Config::parse(&ok()).unwrap();
         assert_eq!(c.base_url, "http://127.0.0.1:8080");
-        assert_eq!(c.username, "admin");
+        assert_eq!(c.identity(), Some("admin"));
+        assert_eq!(c.api_generation, None);
         assert!(!c.provisioning);
     }
 
@@ -356,6 +417,41 @@ mod tests {
         let mut s = ok();
         s.push(("default_role".into(), "a/b".into()));
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "default_role");
+    }
+
+    #[test]
+    fn token_mode_needs_a_token_and_no_password() {
+        let s = settings(&[
+            ("base_url", "http://h"),
+            ("auth_mode", "token"),
+            ("token", "abc"),
+        ]);
+        let c = Config::parse(&s).unwrap();
+        assert!(
+            matches!(c.credentials, Credentials::Token { ref token, username: None } if token == "abc")
+        );
+        let s = settings(&[("base_url", "http://h"), ("auth_mode", "token")]);
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "token");
+        let s = settings(&[("base_url", "http://h"), ("auth_mode", "oauth")]);
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "auth_mode");
+    }
+
+    #[test]
+    fn api_generation_is_auto_or_a_known_name() {
+        for (v, want) in [
+            ("auto", None),
+            ("airflow2", Some(Generation::Airflow2)),
+            ("fab-connexion", Some(Generation::FabConnexion)),
+        ] {
+            let mut s = ok();
+            s.push(("api_generation".into(), v.into()));
+            assert_eq!(Config::parse(&s).unwrap().api_generation, want, "{v}");
+        }
+        let mut s = ok();
+        s.push(("api_generation".into(), "3".into()));
+        let err = Config::parse(&s).unwrap_err();
+        assert!(err.to_string().contains("`fab-fastapi`"), "{err}");
+        assert_eq!(field_of(err), "api_generation");
     }
 
     #[test]

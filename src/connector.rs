@@ -25,17 +25,39 @@ impl<T: Transport> Connector<T> {
         }
     }
 
+    /// Facts for an operator's summary; no network call.
+    pub fn session_info(&self) -> Vec<(String, String)> {
+        match self.client.known_generation() {
+            Some(g) => vec![
+                ("api".into(), g.describe().into()),
+                (
+                    "discovery_requests".into(),
+                    self.client.detection_requests().to_string(),
+                ),
+            ],
+            None => Vec::new(),
+        }
+    }
+
     /// Signs in and reads one row of users and of roles, so missing read permissions show up
     /// here rather than halfway through a sync.
     pub fn validate(&mut self) -> Result<Validation> {
         self.client.authenticate()?;
         let users = self.client.users_page(0, 1)?;
         let roles = self.client.roles_page(0, 1)?;
+        let generation = self.client.generation()?;
         Ok(Validation {
-            identity: self.client.username().to_string(),
+            identity: self
+                .client
+                .identity()
+                .unwrap_or("(the token's account)")
+                .to_string(),
             system: format!(
-                "Airflow 3 FAB API (/auth/fab/v1, JWT) at {}: {} users, {} roles",
-                self.config.base_url, users.total, roles.total
+                "{} at {}: {} users, {} roles",
+                generation.describe(),
+                self.config.base_url,
+                users.total,
+                roles.total
             ),
         })
     }

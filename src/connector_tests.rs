@@ -1,10 +1,13 @@
 //! The connector against an in-memory fake of Airflow 3's FAB API.
 
 use super::*;
+use crate::airflow::generation::Generation;
+use crate::config::Credentials;
 use crate::http::{Method, Request, Response};
 use crate::model::ResourcePage;
+use base64::Engine;
 use serde_json::json;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 const PASSWORD: &str = "pw-Secret-123";
@@ -17,6 +20,11 @@ struct FakeAirflow {
     /// Statuses to answer (in order) before behaving normally, for API calls.
     script: RefCell<Vec<u16>>,
     log: Rc<RefCell<Vec<Request>>>,
+    /// Which API this fake plays.
+    generation: Generation,
+    /// The fake's clock (Unix seconds) and the lifetime of the JWTs it issues.
+    clock: Cell<u64>,
+    token_ttl: u64,
 }
 
 impl FakeAirflow {
@@ -34,6 +42,41 @@ impl FakeAirflow {
             max_limit: 100,
             script: RefCell::new(Vec::new()),
             log: Rc::new(RefCell::new(Vec::new())),
+            generation: Generation::FabFastApi,
+            clock: Cell::new(1_800_000_000),
+            token_ttl: 86_400,
+        }
+    }
+
+    fn playing(mut self, generation: Generation) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    /// A JWT like Airflow's: `exp` in the payload, valid until then by the fake's clock.
+    fn mint(&self) -> String {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"sub":"1","exp":{}}}"#,
+            self.clock.get() + self.token_ttl
+        ));
+        format!("eyJhbGciOiJIUzUxMiJ9.{payload}.sig")
+    }
+
+    fn credentials_ok(&self, header: Option<&str>) -> bool {
+        let Some(header) = header else { return false };
+        if header == "Bearer static-operator-token" {
+            return true;
+        }
+        match self.generation {
+            Generation::FabFastApi => header
+                .strip_prefix("Bearer ")
+                .and_then(crate::airflow::jwt::expiry)
+                .is_some_and(|exp| exp > self.clock.get()),
+            _ => {
+                let want =
+                    base64::engine::general_purpose::STANDARD.encode(format!("admin:{PASSWORD}"));
+                header == format!("Basic {want}")
+            }
         }
     }
 
@@ -64,6 +107,10 @@ fn respond(status: u16, body: serde_json::Value) -> std::result::Result<Response
 }
 
 impl Transport for &FakeAirflow {
+    fn now_unix(&self) -> u64 {
+        self.clock.get()
+    }
+
     fn send(&self, request: &Request) -> std::result::Result<Response, String> {
         self.log.borrow_mut().push(request.clone());
         let path = request
@@ -71,26 +118,55 @@ impl Transport for &FakeAirflow {
             .strip_prefix("http://airflow.test")
             .ok_or("wrong origin")?;
         let route = path.split('?').next().unwrap_or("");
-        if route == "/auth/token" {
+        match (route, self.generation) {
+            ("/auth/openapi.json", Generation::FabFastApi) => {
+                return respond(200, json!({"openapi": "3.1.0"}))
+            }
+            ("/api/v1/health", Generation::Airflow2) => {
+                return respond(200, json!({"metadatabase": {}}))
+            }
+            ("/api/v2/monitor/health", Generation::FabFastApi | Generation::FabConnexion) => {
+                return respond(200, json!({"metadatabase": {}}))
+            }
+            ("/auth/openapi.json" | "/api/v1/health" | "/api/v2/monitor/health", _) => {
+                return respond(404, json!({"detail": "Not Found"}))
+            }
+            _ => {}
+        }
+        if route == "/auth/token" && self.generation == Generation::FabFastApi {
             let body: serde_json::Value =
                 serde_json::from_slice(request.body.as_deref().unwrap_or_default())
                     .map_err(|e| e.to_string())?;
             return if body["password"] == PASSWORD {
-                respond(201, json!({"access_token": "jwt-token-value"}))
+                respond(201, json!({"access_token": self.mint()}))
             } else {
                 respond(401, json!({"detail": "Invalid credentials"}))
             };
         }
-        let auth = request.headers.iter().find(|(k, _)| k == "authorization");
-        if auth.map(|(_, v)| v.as_str()) != Some("Bearer jwt-token-value") {
-            return respond(401, json!({"detail": "Not authenticated"}));
+        let auth = request
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str());
+        if !self.credentials_ok(auth) {
+            // Airflow 2 never answers 401.
+            let status = if self.generation == Generation::Airflow2 {
+                403
+            } else {
+                401
+            };
+            return respond(status, json!({"detail": "Not authenticated"}));
         }
         if let Some(status) = self.script.borrow_mut().pop() {
             return respond(status, json!({"detail": "Token Expired"}));
         }
         let limit = FakeAirflow::query(path, "limit").min(self.max_limit);
         let offset = FakeAirflow::query(path, "offset");
-        match route {
+        let route = route
+            .strip_prefix(self.generation.prefix())
+            .map(|rest| format!("/auth/fab/v1{rest}"))
+            .unwrap_or_else(|| format!("/wrong-prefix{route}"));
+        match route.as_str() {
             "/auth/fab/v1/users" => {
                 let users: Vec<_> = self
                     .users
@@ -118,6 +194,7 @@ impl Transport for &FakeAirflow {
                 )
             }
             r if r.starts_with("/auth/fab/v1/roles/") => {
+                let r = r.to_string();
                 let name = r
                     .trim_start_matches("/auth/fab/v1/roles/")
                     .replace("%20", " ");
@@ -138,8 +215,11 @@ impl Transport for &FakeAirflow {
 fn config(password: &str) -> Config {
     Config {
         base_url: "http://airflow.test".into(),
-        username: "admin".into(),
-        password: password.into(),
+        credentials: crate::config::Credentials::Password {
+            username: "admin".into(),
+            password: password.into(),
+        },
+        api_generation: Some(crate::airflow::generation::Generation::FabFastApi),
         provisioning: false,
         default_role: "Public".into(),
         verify_delay_ms: 0,
@@ -358,4 +438,164 @@ fn unreachable_server_is_unavailable() {
         )
     );
     let _ = Method::Get;
+}
+
+fn auto_config() -> Config {
+    Config {
+        api_generation: None,
+        ..config(PASSWORD)
+    }
+}
+
+fn routes(fake: &FakeAirflow) -> Vec<String> {
+    fake.log
+        .borrow()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method.as_str(),
+                r.url.replace("http://airflow.test", "")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn detection_costs_one_request_on_fastapi_two_on_airflow2_three_on_connexion() {
+    for (generation, probes) in [
+        (Generation::FabFastApi, 1),
+        (Generation::Airflow2, 2),
+        (Generation::FabConnexion, 3),
+    ] {
+        let fake = FakeAirflow::new(250, 5).playing(generation);
+        let mut c = Connector::new(&fake, auto_config());
+        full_pass(&mut c, "user");
+        full_pass(&mut c, "role");
+        let sign_in = usize::from(generation == Generation::FabFastApi);
+        assert_eq!(
+            requests(&fake),
+            probes + sign_in + 3 + 1,
+            "{generation:?}: {:?}",
+            routes(&fake)
+        );
+        let v = c.validate().unwrap();
+        assert!(v.system.starts_with(generation.describe()), "{}", v.system);
+    }
+}
+
+#[test]
+fn a_server_that_is_not_airflow_is_unsupported_and_names_what_was_seen() {
+    struct NotAirflow;
+    impl Transport for NotAirflow {
+        fn send(&self, _: &Request) -> std::result::Result<Response, String> {
+            respond(404, json!({}))
+        }
+    }
+    let mut c = Connector::new(NotAirflow, auto_config());
+    let err = c.list_resources("user", None).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    assert!(text.contains("/auth/openapi.json -> 404"), "{text}");
+    assert!(text.contains("`api_generation`"), "{text}");
+}
+
+#[test]
+fn basic_generations_send_basic_credentials_under_their_prefix() {
+    for generation in [Generation::Airflow2, Generation::FabConnexion] {
+        let fake = FakeAirflow::new(3, 2).playing(generation);
+        let mut c = Connector::new(
+            &fake,
+            Config {
+                api_generation: Some(generation),
+                ..config(PASSWORD)
+            },
+        );
+        let page = c.list_resources("user", None).unwrap();
+        assert_eq!(page.resources.len(), 3);
+        assert_eq!(
+            routes(&fake),
+            [format!(
+                "GET {}/users?limit=100&offset=0",
+                generation.prefix()
+            )],
+            "no sign-in request: Basic credentials go with each call"
+        );
+    }
+}
+
+#[test]
+fn airflow2_403_is_reported_as_a_credential_problem() {
+    let fake = FakeAirflow::new(3, 2).playing(Generation::Airflow2);
+    let mut c = Connector::new(
+        &fake,
+        Config {
+            api_generation: Some(Generation::Airflow2),
+            ..config("Wr0ng-Secret-77")
+        },
+    );
+    let err = c.list_resources("user", None).unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Airflow 2 answers 403 both to wrong credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("Wr0ng-Secret-77"));
+}
+
+#[test]
+fn the_jwt_is_renewed_before_it_expires_without_a_401() {
+    let mut fake = FakeAirflow::new(250, 2);
+    fake.token_ttl = 60;
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let first = c.list_resources("user", None).unwrap();
+    // 45 s later the token has 15 s left: inside the renewal margin.
+    fake.clock.set(fake.clock.get() + 45);
+    c.list_resources("user", first.next_page_token.as_deref())
+        .unwrap();
+    let r = routes(&fake);
+    assert_eq!(
+        r.iter().filter(|x| x.ends_with("/auth/token")).count(),
+        2,
+        "{r:?}"
+    );
+    assert_eq!(r.len(), 4, "renewal, not a 401 and a retry: {r:?}");
+}
+
+#[test]
+fn token_mode_sends_the_operators_token_and_never_signs_in() {
+    let fake = FakeAirflow::new(3, 2);
+    let config = Config {
+        credentials: Credentials::Token {
+            token: "static-operator-token".into(),
+            username: None,
+        },
+        ..config(PASSWORD)
+    };
+    let mut c = Connector::new(&fake, config);
+    c.list_resources("role", None).unwrap();
+    assert_eq!(routes(&fake), ["GET /auth/fab/v1/roles?limit=100&offset=0"]);
+    let v = c.validate().unwrap();
+    assert_eq!(v.identity, "(the token's account)");
+}
+
+#[test]
+fn a_rejected_static_token_names_the_token_setting_and_is_not_retried() {
+    let fake = FakeAirflow::new(3, 2);
+    let config = Config {
+        credentials: Credentials::Token {
+            token: "revoked-token".into(),
+            username: None,
+        },
+        ..config(PASSWORD)
+    };
+    let mut c = Connector::new(&fake, config);
+    let err = c.list_resources("role", None).unwrap_err();
+    assert!(
+        matches!(err, Error::Unauthenticated(ref m) if m.contains("`token` setting")),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("revoked-token"));
+    assert_eq!(requests(&fake), 1);
 }

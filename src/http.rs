@@ -56,4 +56,12 @@ pub trait Transport {
     fn pause(&self, duration: std::time::Duration) {
         std::thread::sleep(duration);
     }
+
+    /// Seconds since the Unix epoch, to renew a token before it expires.
+    fn now_unix(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
 }

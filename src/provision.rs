@@ -100,7 +100,7 @@ impl<'a, T: Transport> Provisioner<'a, T> {
                     self.refuse_self_lockout(&user, role, &roles)?;
                 }
             }
-            self.client.set_user_roles(&user.username, &roles)?;
+            self.client.set_user_roles(&user, &roles)?;
             self.client
                 .pause(Duration::from_millis(self.config.verify_delay_ms));
             let after = self.client.user(&user.username)?;
@@ -148,9 +148,17 @@ impl<'a, T: Transport> Provisioner<'a, T> {
         }
     }
 
+    /// Names match case-insensitively, as Airflow matches them. In token mode without a
+    /// `username` setting the connector does not know its own account and cannot protect it.
+    fn is_self(&self, username: &str) -> bool {
+        self.client
+            .identity()
+            .is_some_and(|me| me.eq_ignore_ascii_case(username))
+    }
+
     /// The connector must keep a role that lets it administer users, or it locks itself out.
     fn refuse_self_lockout(&mut self, user: &User, role: &str, remaining: &[String]) -> Result<()> {
-        if !user.username.eq_ignore_ascii_case(self.client.username()) {
+        if !self.is_self(&user.username) {
             return Ok(());
         }
         for name in remaining {
@@ -253,7 +261,7 @@ impl<'a, T: Transport> Provisioner<'a, T> {
     pub fn delete_account(&mut self, principal: &ResourceRef) -> Result<ProvisionOutcome> {
         let username = ids::username_of(principal)?;
         ids::addressable("user", &username)?;
-        if username.eq_ignore_ascii_case(self.client.username()) {
+        if self.is_self(&username) {
             return Err(Error::Conflict(format!(
                 "refusing to delete `{username}`: it is the account the connector signs in as"
             )));

@@ -201,8 +201,11 @@ fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
         fake,
         Config {
             base_url: "http://airflow.test".into(),
-            username: "admin".into(),
-            password: "pw".into(),
+            credentials: crate::config::Credentials::Password {
+                username: "admin".into(),
+                password: "pw".into(),
+            },
+            api_generation: Some(crate::airflow::generation::Generation::FabFastApi),
             provisioning,
             default_role: "Public".into(),
             verify_delay_ms: 300,

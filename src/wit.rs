@@ -112,6 +112,16 @@ impl Guest for Component {
         })
     }
 
+    fn session_info() -> Vec<(String, String)> {
+        STATE.with(|state| {
+            state
+                .borrow()
+                .as_ref()
+                .map(|c| c.session_info())
+                .unwrap_or_default()
+        })
+    }
+
     fn provision(action: t::ProvisionAction) -> Result<t::ProvisionOutcome, t::ConnectorError> {
         let action = provision_action(action);
         with_connector(|c| c.provision(&action)).map(|o| t::ProvisionOutcome {

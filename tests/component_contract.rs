@@ -66,6 +66,7 @@ fn the_component_imports_only_wasi_and_exports_the_contract() {
             "metadata",
             "provision",
             "resource-types",
+            "session-info",
             "validate"
         ]
     );

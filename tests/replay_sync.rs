@@ -111,7 +111,7 @@ async fn sync_lists_every_seeded_user_role_and_membership() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_sync_costs_one_plus_a_request_per_page_and_uses_the_whole_cassette() {
+async fn a_full_sync_costs_detection_sign_in_and_a_request_per_page_and_uses_the_whole_cassette() {
     let run = replay_sync(SYNC).await;
     let users = run.stats.resources_by_type["user"];
     let roles = run.stats.resources_by_type["role"];
@@ -119,9 +119,16 @@ async fn a_full_sync_costs_one_plus_a_request_per_page_and_uses_the_whole_casset
         users > 200,
         "the recorded directory spans at least 3 pages ({users} users)"
     );
+    // One request detects the API generation, one signs in, then one per page.
+    assert_eq!(run.stats.session["discovery_requests"], "1");
+    assert!(
+        run.stats.session["api"].contains("FastAPI"),
+        "{:?}",
+        run.stats.session
+    );
     assert_eq!(
         run.stats.requests,
-        1 + users.div_ceil(100) + roles.div_ceil(100)
+        1 + 1 + users.div_ceil(100) + roles.div_ceil(100)
     );
     assert!(
         run.unused.is_empty(),

@@ -397,7 +397,21 @@ impl Harness {
         out: &mut (dyn Write + Send),
         progress: &dyn Progress,
     ) -> Result<SyncStats, HarnessError> {
-        crate::sync::run(self, out, progress).await
+        let mut stats = crate::sync::run(self, out, progress).await?;
+        stats.session = self.session_info().await?.into_iter().collect();
+        Ok(stats)
+    }
+
+    /// What the connector learnt about the system (API flavour, discovery cost); no network.
+    pub async fn session_info(&mut self) -> Result<Vec<(String, String)>, HarnessError> {
+        let mark = self.begin()?;
+        let r = self
+            .bindings
+            .governance_connector_connector()
+            .call_session_info(&mut self.store)
+            .await
+            .map(Ok);
+        self.end("session-info", mark, r)
     }
 
     /// Ends the run: writes the cassette (record) and reports unused interactions (replay).

@@ -503,9 +503,18 @@ fn summary(stats: &SyncStats) -> String {
         .map(|(t, n)| format!("{t} {n}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let discovery = match stats.session.get("discovery_requests").map(String::as_str) {
+        Some("0") | None => String::new(),
+        Some(n) => format!(" ({n} to detect the API)"),
+    };
+    let api = stats
+        .session
+        .get("api")
+        .map(|a| format!("\n  api: {a}"))
+        .unwrap_or_default();
     format!(
         "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
-         {} HTTP requests; {:.2} s",
+         {} HTTP requests{discovery}; {:.2} s{api}",
         stats.resource_types,
         stats.resources,
         stats.entitlements,

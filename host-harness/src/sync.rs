@@ -23,6 +23,8 @@ pub struct SyncStats {
     pub elapsed_ms: u64,
     pub resource_types: u64,
     pub resources_by_type: BTreeMap<String, u64>,
+    /// What the connector reported learning (e.g. `api`, `discovery_requests`).
+    pub session: BTreeMap<String, String>,
 }
 
 /// The connector calls a sync needs; implemented by the harness (and by fakes in tests).

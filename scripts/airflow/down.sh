@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the loopback Airflow api-server started by up.sh (same AIRFLOW_PORT).
+# Stop the loopback Airflow server started by up.sh (same AIRFLOW_SERIES / AIRFLOW_PORT).
 # Idempotent. `--wipe` also deletes its AIRFLOW_HOME (sqlite DB, logs), so the
 # next up.sh starts from an empty directory; the shared venv is kept.
 set -euo pipefail
@@ -27,11 +27,11 @@ pid=""
 # Only act on a live process that is really an airflow server (pids get reused).
 if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && [[ "$(ps -o args= -p "$pid")" == *airflow* ]]; then
   pids="$pid $(descendants "$pid" | tr '\n' ' ')"
-  log "stopping api-server (pid $pid, process group $pid)"
+  log "stopping $AIRFLOW_SERVER_CMD (pid $pid, process group $pid)"
   # up.sh starts it with setsid, so its pid is also its process group id.
   # shellcheck disable=SC2086 # word splitting of $pids is intended
   kill -TERM -- "-$pid" $pids 2>/dev/null || true
-  for _ in $(seq 60); do  # uvicorn shuts down gracefully within a few seconds
+  for _ in $(seq 60); do  # uvicorn / gunicorn shut down gracefully within a few seconds
     alive=0
     # shellcheck disable=SC2086
     for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
@@ -45,7 +45,7 @@ if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && [[ "$(ps -o args= -p "$pid")
   fi
   log "stopped"
 else
-  log "no api-server running for $AIRFLOW_HOME (port $AIRFLOW_PORT)"
+  log "no $AIRFLOW_SERVER_CMD running for $AIRFLOW_HOME (port $AIRFLOW_PORT)"
 fi
 rm -f "$AIRFLOW_PIDFILE"
 

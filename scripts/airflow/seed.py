@@ -8,10 +8,17 @@ deletes users and custom roles the directory does not list (never the admin or
 the built-in roles). Ends by reading every user and role back (paged, limit=100)
 and asserting the server equals the directory plus the admin user.
 
+Speaks all three API generations (see GENERATIONS.md), detected from the server
+with unauthenticated requests unless AIRFLOW_API_GENERATION / --generation says:
+  fastapi    Airflow 3.3 + FAB 3.10: JWT from POST /auth/token, /auth/fab/v1
+  connexion  Airflow 3.0 + FAB 2.4:  HTTP Basic, /auth/fab/v1
+  v1         Airflow 2.11 + FAB 1.5: HTTP Basic, /api/v1
+
 Defaults come from the environment (AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER,
 AIRFLOW_ADMIN_PASSWORD, AIRFLOW_SEED_USER_PASSWORD), else from config.env.
 """
 import argparse
+import base64
 import json
 import os
 import subprocess
@@ -37,10 +44,43 @@ def config_defaults() -> dict:
     return dict(zip(CONFIG_KEYS, out.split("\0")))
 
 
+GENERATIONS = ("fastapi", "connexion", "v1")
+PREFIX = {"fastapi": "/auth/fab/v1", "connexion": "/auth/fab/v1", "v1": "/api/v1"}
+
+
+def detect_generation(base: str) -> str:
+    """Tell the generations apart with unauthenticated requests (see GENERATIONS.md)."""
+    def get(path):
+        try:
+            with urllib.request.urlopen(base.rstrip("/") + path, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except (urllib.error.URLError, OSError) as e:
+            sys.exit(f"cannot reach {base}: {e}")
+    # FastAPI FAB's own OpenAPI document; its paths are relative to /auth ("/fab/v1/users").
+    status, body = get("/auth/openapi.json")
+    if status == 200:
+        try:
+            paths = json.loads(body).get("paths", {})
+        except ValueError:
+            paths = {}
+        if any(p.rstrip("/").endswith("fab/v1/users") for p in paths):
+            return "fastapi"
+    if get("/api/v2/monitor/health")[0] == 200:
+        return "connexion"  # Airflow 3 without the FastAPI FAB routes
+    if get("/api/v1/health")[0] == 200:
+        return "v1"
+    sys.exit(f"{base}: not an Airflow server this script knows (no /auth/openapi.json, "
+             "/api/v2/monitor/health or /api/v1/health)")
+
+
 class Api:
-    def __init__(self, base_url: str, user: str, password: str):
+    def __init__(self, base_url: str, user: str, password: str, generation: str):
         self.base = base_url.rstrip("/")
         self.user, self.password = user, password
+        self.generation = generation
+        self.prefix = PREFIX[generation]
         self.token = None
         self.calls = 0
 
@@ -50,8 +90,11 @@ class Api:
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        if auth:
+        if auth and self.generation == "fastapi":
             req.add_header("Authorization", f"Bearer {self.token}")
+        elif auth:
+            basic = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            req.add_header("Authorization", f"Basic {basic}")
         self.calls += 1
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
@@ -71,7 +114,15 @@ class Api:
         self.token = body["access_token"]
 
     def call(self, method, path, body=None, ok=(200,)):
-        """Returns (status, body); renews the token once on 401; exits on an unexpected status."""
+        """Returns (status, body); renews the token once on 401; exits on an unexpected status.
+
+        `path` is relative to the generation's prefix (/auth/fab/v1 or /api/v1)."""
+        path = self.prefix + path
+        if self.generation != "fastapi":  # HTTP Basic on every request; 401/403 are final
+            status, resp = self._raw(method, path, body)
+            if status not in ok:
+                sys.exit(f"{method} {path}: HTTP {status} {resp}\n  request body: {json.dumps(body)}")
+            return status, resp
         if self.token is None:
             self.login()
         status, resp = self._raw(method, path, body)
@@ -86,7 +137,8 @@ class Api:
         """Every users/roles entry, limit=100, advancing by the rows actually received."""
         items, offset, pages = [], 0, 0
         while True:
-            _, page = self.call("GET", f"/auth/fab/v1/{kind}?limit=100&offset={offset}")
+            # Default order only: Airflow 2 answers 400/500 to most order_by values.
+            _, page = self.call("GET", f"/{kind}?limit=100&offset={offset}")
             rows = page[kind]
             pages += 1
             items += rows
@@ -104,32 +156,53 @@ def action_set(role) -> set:
 
 
 def role_refs(names) -> list:
-    return [{"name": n} for n in sorted(names)]
+    # A set: Airflow 2 / Connexion answer 500 to a duplicate role in a user create.
+    return [{"name": n} for n in sorted(set(names))]
+
+
+def role_for(role, generation) -> dict:
+    """The role as this generation should hold it: `actions_by_generation[generation]`, if the
+    directory gives one, replaces `actions` (for permission names a generation lacks)."""
+    actions = role.get("actions_by_generation", {}).get(generation, role["actions"])
+    return {"name": role["name"], "actions": actions}
 
 
 def seed_roles(api, want_roles, prune):
     have = {r["name"]: r for r in api.list_all("roles")[0]}
-    created = patched = deleted = 0
+    created = patched = recreated = deleted = 0
     for role in want_roles:
         name = role["name"]
+        path = f"/roles/{q(name)}"
         if name not in have:
-            status, _ = api.call("POST", "/auth/fab/v1/roles", role, ok=(200, 409))
-            if status == 200:
-                created += 1
-                continue
-            _, have[name] = api.call("GET", f"/auth/fab/v1/roles/{q(name)}")
-        if action_set(have[name]) != action_set(role):
-            api.call("PATCH", f"/auth/fab/v1/roles/{q(name)}?update_mask=actions", role)
+            status, _ = api.call("POST", "/roles", role, ok=(200, 409))
+            created += status == 200
+            # Airflow 2 / Connexion answer {} (and FastAPI's body may lag the server): read back.
+            _, have[name] = api.call("GET", path)
+        if action_set(have[name]) == action_set(role):
+            continue
+        if api.generation != "fastapi" and action_set(have[name]) - action_set(role):
+            # Airflow 2 / Connexion: a role PATCH only adds actions (union), so a role holding
+            # extra ones is deleted and re-created. Its members silently lose it; seed_users
+            # (which lists users after this) gives it back.
+            api.call("DELETE", path, ok=(200, 204))
+            api.call("POST", "/roles", role)
+            recreated += 1
+        else:
+            api.call("PATCH", f"{path}?update_mask=actions", role)
             patched += 1
+        _, have[name] = api.call("GET", path)
+        if action_set(have[name]) != action_set(role):
+            sys.exit(f"role {name!r}: permissions still differ after the update: "
+                     f"{sorted(action_set(have[name]) ^ action_set(role))}")
     missing = BUILTIN_ROLES - set(have)
     if missing:
         sys.exit(f"built-in roles missing on the server: {sorted(missing)}")
     if prune:
         wanted = {r["name"] for r in want_roles} | BUILTIN_ROLES
         for name in sorted(set(have) - wanted):
-            api.call("DELETE", f"/auth/fab/v1/roles/{q(name)}")
+            api.call("DELETE", f"/roles/{q(name)}", ok=(200, 204))  # 200 null / 204 (Airflow 2)
             deleted += 1
-    print(f"roles: {created} created, {patched} patched, {deleted} deleted")
+    print(f"roles: {created} created, {patched} patched, {recreated} re-created, {deleted} deleted")
 
 
 def seed_users(api, want_users, admin, password, prune):
@@ -138,16 +211,18 @@ def seed_users(api, want_users, admin, password, prune):
     t0 = time.monotonic()
     for want in want_users:
         name, roles = want["username"], set(want["roles"])
-        path = f"/auth/fab/v1/users/{q(name)}"
+        path = f"/users/{q(name)}"
         cur = have.get(name.lower())
         fresh = cur is None
         if fresh:
-            # POST with no roles answers 500 on Airflow 3.3 ("Default registration role is not
-            # configured"): create zero-role users with Public, then PATCH the roles to [] below.
+            # A user can only be created with at least one role: no roles answers 500 on 3.3
+            # ("Default registration role is not configured") and gives `Public` on 3.0 / 2.11.
+            # Create zero-role users with Public, then PATCH the roles to [] below (works on
+            # every generation; such users can still log in).
             body = {k: want[k] for k in ("username", "email", "first_name", "last_name")}
             body["password"] = password
             body["roles"] = role_refs(roles or {"Public"})
-            status, cur = api.call("POST", "/auth/fab/v1/users", body, ok=(200, 409))
+            status, cur = api.call("POST", "/users", body, ok=(200, 409))
             if status == 409:  # created meanwhile (or an e-mail clash): fall through to converge
                 _, cur = api.call("GET", path)
                 fresh = False
@@ -158,7 +233,12 @@ def seed_users(api, want_users, admin, password, prune):
         if {r["name"] for r in cur["roles"]} != roles:
             mask.append("roles")
         if mask:
-            body = {k: want[k] for k in mask if k != "roles"}
+            if api.generation == "fastapi":
+                body = {k: want[k] for k in mask if k != "roles"}
+            else:
+                # Airflow 2 / Connexion validate the body as a whole user: username, email,
+                # first_name and last_name are required even when the mask names only roles.
+                body = {k: want[k] for k in ("username", "email", "first_name", "last_name")}
             if "roles" in mask:
                 body["roles"] = role_refs(roles)
             api.call("PATCH", f"{path}?update_mask={','.join(mask)}", body)
@@ -166,7 +246,7 @@ def seed_users(api, want_users, admin, password, prune):
     if prune:
         wanted = {u["username"].lower() for u in want_users} | {admin.lower()}
         for key in sorted(set(have) - wanted):
-            api.call("DELETE", f"/auth/fab/v1/users/{q(have[key]['username'])}", ok=(204,))
+            api.call("DELETE", f"/users/{q(have[key]['username'])}", ok=(204,))
             deleted += 1
     print(f"users: {created} created, {patched} patched, {deleted} deleted "
           f"({time.monotonic() - t0:.1f} s)")
@@ -200,7 +280,7 @@ def verify(api, directory, admin) -> list:
         if got != sorted(w["roles"]):
             errors.append(f"user {name!r}: roles {got}, want {sorted(w['roles'])}")
     srv_roles = {r["name"]: r for r in roles}
-    want_roles = {r["name"]: r for r in directory["roles"]}
+    want_roles = {r["name"]: role_for(r, api.generation) for r in directory["roles"]}
     extra = sorted(set(srv_roles) - set(want_roles) - BUILTIN_ROLES)
     if extra:
         errors.append(f"roles on the server but not in the directory: {extra}")
@@ -233,15 +313,23 @@ def main():
     ap.add_argument("--prune", action="store_true",
                     help="delete users and custom roles that the directory does not list")
     ap.add_argument("--verify-only", action="store_true", help="only compare server and directory")
+    ap.add_argument("--generation", choices=("auto",) + GENERATIONS,
+                    default=os.environ.get("AIRFLOW_API_GENERATION") or "auto",
+                    help="API generation (default: $AIRFLOW_API_GENERATION, else detected)")
     args = ap.parse_args()
 
     directory = json.loads(Path(args.directory).read_text(encoding="utf-8"))
     if args.admin_user in {u["username"] for u in directory["users"]}:
         sys.exit(f"the directory must not list the admin user {args.admin_user!r}")
-    api = Api(args.base_url, args.admin_user, args.admin_password)
+    generation = args.generation
+    if generation == "auto":
+        generation = detect_generation(args.base_url)
+    print(f"{args.base_url}: API generation {generation} ({PREFIX[generation]}, "
+          f"{'JWT' if generation == 'fastapi' else 'HTTP Basic'})")
+    api = Api(args.base_url, args.admin_user, args.admin_password, generation)
     t0 = time.monotonic()
     if not args.verify_only:
-        seed_roles(api, directory["roles"], args.prune)
+        seed_roles(api, [role_for(r, generation) for r in directory["roles"]], args.prune)
         seed_users(api, directory["users"], args.admin_user, args.user_password, args.prune)
     errors = verify(api, directory, args.admin_user)
     print(f"{api.calls} API calls in {time.monotonic() - t0:.1f} s")

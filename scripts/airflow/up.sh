@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start (or reuse) a real Apache Airflow api-server on 127.0.0.1 for the
-# connector's integration tests. Idempotent: safe to run again at any time.
+# Start (or reuse) a real Apache Airflow server on 127.0.0.1 for the connector's
+# integration tests: `airflow api-server` for AIRFLOW_SERIES=3.3 (default) and 3.0,
+# `airflow webserver` for 2.11 (see config.env). Idempotent: safe to run again at any time.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=airflow-env.sh
@@ -20,10 +21,20 @@ http_code() { # METHOD URL [curl args...] -> HTTP status ("000" when unreachable
   curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" "$url" "$@" || true
 }
 ready() {
+  local c
+  if [[ "$AIRFLOW_API" == v1 ]]; then
+    # Airflow 2: one Flask app serves health and the REST API; no /auth/token.
+    [[ "$(http_code GET "$AIRFLOW_BASE_URL/api/v1/health")" == 200 ]] || return 1
+    c="$(http_code GET "$AIRFLOW_BASE_URL/api/v1/users?limit=1")"  # 403 without credentials
+    [[ "$c" != 404 && "$c" != 000 ]]
+    return
+  fi
   [[ "$(http_code GET "$AIRFLOW_BASE_URL/api/v2/monitor/health")" == 200 ]] || return 1
   # The health route can answer before the auth routes are mounted; {} -> 400 once they are.
-  local c
   c="$(http_code POST "$AIRFLOW_BASE_URL/auth/token" -H 'Content-Type: application/json' -d '{}')"
+  [[ "$c" != 404 && "$c" != 000 ]] || return 1
+  # The FAB user API (401 without credentials once mounted).
+  c="$(http_code GET "$AIRFLOW_BASE_URL/auth/fab/v1/users?limit=1")"
   [[ "$c" != 404 && "$c" != 000 ]]
 }
 pid_alive() { [[ -f "$AIRFLOW_PIDFILE" ]] && kill -0 "$(cat "$AIRFLOW_PIDFILE")" 2>/dev/null; }
@@ -77,24 +88,28 @@ if ! pid_alive; then
 
   # 5. Start detached in its own session/process group so down.sh can stop the
   # server together with the worker processes it forks.
-  log "starting api-server on $AIRFLOW_BASE_URL (log: $AIRFLOW_LOG)"
+  log "starting $AIRFLOW_SERVER_CMD (Airflow $AIRFLOW_VERSION) on $AIRFLOW_BASE_URL (log: $AIRFLOW_LOG)"
+  if [[ "$AIRFLOW_SERVER_CMD" == webserver ]]; then
+    server_args=(webserver --hostname 127.0.0.1 --port "$AIRFLOW_PORT" --workers 1)
+  else
+    server_args=(api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" --workers 1)
+  fi
   # 9>&-: the server must not inherit (and so hold forever) the up.sh lock.
-  setsid "$airflow" api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" --workers 1 \
-    </dev/null >>"$AIRFLOW_LOG" 2>&1 9>&- &
+  setsid "$airflow" "${server_args[@]}" </dev/null >>"$AIRFLOW_LOG" 2>&1 9>&- &
   echo $! >"$AIRFLOW_PIDFILE"
 fi
 
-# 6. Wait until health is 200 and the token route is mounted.
+# 6. Wait until health is 200 and the auth/user routes are mounted.
 t0=$SECONDS
 until ready; do
   if ! pid_alive; then
-    log "api-server exited during start-up; last log lines:"
+    log "$AIRFLOW_SERVER_CMD exited during start-up; last log lines:"
     tail -n 40 "$AIRFLOW_LOG" >&2
     rm -f "$AIRFLOW_PIDFILE"
     exit 1
   fi
   if (( SECONDS - t0 > START_TIMEOUT )); then
-    log "api-server not ready after ${START_TIMEOUT} s (pid $(cat "$AIRFLOW_PIDFILE")); last log lines:"
+    log "$AIRFLOW_SERVER_CMD not ready after ${START_TIMEOUT} s (pid $(cat "$AIRFLOW_PIDFILE")); last log lines:"
     tail -n 40 "$AIRFLOW_LOG" >&2
     exit 1
   fi

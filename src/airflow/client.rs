@@ -1,23 +1,23 @@
-//! A small, synchronous Airflow FAB API client over any `Transport`.
-//!
-//! It holds the JWT for the life of the instance and renews it once when a call answers 401
-//! (an expired token), never in a loop.
+//! A small, synchronous client of Airflow's user/role API over any `Transport`, for all three
+//! API generations. It finds out the generation once per instance, signs in where the API has
+//! sign-in, renews the JWT before it expires (and once on a 401), and never loops.
 
 use super::api::{
     Collection, NewUser, Role, RoleCollection, RoleName, Token, User, UserCollection,
 };
 use super::errors::status_error;
-use crate::config::Config;
+use super::generation::{self, Generation};
+use super::jwt;
+use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
 use crate::http::{Method, Request, Response, Transport};
+use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Airflow clamps larger limits to `[api] maximum_page_limit` (100 by default).
 pub const PAGE_SIZE: u64 = 100;
-
-const FAB: &str = "/auth/fab/v1";
 
 /// Everything but RFC 3986 unreserved characters is escaped, so `/`-free names with spaces,
 /// `+`, `@`, `%`, `?`, `#` or non-ASCII letters address the right object.
@@ -71,9 +71,13 @@ impl<T> Page<T> {
 pub struct Client<T: Transport> {
     transport: T,
     base_url: String,
-    username: String,
-    password: String,
-    token: Option<String>,
+    credentials: Credentials,
+    /// Configured, or detected once and kept for the instance.
+    generation: Option<Generation>,
+    /// Requests spent finding out the generation.
+    detection_requests: u32,
+    /// The JWT from password sign-in, and its expiry when readable.
+    jwt: Option<(String, Option<u64>)>,
 }
 
 impl<T: Transport> Client<T> {
@@ -81,14 +85,86 @@ impl<T: Transport> Client<T> {
         Client {
             transport,
             base_url: config.base_url.clone(),
-            username: config.username.clone(),
-            password: config.password.clone(),
-            token: None,
+            credentials: config.credentials.clone(),
+            generation: config.api_generation,
+            detection_requests: 0,
+            jwt: None,
         }
     }
 
-    pub fn username(&self) -> &str {
-        &self.username
+    /// The account the connector acts as, when known.
+    pub fn identity(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::Password { username, .. } => Some(username),
+            Credentials::Token { username, .. } => username.as_deref(),
+        }
+    }
+
+    fn who(&self) -> String {
+        self.identity()
+            .map(|u| format!("the account `{u}`"))
+            .unwrap_or_else(|| "the token's account".into())
+    }
+
+    /// The generation if configured or already detected; never sends a request.
+    pub fn known_generation(&self) -> Option<Generation> {
+        self.generation
+    }
+
+    pub fn detection_requests(&self) -> u32 {
+        self.detection_requests
+    }
+
+    /// The API generation: configured, or found with at most three unauthenticated requests
+    /// (one for Airflow 3 with FastAPI FAB), once per instance.
+    pub fn generation(&mut self) -> Result<Generation> {
+        if let Some(g) = self.generation {
+            return Ok(g);
+        }
+        let mut seen = Vec::new();
+        let mut probe = |client: &mut Self, path: &str| -> Result<u16> {
+            let status = client.probe(path)?;
+            seen.push(format!("{path} -> {status}"));
+            Ok(status)
+        };
+        let openapi = probe(self, "/auth/openapi.json")?;
+        let v1 = if openapi == 200 {
+            None
+        } else {
+            Some(probe(self, "/api/v1/health")?)
+        };
+        let v2 = if openapi == 200 || v1 == Some(200) {
+            None
+        } else {
+            Some(probe(self, "/api/v2/monitor/health")?)
+        };
+        let found = generation::detect(openapi, v1, v2).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} does not look like an Airflow API server ({}); check `base_url`, or set \
+                 `api_generation` to one of fab-fastapi, fab-connexion, airflow2",
+                self.base_url,
+                seen.join(", ")
+            ))
+        })?;
+        self.generation = Some(found);
+        Ok(found)
+    }
+
+    fn probe(&mut self, path: &str) -> Result<u16> {
+        self.detection_requests += 1;
+        let request = Request {
+            method: Method::Get,
+            url: format!("{}{path}", self.base_url),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: None,
+        };
+        Ok(self
+            .send(&request, "finding out the Airflow API generation")?
+            .status)
+    }
+
+    fn path(&mut self, rest: &str) -> Result<String> {
+        Ok(format!("{}{rest}", self.generation()?.prefix()))
     }
 
     pub fn users_page(&mut self, offset: u64, limit: u64) -> Result<Page<User>> {
@@ -100,12 +176,12 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn role(&mut self, name: &str) -> Result<Role> {
-        let path = format!("{FAB}/roles/{}", encode_segment(name));
+        let path = self.path(&format!("/roles/{}", encode_segment(name)))?;
         self.get_json(&format!("reading role `{name}`"), &path)
     }
 
     pub fn user(&mut self, username: &str) -> Result<User> {
-        let path = format!("{FAB}/users/{}", encode_segment(username));
+        let path = self.path(&format!("/users/{}", encode_segment(username)))?;
         self.get_json(&format!("reading user `{username}`"), &path)
     }
 
@@ -119,7 +195,7 @@ impl<T: Transport> Client<T> {
     where
         C: Collection + DeserializeOwned,
     {
-        let path = format!("{FAB}/{collection}?limit={limit}&offset={offset}");
+        let path = self.path(&format!("/{collection}?limit={limit}&offset={offset}"))?;
         let (items, total) = self.get_json::<C>(what, &path)?.into_parts();
         Ok(Page {
             items,
@@ -128,9 +204,39 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    /// Signs in and keeps the token. Called lazily by the first API call.
-    pub fn authenticate(&mut self) -> Result<()> {
-        let body = serde_json::json!({ "username": self.username, "password": self.password });
+    /// The `authorization` header for the next request, signing in or renewing the JWT first
+    /// when it is missing or about to expire.
+    fn authorization(&mut self) -> Result<String> {
+        let generation = self.generation()?;
+        let (username, password) = match &self.credentials {
+            Credentials::Token { token, .. } => return Ok(format!("Bearer {token}")),
+            Credentials::Password { username, password } => (username.clone(), password.clone()),
+        };
+        if !generation.signs_in_with_jwt() {
+            let pair =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            return Ok(format!("Basic {pair}"));
+        }
+        let now = self.transport.now_unix();
+        match &self.jwt {
+            Some((token, expiry)) if !jwt::needs_renewal(*expiry, now) => {
+                Ok(format!("Bearer {token}"))
+            }
+            _ => {
+                let token = self.sign_in(&username, &password)?;
+                Ok(format!("Bearer {token}"))
+            }
+        }
+    }
+
+    /// Whether a 401 may be an expired JWT worth one renewal.
+    fn renewable(&self) -> bool {
+        self.jwt.is_some() && matches!(self.credentials, Credentials::Password { .. })
+    }
+
+    /// Exchanges the password for a JWT at /auth/token and keeps it.
+    fn sign_in(&mut self, username: &str, password: &str) -> Result<String> {
+        let body = serde_json::json!({ "username": username, "password": password });
         let request = Request {
             method: Method::Post,
             url: format!("{}/auth/token", self.base_url),
@@ -145,14 +251,13 @@ impl<T: Transport> Client<T> {
             200..=299 => {}
             401 => {
                 return Err(Error::Unauthenticated(format!(
-                    "Airflow rejected the credentials of `{}`: check the `username` and `password` settings",
-                    self.username
+                    "Airflow rejected the credentials of `{username}`: check the `username` and `password` settings"
                 )))
             }
             404 => {
                 return Err(Error::Unsupported(format!(
-                    "{} has no /auth/token endpoint: this version supports Airflow 3 with the FAB \
-                     provider 3.5 or newer; check `base_url` points at the Airflow API server",
+                    "{} has no /auth/token endpoint, so it is not Airflow 3 with the FAB provider \
+                     3.5 or newer; set `api_generation` to fab-connexion or airflow2, or to auto",
                     self.base_url
                 )))
             }
@@ -165,15 +270,37 @@ impl<T: Transport> Client<T> {
                 response.status
             ))
         })?;
-        self.token = Some(token.access_token);
-        Ok(())
+        let expiry = jwt::expiry(&token.access_token);
+        self.jwt = Some((token.access_token.clone(), expiry));
+        Ok(token.access_token)
+    }
+
+    /// Checks that the credentials work, signing in where the API has sign-in.
+    pub fn authenticate(&mut self) -> Result<()> {
+        self.authorization().map(|_| ())
     }
 
     /// Replaces the user's whole role list (`update_mask=roles`); returns the user as written.
-    pub fn set_user_roles(&mut self, username: &str, roles: &[String]) -> Result<User> {
+    /// Connexion-based APIs validate the body against the whole user, so it carries the
+    /// identity fields as read (the mask keeps them unchanged).
+    pub fn set_user_roles(&mut self, user: &User, roles: &[String]) -> Result<User> {
+        let username = &user.username;
         let what = format!("changing the roles of user `{username}`");
-        let path = format!("{FAB}/users/{}?update_mask=roles", encode_segment(username));
-        let body = serde_json::json!({ "roles": role_names(roles) });
+        let path = self.path(&format!(
+            "/users/{}?update_mask=roles",
+            encode_segment(username)
+        ))?;
+        let body = if self.generation()?.patch_needs_identity_fields() {
+            serde_json::json!({
+                "username": username,
+                "email": user.email.clone().unwrap_or_default(),
+                "first_name": user.first_name.clone().unwrap_or_default(),
+                "last_name": user.last_name.clone().unwrap_or_default(),
+                "roles": role_names(roles),
+            })
+        } else {
+            serde_json::json!({ "roles": role_names(roles) })
+        };
         let response = self.authorized(Method::Patch, &what, &path, Some(&body))?;
         if !(200..=299).contains(&response.status) {
             return Err(self.write_error(&what, &response));
@@ -187,8 +314,10 @@ impl<T: Transport> Client<T> {
         let body = serde_json::to_value(user).map_err(|e| {
             Error::InvalidArgument(format!("{what}: cannot encode the request: {e}"))
         })?;
-        let response =
-            self.authorized(Method::Post, &what, &format!("{FAB}/users"), Some(&body))?;
+        let response = {
+            let path = self.path("/users")?;
+            self.authorized(Method::Post, &what, &path, Some(&body))?
+        };
         match response.status {
             200..=299 => parse(&what, &response).map(Ok),
             409 => Ok(Err(status_error(&what, &response))),
@@ -199,7 +328,7 @@ impl<T: Transport> Client<T> {
     /// Deletes a user; `Ok(false)` when there was no such user.
     pub fn delete_user(&mut self, username: &str) -> Result<bool> {
         let what = format!("deleting user `{username}`");
-        let path = format!("{FAB}/users/{}", encode_segment(username));
+        let path = self.path(&format!("/users/{}", encode_segment(username)))?;
         let response = self.authorized(Method::Delete, &what, &path, None)?;
         match response.status {
             200..=299 => Ok(true),
@@ -216,7 +345,8 @@ impl<T: Transport> Client<T> {
         parse(what, &response)
     }
 
-    /// Sends with the bearer token; on a 401 renews the token once and retries.
+    /// Sends with credentials; a 401 on a signed-in JWT (expired early, or revoked) renews it
+    /// once and retries, never more.
     fn authorized(
         &mut self,
         method: Method,
@@ -224,10 +354,10 @@ impl<T: Transport> Client<T> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Response> {
-        let had_token = self.token.is_some();
+        let renewable = self.renewable();
         let response = self.send_authorized(method, what, path, body)?;
-        if response.status == 401 && had_token {
-            self.token = None;
+        if response.status == 401 && renewable {
+            self.jwt = None;
             return self.send_authorized(method, what, path, body);
         }
         Ok(response)
@@ -240,13 +370,10 @@ impl<T: Transport> Client<T> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Response> {
-        if self.token.is_none() {
-            self.authenticate()?;
-        }
-        let token = self.token.as_deref().unwrap_or_default();
+        let authorization = self.authorization()?;
         let mut headers = vec![
             ("accept".to_string(), "application/json".to_string()),
-            ("authorization".to_string(), format!("Bearer {token}")),
+            ("authorization".to_string(), authorization),
         ];
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));
@@ -289,14 +416,22 @@ impl<T: Transport> Client<T> {
     }
 
     fn api_error(&self, what: &str, response: &Response, needs: &str) -> Error {
+        let settings = match self.credentials {
+            Credentials::Password { .. } => "the `username` and `password` settings",
+            Credentials::Token { .. } => "the `token` setting",
+        };
+        let airflow2 = self.generation == Some(Generation::Airflow2);
         match status_error(what, response) {
-            Error::PermissionDenied(m) => Error::PermissionDenied(format!(
-                "{m} (the account `{}` needs {needs})",
-                self.username
+            // Airflow 2 answers 403 to wrong or missing credentials too.
+            Error::PermissionDenied(m) if airflow2 => Error::Unauthenticated(format!(
+                "{m} (Airflow 2 answers 403 both to wrong credentials and to missing permissions: \
+                 check {settings}, and that {} has {needs})",
+                self.who()
             )),
-            Error::Unauthenticated(m) => Error::Unauthenticated(format!(
-                "{m} (check the `username` and `password` settings)"
-            )),
+            Error::PermissionDenied(m) => {
+                Error::PermissionDenied(format!("{m} ({} needs {needs})", self.who()))
+            }
+            Error::Unauthenticated(m) => Error::Unauthenticated(format!("{m} (check {settings})")),
             other => other,
         }
     }

@@ -1,6 +1,7 @@
-//! Airflow's FAB user/role API (Airflow 3 with the FAB provider ≥ 3.5: JWT from `/auth/token`,
-//! routes under `/auth/fab/v1`).
+//! Airflow's FAB user/role API in its three generations (see `generation.rs`).
 
 pub mod api;
 pub mod client;
 pub mod errors;
+pub mod generation;
+pub mod jwt;
