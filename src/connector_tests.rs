@@ -118,18 +118,32 @@ impl Transport for &FakeAirflow {
             .strip_prefix("http://airflow.test")
             .ok_or("wrong origin")?;
         let route = path.split('?').next().unwrap_or("");
+        // The detection probes, answered as the real servers answer them.
+        let empty_body = request.body.as_deref() == Some(b"{}".as_slice());
         match (route, self.generation) {
-            ("/auth/openapi.json", Generation::FabFastApi) => {
-                return respond(200, json!({"openapi": "3.1.0"}))
+            ("/auth/token", Generation::FabFastApi) if empty_body => {
+                return respond(
+                    400,
+                    json!({"detail": "Username and password must be provided"}),
+                )
+            }
+            ("/auth/token", Generation::FabConnexion) if empty_body => {
+                return respond(
+                    422,
+                    json!({"detail": [{"type": "missing", "loc": ["body", "username"], "msg": "Field required"}]}),
+                )
+            }
+            ("/auth/token", Generation::Airflow2) => {
+                return respond(404, json!("<html>Airflow 404</html>"))
             }
             ("/api/v1/health", Generation::Airflow2) => {
                 return respond(200, json!({"metadatabase": {}}))
             }
-            ("/api/v2/monitor/health", Generation::FabFastApi | Generation::FabConnexion) => {
-                return respond(200, json!({"metadatabase": {}}))
-            }
-            ("/auth/openapi.json" | "/api/v1/health" | "/api/v2/monitor/health", _) => {
-                return respond(404, json!({"detail": "Not Found"}))
+            ("/api/v1/health", _) => {
+                return respond(
+                    404,
+                    json!({"error": "/api/v1 has been removed in Airflow 3"}),
+                )
             }
             _ => {}
         }
@@ -462,11 +476,11 @@ fn routes(fake: &FakeAirflow) -> Vec<String> {
 }
 
 #[test]
-fn detection_costs_one_request_on_fastapi_two_on_airflow2_three_on_connexion() {
+fn detection_costs_one_request_on_airflow3_and_two_on_airflow2() {
     for (generation, probes) in [
         (Generation::FabFastApi, 1),
         (Generation::Airflow2, 2),
-        (Generation::FabConnexion, 3),
+        (Generation::FabConnexion, 1),
     ] {
         let fake = FakeAirflow::new(250, 5).playing(generation);
         let mut c = Connector::new(&fake, auto_config());
@@ -496,7 +510,10 @@ fn a_server_that_is_not_airflow_is_unsupported_and_names_what_was_seen() {
     let err = c.list_resources("user", None).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
-    assert!(text.contains("/auth/openapi.json -> 404"), "{text}");
+    assert!(
+        text.contains("POST /auth/token {} -> 404, GET /api/v1/health -> 404"),
+        "{text}"
+    );
     assert!(text.contains("`api_generation`"), "{text}");
 }
 

@@ -115,48 +115,44 @@ impl<T: Transport> Client<T> {
         self.detection_requests
     }
 
-    /// The API generation: configured, or found with at most three unauthenticated requests
-    /// (one for Airflow 3 with FastAPI FAB), once per instance.
+    /// The API generation: configured, or found once per instance with one unauthenticated
+    /// request (two for Airflow 2); see `generation::detect`.
     pub fn generation(&mut self) -> Result<Generation> {
         if let Some(g) = self.generation {
             return Ok(g);
         }
-        let mut seen = Vec::new();
-        let mut probe = |client: &mut Self, path: &str| -> Result<u16> {
-            let status = client.probe(path)?;
-            seen.push(format!("{path} -> {status}"));
-            Ok(status)
-        };
-        let openapi = probe(self, "/auth/openapi.json")?;
-        let v1 = if openapi == 200 {
-            None
+        // An empty body: no credentials are sent, and no login is attempted or counted.
+        let token_probe = self.probe(Method::Post, "/auth/token", Some(b"{}".to_vec()))?;
+        let mut seen = format!("POST /auth/token {{}} -> {token_probe}");
+        let v1_health = if generation::needs_v1_probe(token_probe) {
+            let status = self.probe(Method::Get, "/api/v1/health", None)?;
+            seen.push_str(&format!(", GET /api/v1/health -> {status}"));
+            Some(status)
         } else {
-            Some(probe(self, "/api/v1/health")?)
-        };
-        let v2 = if openapi == 200 || v1 == Some(200) {
             None
-        } else {
-            Some(probe(self, "/api/v2/monitor/health")?)
         };
-        let found = generation::detect(openapi, v1, v2).ok_or_else(|| {
+        let found = generation::detect(token_probe, v1_health).ok_or_else(|| {
             Error::Unsupported(format!(
-                "{} does not look like an Airflow API server ({}); check `base_url`, or set \
-                 `api_generation` to one of fab-fastapi, fab-connexion, airflow2",
-                self.base_url,
-                seen.join(", ")
+                "{} does not answer like any supported Airflow API ({seen}); check `base_url`, \
+                 or set `api_generation` to one of fab-fastapi, fab-connexion, airflow2",
+                self.base_url
             ))
         })?;
         self.generation = Some(found);
         Ok(found)
     }
 
-    fn probe(&mut self, path: &str) -> Result<u16> {
+    fn probe(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<u16> {
         self.detection_requests += 1;
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
         let request = Request {
-            method: Method::Get,
+            method,
             url: format!("{}{path}", self.base_url),
-            headers: vec![("accept".into(), "application/json".into())],
-            body: None,
+            headers,
+            body,
         };
         Ok(self
             .send(&request, "finding out the Airflow API generation")?

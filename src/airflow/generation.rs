@@ -58,24 +58,23 @@ impl Generation {
     }
 }
 
-/// The generation the probe answers point to: `GET /auth/openapi.json` is served only by the
-/// FastAPI FAB API; `GET /api/v1/health` only by Airflow 2. Neither: Connexion FAB on Airflow
-/// 3.0, if its health endpoint answers; otherwise not Airflow at all.
-pub fn detect(
-    fab_openapi: u16,
-    v1_health: Option<u16>,
-    v2_health: Option<u16>,
-) -> Option<Generation> {
-    if fab_openapi == 200 {
-        return Some(Generation::FabFastApi);
+/// The generation the probe answers point to (measured on real 3.3.2, 3.0.6 and 2.11.2).
+/// `POST /auth/token` with `{}`: FastAPI FAB answers 400 ("Username and password must be
+/// provided"), Airflow 3.0's token route 422 (body validation), Airflow 2 an HTML 404, which
+/// `GET /api/v1/health` (200 on Airflow 2 only) then confirms. `/auth/openapi.json` cannot tell
+/// them apart: Airflow 3.0 serves one too.
+pub fn detect(token_probe: u16, v1_health: Option<u16>) -> Option<Generation> {
+    match (token_probe, v1_health) {
+        (400, _) => Some(Generation::FabFastApi),
+        (422, _) => Some(Generation::FabConnexion),
+        (404, Some(200)) => Some(Generation::Airflow2),
+        _ => None,
     }
-    if v1_health == Some(200) {
-        return Some(Generation::Airflow2);
-    }
-    if v2_health == Some(200) {
-        return Some(Generation::FabConnexion);
-    }
-    None
+}
+
+/// Whether the token probe's answer needs the Airflow 2 confirmation.
+pub fn needs_v1_probe(token_probe: u16) -> bool {
+    token_probe == 404
 }
 
 #[cfg(test)]
@@ -91,13 +90,13 @@ mod tests {
     }
 
     #[test]
-    fn detection_prefers_fastapi_then_airflow2_then_connexion() {
-        assert_eq!(detect(200, None, None), Some(Generation::FabFastApi));
-        assert_eq!(detect(404, Some(200), None), Some(Generation::Airflow2));
-        assert_eq!(
-            detect(404, Some(404), Some(200)),
-            Some(Generation::FabConnexion)
-        );
-        assert_eq!(detect(404, Some(404), Some(404)), None);
+    fn detection_reads_the_token_probe_and_confirms_airflow2() {
+        assert_eq!(detect(400, None), Some(Generation::FabFastApi));
+        assert_eq!(detect(422, None), Some(Generation::FabConnexion));
+        assert!(needs_v1_probe(404));
+        assert_eq!(detect(404, Some(200)), Some(Generation::Airflow2));
+        assert_eq!(detect(404, Some(404)), None);
+        assert_eq!(detect(200, None), None);
+        assert_eq!(detect(502, None), None);
     }
 }
