@@ -11,7 +11,7 @@ OUT         := tests/out
 AIRFLOW     := scripts/airflow
 
 .PHONY: help setup component harness demo test unit-test lint check-wit \
-        airflow-up airflow-down seed record test-live golden clean
+        airflow-up airflow-down seed record record-all test-live golden clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ check-wit: component ## Show the component's real imports and exports (needs was
 	@command -v wasm-tools >/dev/null || { echo "install with: cargo install wasm-tools --locked"; exit 1; }
 	wasm-tools component wit $(WASM)
 
-airflow-up: ## Install (once) and start a real Airflow 3.3 on 127.0.0.1
+airflow-up: ## Install (once) and start a real Airflow on 127.0.0.1 (AIRFLOW_SERIES=3.3|3.0|2.11)
 	$(AIRFLOW)/up.sh
 
 airflow-down: ## Stop that Airflow
@@ -59,8 +59,11 @@ airflow-down: ## Stop that Airflow
 seed: ## Seed the running Airflow with tests/fixtures/directory.json
 	source $(AIRFLOW)/config.env && python3 $(AIRFLOW)/seed.py
 
-record: component harness airflow-up seed ## Re-record the cassettes from the real Airflow
+record: component harness airflow-up seed ## Re-record the cassettes from the real Airflow (AIRFLOW_SERIES picks which)
 	scripts/record.sh
+
+record-all: ## Re-record the cassettes of all three generations
+	for s in 3.3 3.0 2.11; do AIRFLOW_SERIES=$$s $(MAKE) record; done
 
 golden: component harness ## Regenerate golden outputs from the committed cassettes (review the diff!)
 	scripts/golden.sh

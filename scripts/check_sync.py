@@ -8,6 +8,7 @@ requests.
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
 """
+import base64
 import json
 import math
 import os
@@ -15,22 +16,22 @@ import sys
 import urllib.request
 
 
-def call(base, path, token=None, body=None):
+def call(base, path, authorization=None, body=None):
     req = urllib.request.Request(base + path, method="POST" if body else "GET")
     req.add_header("accept", "application/json")
     if body:
         req.add_header("content-type", "application/json")
         req.data = json.dumps(body).encode()
-    if token:
-        req.add_header("authorization", "Bearer " + token)
+    if authorization:
+        req.add_header("authorization", authorization)
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)
 
 
-def read_all(base, token, collection):
+def read_all(base, authorization, prefix, collection):
     items, offset = [], 0
     while True:
-        page = call(base, f"/auth/fab/v1/{collection}?limit=100&offset={offset}", token)
+        page = call(base, f"{prefix}/{collection}?limit=100&offset={offset}", authorization)
         rows = page[collection]
         items += rows
         offset += len(rows)
@@ -41,10 +42,18 @@ def read_all(base, token, collection):
 def main():
     jsonl, stats_path = sys.argv[1], sys.argv[2]
     base = os.environ["AIRFLOW_BASE_URL"].rstrip("/")
-    token = call(base, "/auth/token", body={"username": os.environ["AIRFLOW_USERNAME"],
-                                            "password": os.environ["AIRFLOW_PASSWORD"]})["access_token"]
-    users = read_all(base, token, "users")
-    roles = read_all(base, token, "roles")
+    user, password = os.environ["AIRFLOW_USERNAME"], os.environ["AIRFLOW_PASSWORD"]
+    stats = json.load(open(stats_path, encoding="utf-8"))
+    api = stats.get("session", {}).get("api", "")
+    # Read the server the way its API generation wants (the connector reported which).
+    if "JWT" in api:
+        token = call(base, "/auth/token", body={"username": user, "password": password})["access_token"]
+        authorization = "Bearer " + token
+    else:
+        authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    prefix = "/api/v1" if "Airflow 2" in api else "/auth/fab/v1"
+    users = read_all(base, authorization, prefix, "users")
+    roles = read_all(base, authorization, prefix, "roles")
 
     lines = [json.loads(line) for line in open(jsonl, encoding="utf-8")]
     by_type = {}
@@ -68,7 +77,6 @@ def main():
         else:
             print(f"ok: {len(got)} {what} match the server")
 
-    stats = json.load(open(stats_path, encoding="utf-8"))
     session = stats.get("session", {})
     discovery = int(session.get("discovery_requests", "0"))
     sign_in = 1 if "JWT" in session.get("api", "") else 0  # Basic-auth APIs have no sign-in call

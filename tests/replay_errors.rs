@@ -34,15 +34,43 @@ async fn validate_reports_identity_and_directory_size() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_password_is_unauthenticated_and_names_the_settings() {
-    let mut h = replay("airflow-3.3/bad-password.json").await.unwrap();
+async fn a_wrong_password_is_unauthenticated_and_names_the_settings_on_every_generation() {
+    for (series, _) in SERIES {
+        let mut h = replay(&format!("airflow-{series}/bad-password.json"))
+            .await
+            .unwrap();
+        match within("validate", h.validate()).await {
+            Err(HarnessError::Connector(ConnectorError::Unauthenticated(m))) => {
+                assert!(m.contains("`username` and `password`"), "{series}: {m}");
+                assert!(!m.contains("not-the-password"), "{series}");
+            }
+            other => panic!("{series}: expected unauthenticated, got {other:?}"),
+        }
+    }
+}
+
+/// Airflow 2 answers the same 403 to a missing permission as to wrong credentials, so the
+/// connector says both; the newer generations tell them apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_read_permission_on_airflow2_is_reported_as_either_cause() {
+    let mut h = replay("airflow-2.11/no-read-permission.json")
+        .await
+        .unwrap();
     match within("validate", h.validate()).await {
         Err(HarnessError::Connector(ConnectorError::Unauthenticated(m))) => {
-            assert!(m.contains("`username` and `password`"), "{m}");
-            assert!(!m.contains("not-the-password"));
+            assert!(
+                m.contains("both to wrong credentials and to missing permissions"),
+                "{m}"
+            );
+            assert!(m.contains("can_read on Users and Roles"), "{m}");
         }
         other => panic!("expected unauthenticated, got {other:?}"),
     }
+    let mut h = replay("airflow-3.0/no-read-permission.json").await.unwrap();
+    assert!(matches!(
+        within("validate", h.validate()).await,
+        Err(HarnessError::Connector(ConnectorError::PermissionDenied(_)))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -285,3 +285,78 @@ fn the_cli_prints_a_generated_password_on_stdout_only() {
         "--verbose lists the requests: {stderr}"
     );
 }
+
+/// The same actions give the same outcomes on Airflow 3.0 (Connexion, Basic) and Airflow 2
+/// (/api/v1, Basic, PATCH with identity fields) as on 3.3.
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_outcomes_match_on_the_older_generations() {
+    for series in ["3.0", "2.11"] {
+        let cases = [
+            (
+                "create-account",
+                account(
+                    "rec.alice",
+                    "rec.alice@example.com",
+                    ("Alice", "Recorded"),
+                    &[],
+                    None,
+                ),
+                OutcomeStatus::Done,
+            ),
+            (
+                "create-account-again",
+                account("REC.ALICE", "other@example.com", ("A", "R"), &[], None),
+                OutcomeStatus::AlreadyDone,
+            ),
+            ("grant", grant("Op", "rec.alice"), OutcomeStatus::Done),
+            (
+                "grant-again",
+                grant("Op", "rec.alice"),
+                OutcomeStatus::AlreadyDone,
+            ),
+            (
+                "revoke",
+                ProvisionAction::Revoke(RevokeTarget::GrantId(
+                    "role:Op:member:user:rec.alice".into(),
+                )),
+                OutcomeStatus::Done,
+            ),
+            (
+                "revoke-again",
+                ProvisionAction::Revoke(RevokeTarget::Membership((
+                    "role:Op:member".into(),
+                    user("rec.alice"),
+                ))),
+                OutcomeStatus::AlreadyDone,
+            ),
+            (
+                "delete-account",
+                ProvisionAction::DeleteAccount(user("rec.alice")),
+                OutcomeStatus::Done,
+            ),
+            (
+                "delete-account-again",
+                ProvisionAction::DeleteAccount(user("rec.alice")),
+                OutcomeStatus::AlreadyDone,
+            ),
+        ];
+        for (name, action, status) in cases {
+            let mut h = replay(&format!("airflow-{series}/provision/{name}.json"))
+                .await
+                .unwrap();
+            let outcome = within(name, h.provision(&action))
+                .await
+                .unwrap_or_else(|e| panic!("{series} {name}: {e}"));
+            assert_eq!(
+                outcome.status, status,
+                "{series} {name}: {}",
+                outcome.message
+            );
+            assert!(
+                h.unused_interactions().is_empty(),
+                "{series} {name}: {:?}",
+                h.unused_interactions()
+            );
+        }
+    }
+}

@@ -17,9 +17,14 @@ const SYNC: &str = "airflow-3.3/sync.json";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replayed_sync_equals_the_golden_output() {
-    for name in ["sync", "sync-least-privilege"] {
-        let run = replay_sync(&format!("airflow-3.3/{name}.json")).await;
-        let golden_path = golden(&format!("airflow-3.3/{name}.jsonl"));
+    for name in SERIES.iter().flat_map(|(s, _)| {
+        [
+            format!("airflow-{s}/sync"),
+            format!("airflow-{s}/sync-least-privilege"),
+        ]
+    }) {
+        let run = replay_sync(&format!("{name}.json")).await;
+        let golden_path = golden(&format!("{name}.jsonl"));
         let want = std::fs::read_to_string(&golden_path).unwrap();
         if run.output != want {
             let diff = run
@@ -64,7 +69,17 @@ async fn sync_lists_every_seeded_user_role_and_membership() {
         want_roles.insert(r["name"].as_str().unwrap().to_string());
     }
 
-    let run = replay_sync(SYNC).await;
+    for (series, _) in SERIES {
+        check_directory(series, &want_users, &want_roles).await;
+    }
+}
+
+async fn check_directory(
+    series: &str,
+    want_users: &BTreeMap<String, BTreeSet<String>>,
+    want_roles: &BTreeSet<String>,
+) {
+    let run = replay_sync(&format!("airflow-{series}/sync.json")).await;
     let lines = lines(&run.output);
     let of_type = |t: &'static str| lines.iter().filter(move |l| l["type"] == t);
 
@@ -72,12 +87,12 @@ async fn sync_lists_every_seeded_user_role_and_membership() {
         .filter(|l| l["resource_type"] == "user")
         .map(|l| l["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(users, want_users.keys().cloned().collect());
+    assert_eq!(users, want_users.keys().cloned().collect(), "{series}");
     let roles: BTreeSet<String> = of_type("resource")
         .filter(|l| l["resource_type"] == "role")
         .map(|l| l["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(roles, want_roles);
+    assert_eq!(&roles, want_roles, "{series}");
 
     let mut got_members: BTreeMap<String, BTreeSet<String>> =
         users.iter().map(|u| (u.clone(), BTreeSet::new())).collect();
@@ -94,7 +109,7 @@ async fn sync_lists_every_seeded_user_role_and_membership() {
         assert_eq!(g["id"], format!("role:{role}:member:user:{user}"));
         got_members.get_mut(user).unwrap().insert(role);
     }
-    assert_eq!(got_members, want_users);
+    assert_eq!(&got_members, want_users, "{series}");
     assert!(
         want_users.values().any(BTreeSet::is_empty) && want_users.values().any(|r| r.len() > 1),
         "the directory covers users with zero and several roles"
@@ -107,40 +122,87 @@ async fn sync_lists_every_seeded_user_role_and_membership() {
         .iter()
         .map(|r| format!("role:{r}:member"))
         .collect();
-    assert_eq!(entitlements, want_entitlements);
+    assert_eq!(entitlements, want_entitlements, "{series}");
 }
 
+/// Detection costs one request on Airflow 3 and two on Airflow 2; only the JWT API signs in;
+/// then one request per page: 1 + 1 + 3 + 1 on 3.3, 1 + 0 + 3 + 1 on 3.0, 2 + 0 + 3 + 1 on 2.11.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_sync_costs_detection_sign_in_and_a_request_per_page_and_uses_the_whole_cassette() {
-    let run = replay_sync(SYNC).await;
-    let users = run.stats.resources_by_type["user"];
-    let roles = run.stats.resources_by_type["role"];
-    assert!(
-        users > 200,
-        "the recorded directory spans at least 3 pages ({users} users)"
-    );
-    // One request detects the API generation, one signs in, then one per page.
-    assert_eq!(run.stats.session["discovery_requests"], "1");
-    assert!(
-        run.stats.session["api"].contains("FastAPI"),
-        "{:?}",
-        run.stats.session
-    );
-    assert_eq!(
-        run.stats.requests,
-        1 + 1 + users.div_ceil(100) + roles.div_ceil(100)
-    );
-    assert!(
-        run.unused.is_empty(),
-        "unused interactions: {:?}",
-        run.unused
-    );
-    let lines = lines(&run.output);
-    assert_eq!(run.stats.resources, users + roles);
-    assert_eq!(
-        run.stats.grants,
-        lines.iter().filter(|l| l["type"] == "grant").count() as u64
-    );
+async fn a_full_sync_costs_detection_sign_in_and_a_request_per_page_on_every_generation() {
+    for (series, api) in SERIES {
+        let run = replay_sync(&format!("airflow-{series}/sync.json")).await;
+        let users = run.stats.resources_by_type["user"];
+        let roles = run.stats.resources_by_type["role"];
+        assert!(
+            users > 200,
+            "{series}: the directory spans at least 3 pages ({users} users)"
+        );
+        assert!(
+            run.stats.session["api"].contains(api),
+            "{series}: {:?}",
+            run.stats.session
+        );
+        let discovery: u64 = run.stats.session["discovery_requests"].parse().unwrap();
+        assert_eq!(discovery, if series == "2.11" { 2 } else { 1 }, "{series}");
+        let sign_in = u64::from(series == "3.3");
+        assert_eq!(
+            run.stats.requests,
+            discovery + sign_in + users.div_ceil(100) + roles.div_ceil(100),
+            "{series}"
+        );
+        assert!(
+            run.unused.is_empty(),
+            "{series}: unused interactions: {:?}",
+            run.unused
+        );
+        let lines = lines(&run.output);
+        assert_eq!(run.stats.resources, users + roles);
+        assert_eq!(
+            run.stats.grants,
+            lines.iter().filter(|l| l["type"] == "grant").count() as u64
+        );
+    }
+}
+
+/// The same directory syncs to the same identities, roles, entitlements and memberships on
+/// every generation; only timestamps and sign-in counters differ between servers.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_generation_gives_the_same_sync_apart_from_timestamps_and_counters() {
+    let mut outputs = Vec::new();
+    for (series, _) in SERIES {
+        let run = replay_sync(&format!("airflow-{series}/sync.json")).await;
+        let mut normalised: Vec<String> = lines(&run.output)
+            .into_iter()
+            .map(|mut l| {
+                if let Some(obj) = l.as_object_mut() {
+                    obj.remove("attributes");
+                    if let Some(Value::Object(user)) = obj.get_mut("user") {
+                        user.retain(|k, _| matches!(k.as_str(), "login" | "email" | "status"));
+                    }
+                }
+                l.to_string()
+            })
+            .collect();
+        normalised.sort();
+        outputs.push((series, normalised));
+    }
+    let (first, reference) = &outputs[0];
+    for (series, output) in &outputs[1..] {
+        let missing: Vec<_> = reference
+            .iter()
+            .filter(|l| !output.contains(l))
+            .take(3)
+            .collect();
+        let extra: Vec<_> = output
+            .iter()
+            .filter(|l| !reference.contains(l))
+            .take(3)
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{series} differs from {first}: missing {missing:?}, extra {extra:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -160,13 +160,6 @@ def role_refs(names) -> list:
     return [{"name": n} for n in sorted(set(names))]
 
 
-def role_for(role, generation) -> dict:
-    """The role as this generation should hold it: `actions_by_generation[generation]`, if the
-    directory gives one, replaces `actions` (for permission names a generation lacks)."""
-    actions = role.get("actions_by_generation", {}).get(generation, role["actions"])
-    return {"name": role["name"], "actions": actions}
-
-
 def seed_roles(api, want_roles, prune):
     have = {r["name"]: r for r in api.list_all("roles")[0]}
     created = patched = recreated = deleted = 0
@@ -280,7 +273,7 @@ def verify(api, directory, admin) -> list:
         if got != sorted(w["roles"]):
             errors.append(f"user {name!r}: roles {got}, want {sorted(w['roles'])}")
     srv_roles = {r["name"]: r for r in roles}
-    want_roles = {r["name"]: role_for(r, api.generation) for r in directory["roles"]}
+    want_roles = {r["name"]: r for r in directory["roles"]}
     extra = sorted(set(srv_roles) - set(want_roles) - BUILTIN_ROLES)
     if extra:
         errors.append(f"roles on the server but not in the directory: {extra}")
@@ -329,7 +322,7 @@ def main():
     api = Api(args.base_url, args.admin_user, args.admin_password, generation)
     t0 = time.monotonic()
     if not args.verify_only:
-        seed_roles(api, [role_for(r, generation) for r in directory["roles"]], args.prune)
+        seed_roles(api, directory["roles"], args.prune)
         seed_users(api, directory["users"], args.admin_user, args.user_password, args.prune)
     errors = verify(api, directory, args.admin_user)
     print(f"{api.calls} API calls in {time.monotonic() - t0:.1f} s")

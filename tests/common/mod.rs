@@ -8,6 +8,13 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Every recorded Airflow series, and the API the connector should detect on it.
+pub const SERIES: [(&str, &str); 3] = [
+    ("3.3", "FastAPI"),
+    ("3.0", "Connexion"),
+    ("2.11", "Airflow 2"),
+];
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
