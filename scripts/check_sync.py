@@ -2,8 +2,8 @@
 """Checks a harness sync (JSON Lines + stats) against what the Airflow server itself says.
 
 Reads every user and role straight from the FAB API (stdlib only, independent of the
-connector) and asserts the sync listed exactly those users, roles and memberships, one
-entitlement per role, and used exactly detection + sign-in (JWT APIs only) + ceil(users/100) + ceil(roles/100)
+connector) and asserts the sync listed exactly those users, roles, memberships and role
+permissions, one entitlement per role, and used exactly detection + sign-in (JWT APIs only) + ceil(users/100) + ceil(roles/100)
 requests.
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
@@ -62,16 +62,26 @@ def main():
     synced_users = {r["id"] for r in by_type.get("resource", []) if r["resource_type"] == "user"}
     synced_roles = {r["id"] for r in by_type.get("resource", []) if r["resource_type"] == "role"}
     synced_entitlements = {e["id"] for e in by_type.get("entitlement", [])}
-    synced_grants = {(g["entitlement"], g["principal_id"]) for g in by_type.get("grant", [])}
+    synced_grants = {(g["entitlement"], g["principal_id"]) for g in by_type.get("grant", [])
+                     if g["principal_type"] == "user"}
+    synced_role_permissions = {(g["entitlement"], g["principal_id"]) for g in by_type.get("grant", [])
+                               if g["principal_type"] == "role"}
+    synced_permissions = {r["id"] for r in by_type.get("resource", []) if r["resource_type"] == "permission"}
 
     want_users = {u["username"] for u in users}
     want_roles = {r["name"] for r in roles}
     want_grants = {(f"role:{r['name']}:member", u["username"]) for u in users for r in u["roles"]}
+    pairs = {(r["name"], f"{a['action']['name']}:{a['resource']['name']}") for r in roles for a in r.get("actions", [])}
+    want_role_permissions = {(f"permission:{p}:assigned", role) for role, p in pairs}
+    want_permissions = {p for _, p in pairs}
 
     failures = []
     for what, got, want in [("users", synced_users, want_users), ("roles", synced_roles, want_roles),
-                            ("entitlements", synced_entitlements, {f"role:{r}:member" for r in want_roles}),
-                            ("memberships", synced_grants, want_grants)]:
+                            ("role entitlements", {e for e in synced_entitlements if e.startswith("role:")},
+                             {f"role:{r}:member" for r in want_roles}),
+                            ("memberships", synced_grants, want_grants),
+                            ("permissions", synced_permissions, want_permissions),
+                            ("role permissions", synced_role_permissions, want_role_permissions)]:
         if got != want:
             failures.append(f"{what}: missing {sorted(want - got)[:5]} extra {sorted(got - want)[:5]}")
         else:

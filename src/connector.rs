@@ -1,10 +1,11 @@
 //! The contract's operations over the Airflow client, free of generated bindings.
 
+use crate::airflow::api::{Named, Permission, Role};
 use crate::airflow::client::{Client, PAGE_SIZE};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Transport;
-use crate::mapping::{self, ROLE, USER};
+use crate::mapping::{self, PERMISSION, ROLE, USER};
 use crate::model::{
     EntitlementPage, GrantPage, ProvisionAction, ProvisionOutcome, ResourcePage, ResourceRef,
     Validation,
@@ -80,12 +81,42 @@ impl<T: Transport> Connector<T> {
             }
             ROLE => {
                 let page = self.client.roles_page(offset, PAGE_SIZE)?;
+                let permissions = distinct_permissions(&page.items);
+                let mut resources: Vec<_> = page.items.iter().map(mapping::role_resource).collect();
+                resources.extend(permissions.iter().map(|p| mapping::permission_resource(p)));
+                let mut entitlements: Vec<_> = page
+                    .items
+                    .iter()
+                    .map(|r| mapping::role_member_entitlement(&r.name))
+                    .collect();
+                entitlements.extend(
+                    permissions
+                        .iter()
+                        .map(|p| mapping::permission_entitlement(p)),
+                );
                 Ok(ResourcePage {
-                    resources: page.items.iter().map(mapping::role_resource).collect(),
-                    entitlements: page
+                    resources,
+                    entitlements,
+                    grants: page
                         .items
                         .iter()
-                        .map(|r| mapping::role_member_entitlement(&r.name))
+                        .flat_map(mapping::role_permission_grants)
+                        .collect(),
+                    next_page_token: page.next_offset().map(paging::encode),
+                })
+            }
+            // A targeted listing: the permissions the roles of one page hold.
+            PERMISSION => {
+                let page = self.client.roles_page(offset, PAGE_SIZE)?;
+                let permissions = distinct_permissions(&page.items);
+                Ok(ResourcePage {
+                    resources: permissions
+                        .iter()
+                        .map(|p| mapping::permission_resource(p))
+                        .collect(),
+                    entitlements: permissions
+                        .iter()
+                        .map(|p| mapping::permission_entitlement(p))
                         .collect(),
                     grants: Vec::new(),
                     next_page_token: page.next_offset().map(paging::encode),
@@ -114,6 +145,12 @@ impl<T: Transport> Connector<T> {
                 })
             }
             USER => Ok(EntitlementPage::default()),
+            PERMISSION => Ok(EntitlementPage {
+                entitlements: vec![
+                    parse_permission(&resource.id).map(|p| mapping::permission_entitlement(&p))?
+                ],
+                next_page_token: None,
+            }),
             other => Err(unknown_type(other)),
         }
     }
@@ -172,8 +209,39 @@ impl<T: Transport> Connector<T> {
 
 fn unknown_type(resource_type: &str) -> Error {
     Error::InvalidArgument(format!(
-        "unknown resource type `{resource_type}`; this connector has `{USER}` and `{ROLE}`"
+        "unknown resource type `{resource_type}`; this connector has `{USER}`, `{ROLE}` and `{PERMISSION}`"
     ))
+}
+
+/// The permissions the roles of one page hold, each once.
+fn distinct_permissions(roles: &[Role]) -> Vec<Permission> {
+    let mut out: Vec<Permission> = Vec::new();
+    for p in roles.iter().flat_map(mapping::role_permissions) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// `can_read:DAGs` -> the permission; action names hold no `:`.
+fn parse_permission(id: &str) -> Result<Permission> {
+    let (action, resource) = id
+        .split_once(':')
+        .filter(|(a, r)| !a.is_empty() && !r.is_empty())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "permission `{id}` is not of the form `<action>:<resource>`, e.g. `can_read:DAGs`"
+            ))
+        })?;
+    Ok(Permission {
+        action: Named {
+            name: action.to_string(),
+        },
+        resource: Named {
+            name: resource.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Airflow users and roles as resources, entitlements and grants.
 
-use crate::airflow::api::{Role, User};
+use crate::airflow::api::{Permission, Role, User};
 use crate::model::{
     AccountStatus, Entitlement, EntitlementPurpose, Grant, Resource, ResourceRef, UserProfile,
 };
@@ -8,6 +8,73 @@ use crate::model::{
 pub const USER: &str = "user";
 pub const ROLE: &str = "role";
 pub const MEMBER: &str = "member";
+pub const PERMISSION: &str = "permission";
+pub const ASSIGNED: &str = "assigned";
+
+/// `can_read:DAGs`: action names hold no `:`, so the first one separates them.
+pub fn permission_id(p: &Permission) -> String {
+    format!("{}:{}", p.action.name, p.resource.name)
+}
+
+pub fn permission_entitlement_id(permission_id: &str) -> String {
+    format!("{PERMISSION}:{permission_id}:{ASSIGNED}")
+}
+
+pub fn permission_resource(p: &Permission) -> Resource {
+    Resource {
+        resource_type: PERMISSION.to_string(),
+        id: permission_id(p),
+        display_name: format!("{} on {}", p.action.name.replace('_', " "), p.resource.name),
+        user: None,
+        attributes: vec![
+            ("action".to_string(), p.action.name.clone()),
+            ("resource".to_string(), p.resource.name.clone()),
+        ],
+    }
+}
+
+pub fn permission_entitlement(p: &Permission) -> Entitlement {
+    let id = permission_id(p);
+    Entitlement {
+        id: permission_entitlement_id(&id),
+        resource: ResourceRef::new(PERMISSION, &id),
+        slug: ASSIGNED.to_string(),
+        display_name: format!(
+            "Assigned: {} on {}",
+            p.action.name.replace('_', " "),
+            p.resource.name
+        ),
+        description: format!("A role holds `{}` on `{}`", p.action.name, p.resource.name),
+        purpose: EntitlementPurpose::Permission,
+        grantable_to: vec![ROLE.to_string()],
+    }
+}
+
+/// The role's permissions, each once, in the server's order.
+pub fn role_permissions(role: &Role) -> Vec<&Permission> {
+    let mut out: Vec<&Permission> = Vec::new();
+    for p in role.actions.iter().flatten() {
+        if !out.iter().any(|q| q == &p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn role_permission_grants(role: &Role) -> Vec<Grant> {
+    let principal = ResourceRef::new(ROLE, &role.name);
+    role_permissions(role)
+        .into_iter()
+        .map(|p| {
+            let entitlement_id = permission_entitlement_id(&permission_id(p));
+            Grant {
+                id: grant_id(&entitlement_id, &principal),
+                entitlement_id,
+                principal: principal.clone(),
+            }
+        })
+        .collect()
+}
 
 pub fn role_member_entitlement_id(role: &str) -> String {
     format!("{ROLE}:{role}:{MEMBER}")
@@ -181,6 +248,45 @@ mod tests {
         assert_eq!(grants[1].entitlement_id, "role:Data Engineer:member");
         assert_eq!(grants[1].principal, ResourceRef::new("user", "bob+ops"));
         assert!(user_grants(&user("x", "", "", &[])).is_empty());
+    }
+
+    #[test]
+    fn permissions_come_from_role_actions_once_each() {
+        let p = |a: &str, r: &str| Permission {
+            action: crate::airflow::api::Named { name: a.into() },
+            resource: crate::airflow::api::Named { name: r.into() },
+        };
+        let role = Role {
+            name: "Data Engineer".into(),
+            actions: Some(vec![
+                p("can_read", "DAGs"),
+                p("can_edit", "DAG:etl"),
+                p("can_read", "DAGs"),
+            ]),
+        };
+        let res = permission_resource(&p("can_edit", "DAG:etl"));
+        assert_eq!(res.id, "can_edit:DAG:etl");
+        assert_eq!(res.display_name, "can edit on DAG:etl");
+        let e = permission_entitlement(&p("can_read", "DAGs"));
+        assert_eq!(e.id, "permission:can_read:DAGs:assigned");
+        assert_eq!(e.grantable_to, ["role"]);
+        assert_eq!(e.purpose, EntitlementPurpose::Permission);
+        let grants: Vec<String> = role_permission_grants(&role)
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(
+            grants,
+            [
+                "permission:can_read:DAGs:assigned:role:Data Engineer",
+                "permission:can_edit:DAG:etl:assigned:role:Data Engineer"
+            ]
+        );
+        let no_actions = Role {
+            name: "X".into(),
+            actions: None,
+        };
+        assert!(role_permission_grants(&no_actions).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::config::{
     BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE, PASSWORD, PROVISIONING, USERNAME, VERIFY_DELAY_MS,
 };
-use crate::mapping::{ROLE, USER};
+use crate::mapping::{PERMISSION, ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
 
 pub fn metadata() -> Metadata {
@@ -82,6 +82,7 @@ pub fn resource_types() -> Vec<ResourceType> {
                 provision: true,
                 inline_entitlements: true,
                 inline_grants: true,
+                inline_resources: false,
             },
         },
         ResourceType {
@@ -97,6 +98,23 @@ pub fn resource_types() -> Vec<ResourceType> {
                 // inline with the users; roles' own pages carry their entitlements.
                 inline_entitlements: true,
                 inline_grants: true,
+                inline_resources: false,
+            },
+        },
+        ResourceType {
+            id: PERMISSION,
+            display_name: "Permission",
+            description: "An action on an Airflow resource, e.g. `can_read:DAGs`; roles hold them \
+                          through the entitlement `permission:<action>:<resource>:assigned`",
+            traits: vec![],
+            capabilities: Capabilities {
+                sync: true,
+                provision: false,
+                // Taken from the roles' own action lists, so every generation agrees and a
+                // full sync costs no request for them.
+                inline_entitlements: true,
+                inline_grants: true,
+                inline_resources: true,
             },
         },
     ]

@@ -23,6 +23,7 @@ pub struct Capabilities {
     pub provision: bool,
     pub inline_entitlements: bool,
     pub inline_grants: bool,
+    pub inline_resources: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

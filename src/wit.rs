@@ -182,6 +182,7 @@ fn resource_type(r: model::ResourceType) -> t::ResourceType {
             provision: r.capabilities.provision,
             inline_entitlements: r.capabilities.inline_entitlements,
             inline_grants: r.capabilities.inline_grants,
+            inline_resources: r.capabilities.inline_resources,
         },
     }
 }

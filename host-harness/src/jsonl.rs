@@ -175,6 +175,7 @@ mod tests {
                 provision: false,
                 inline_entitlements: true,
                 inline_grants: true,
+                inline_resources: false,
             },
         };
         assert_eq!(

@@ -32,6 +32,7 @@ pub fn resource_type(t: &wit::ResourceType) -> Value {
             "provision": t.capabilities.provision,
             "inline_entitlements": t.capabilities.inline_entitlements,
             "inline_grants": t.capabilities.inline_grants,
+            "inline_resources": t.capabilities.inline_resources,
         },
     })
 }
@@ -83,6 +84,7 @@ mod tests {
                     provision: false,
                     inline_entitlements: true,
                     inline_grants: false,
+                    inline_resources: false,
                 },
             }],
         };

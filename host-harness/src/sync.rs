@@ -140,12 +140,35 @@ async fn run_inner<S: SyncSource>(
         stats.resource_types += 1;
     }
 
-    for t in types.iter().filter(|t| t.capabilities.sync) {
+    // Types whose resources come inline with other types' pages, possibly repeatedly.
+    let inline: HashSet<&str> = types
+        .iter()
+        .filter(|t| t.capabilities.inline_resources)
+        .map(|t| t.id.as_str())
+        .collect();
+    let capabilities = |resource_type: &str| {
+        types
+            .iter()
+            .find(|t| t.id == resource_type)
+            .map(|t| t.capabilities)
+    };
+    let mut seen_inline: HashSet<(String, String)> = HashSet::new();
+    let mut seen_inline_entitlements: HashSet<String> = HashSet::new();
+
+    for t in types
+        .iter()
+        .filter(|t| t.capabilities.sync && !t.capabilities.inline_resources)
+    {
         let mut guard = TokenGuard::new(format!("resources of type `{}`", t.id));
         let mut token = None;
         loop {
             let page = source.list_resources(&t.id, token).await?;
             for r in &page.resources {
+                if inline.contains(r.resource_type.as_str())
+                    && !seen_inline.insert((r.resource_type.clone(), r.id.clone()))
+                {
+                    continue;
+                }
                 write_line(out, &Line::resource(r))?;
                 stats.resources += 1;
                 *stats
@@ -154,6 +177,11 @@ async fn run_inner<S: SyncSource>(
                     .or_default() += 1;
             }
             for e in &page.entitlements {
+                if inline.contains(e.resource.resource_type.as_str())
+                    && !seen_inline_entitlements.insert(e.id.clone())
+                {
+                    continue;
+                }
                 entitlements.push(&Line::entitlement(e))?;
                 stats.entitlements += 1;
             }
@@ -166,10 +194,15 @@ async fn run_inner<S: SyncSource>(
                     resource_type: r.resource_type.clone(),
                     id: r.id.clone(),
                 };
-                if !t.capabilities.inline_entitlements {
+                // Inline resources follow their own type's capabilities.
+                let caps = capabilities(&r.resource_type).unwrap_or(t.capabilities);
+                if caps.inline_resources {
+                    continue;
+                }
+                if !caps.inline_entitlements {
                     list_entitlements(source, &rref, &mut entitlements, &mut stats).await?;
                 }
-                if !t.capabilities.inline_grants {
+                if !caps.inline_grants {
                     list_grants(source, &rref, &mut grants, &mut stats).await?;
                 }
             }
@@ -254,6 +287,7 @@ mod tests {
             provision: false,
             inline_entitlements: inline,
             inline_grants: inline,
+            inline_resources: false,
         }
     }
 
@@ -459,5 +493,91 @@ mod tests {
             ),
             "{s}"
         );
+    }
+
+    /// A type whose resources arrive inline with another type's pages, repeated across pages
+    /// (as Airflow permissions arrive with every role page that holds them).
+    struct InlineFake {
+        calls: Vec<String>,
+    }
+
+    fn permission(id: &str) -> wit::Resource {
+        resource("perm", id)
+    }
+
+    fn permission_entitlement(id: &str) -> wit::Entitlement {
+        wit::Entitlement {
+            id: format!("perm:{id}:assigned"),
+            resource: rref("perm", id),
+            slug: "assigned".into(),
+            display_name: id.into(),
+            description: String::new(),
+            purpose: wit::EntitlementPurpose::Permission,
+            grantable_to: vec!["role".into()],
+        }
+    }
+
+    impl SyncSource for InlineFake {
+        async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, HarnessError> {
+            let mut perm = rtype("perm", true);
+            perm.capabilities.inline_resources = true;
+            Ok(vec![rtype("role", true), perm])
+        }
+        async fn list_resources(
+            &mut self,
+            t: &str,
+            token: Option<String>,
+        ) -> Result<wit::ResourcePage, HarnessError> {
+            self.calls.push(format!("resources {t} {token:?}"));
+            let (role, next) = match token.as_deref() {
+                None => ("Admin", Some("p2".to_string())),
+                _ => ("Op", None),
+            };
+            Ok(wit::ResourcePage {
+                resources: vec![resource("role", role), permission("read"), permission(role)],
+                entitlements: vec![permission_entitlement("read"), permission_entitlement(role)],
+                grants: vec![],
+                next_page_token: next,
+            })
+        }
+        async fn list_entitlements(
+            &mut self,
+            r: &wit::ResourceRef,
+            _: Option<String>,
+        ) -> Result<wit::EntitlementPage, HarnessError> {
+            panic!("inline entitlements must not be listed: {}", r.id)
+        }
+        async fn list_grants(
+            &mut self,
+            r: &wit::ResourceRef,
+            _: Option<String>,
+        ) -> Result<wit::GrantPage, HarnessError> {
+            panic!("inline grants must not be listed: {}", r.id)
+        }
+        fn requests(&self) -> u64 {
+            self.calls.len() as u64
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_resources_are_not_listed_and_appear_once() {
+        let mut fake = InlineFake { calls: vec![] };
+        let mut out = Vec::new();
+        let stats = run(&mut fake, &mut out, &NoProgress).await.unwrap();
+        assert_eq!(
+            fake.calls,
+            ["resources role None", "resources role Some(\"p2\")"]
+        );
+        let lines = line_types(&out);
+        let count = |l: &str| lines.iter().filter(|x| *x == l).count();
+        assert_eq!(count("resource read"), 1, "{lines:?}");
+        assert_eq!(count("entitlement perm:read:assigned"), 1, "{lines:?}");
+        assert_eq!(
+            count("resource Admin"),
+            2,
+            "role Admin and permission Admin: {lines:?}"
+        );
+        assert_eq!(stats.resources_by_type["perm"], 3);
+        assert_eq!(stats.entitlements, 3);
     }
 }
