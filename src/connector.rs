@@ -83,17 +83,13 @@ impl<T: Transport> Connector<T> {
                 let page = self.client.roles_page(offset, PAGE_SIZE)?;
                 let permissions = distinct_permissions(&page.items);
                 let mut resources: Vec<_> = page.items.iter().map(mapping::role_resource).collect();
-                resources.extend(permissions.iter().map(|p| mapping::permission_resource(p)));
+                resources.extend(permissions.iter().map(mapping::permission_resource));
                 let mut entitlements: Vec<_> = page
                     .items
                     .iter()
                     .map(|r| mapping::role_member_entitlement(&r.name))
                     .collect();
-                entitlements.extend(
-                    permissions
-                        .iter()
-                        .map(|p| mapping::permission_entitlement(p)),
-                );
+                entitlements.extend(permissions.iter().map(mapping::permission_entitlement));
                 Ok(ResourcePage {
                     resources,
                     entitlements,
@@ -112,11 +108,11 @@ impl<T: Transport> Connector<T> {
                 Ok(ResourcePage {
                     resources: permissions
                         .iter()
-                        .map(|p| mapping::permission_resource(p))
+                        .map(mapping::permission_resource)
                         .collect(),
                     entitlements: permissions
                         .iter()
-                        .map(|p| mapping::permission_entitlement(p))
+                        .map(mapping::permission_entitlement)
                         .collect(),
                     grants: Vec::new(),
                     next_page_token: page.next_offset().map(paging::encode),
