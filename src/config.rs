@@ -29,6 +29,8 @@ pub struct Config {
     /// Pause between a role write and the read that verifies it, so a concurrent writer's stale
     /// write lands before the check (see README, "Concurrent changes").
     pub verify_delay_ms: u64,
+    /// Minimum milliseconds between two requests (0: no pacing).
+    pub request_interval_ms: u64,
 }
 
 // Hand-written so a stray `{:?}` can never print the password.
@@ -42,6 +44,7 @@ impl std::fmt::Debug for Config {
             .field("provisioning", &self.provisioning)
             .field("default_role", &self.default_role)
             .field("verify_delay_ms", &self.verify_delay_ms)
+            .field("request_interval_ms", &self.request_interval_ms)
             .finish()
     }
 }
@@ -55,7 +58,8 @@ pub const VERIFY_DELAY_MS: &str = "verify_delay_ms";
 pub const API_GENERATION: &str = "api_generation";
 pub const AUTH_MODE: &str = "auth_mode";
 pub const TOKEN: &str = "token";
-const KNOWN: [&str; 9] = [
+pub const REQUEST_INTERVAL_MS: &str = "request_interval_ms";
+const KNOWN: [&str; 10] = [
     BASE_URL,
     USERNAME,
     PASSWORD,
@@ -65,12 +69,13 @@ const KNOWN: [&str; 9] = [
     API_GENERATION,
     AUTH_MODE,
     TOKEN,
+    REQUEST_INTERVAL_MS,
 ];
 
 pub const DEFAULT_ROLE_VALUE: &str = "Public";
 pub const VERIFY_DELAY_MS_VALUE: u64 = 300;
 /// Longer pauses would only slow every write; a deployment that needs more has other problems.
-const MAX_VERIFY_DELAY_MS: u64 = 10_000;
+const MAX_DELAY_MS: u64 = 10_000;
 
 impl Config {
     /// The account the connector acts as, when it knows it.
@@ -167,20 +172,9 @@ impl Config {
             }
             Some(role) => role.to_string(),
         };
-        let verify_delay_ms = match get(VERIFY_DELAY_MS).map(str::trim) {
-            None | Some("") => VERIFY_DELAY_MS_VALUE,
-            Some(v) => match v.parse::<u64>() {
-                Ok(ms) if ms <= MAX_VERIFY_DELAY_MS => ms,
-                _ => {
-                    return Err(Error::config(
-                        VERIFY_DELAY_MS,
-                        format!(
-                        "must be a whole number of milliseconds from 0 to {MAX_VERIFY_DELAY_MS}"
-                    ),
-                    ))
-                }
-            },
-        };
+        let verify_delay_ms =
+            milliseconds(get(VERIFY_DELAY_MS), VERIFY_DELAY_MS, VERIFY_DELAY_MS_VALUE)?;
+        let request_interval_ms = milliseconds(get(REQUEST_INTERVAL_MS), REQUEST_INTERVAL_MS, 0)?;
         Ok(Config {
             base_url,
             credentials,
@@ -188,7 +182,22 @@ impl Config {
             provisioning,
             default_role,
             verify_delay_ms,
+            request_interval_ms,
         })
+    }
+}
+
+/// A duration setting in whole milliseconds, bounded so a typo cannot stall the connector.
+fn milliseconds(value: Option<&str>, field: &str, default: u64) -> Result<u64> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= MAX_DELAY_MS => Ok(ms),
+            _ => Err(Error::config(
+                field,
+                format!("must be a whole number of milliseconds from 0 to {MAX_DELAY_MS}"),
+            )),
+        },
     }
 }
 

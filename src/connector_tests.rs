@@ -25,6 +25,7 @@ struct FakeAirflow {
     /// The fake's clock (Unix seconds) and the lifetime of the JWTs it issues.
     clock: Cell<u64>,
     token_ttl: u64,
+    paused: Cell<std::time::Duration>,
 }
 
 impl FakeAirflow {
@@ -45,6 +46,7 @@ impl FakeAirflow {
             generation: Generation::FabFastApi,
             clock: Cell::new(1_800_000_000),
             token_ttl: 86_400,
+            paused: Cell::new(std::time::Duration::ZERO),
         }
     }
 
@@ -109,6 +111,12 @@ fn respond(status: u16, body: serde_json::Value) -> std::result::Result<Response
 impl Transport for &FakeAirflow {
     fn now_unix(&self) -> u64 {
         self.clock.get()
+    }
+
+    /// Pauses advance the fake clock instead of sleeping.
+    fn pause(&self, duration: std::time::Duration) {
+        self.paused.set(self.paused.get() + duration);
+        self.clock.set(self.clock.get() + duration.as_secs());
     }
 
     fn send(&self, request: &Request) -> std::result::Result<Response, String> {
@@ -237,6 +245,7 @@ fn config(password: &str) -> Config {
         provisioning: false,
         default_role: "Public".into(),
         verify_delay_ms: 0,
+        request_interval_ms: 0,
     }
 }
 
@@ -615,4 +624,27 @@ fn a_rejected_static_token_names_the_token_setting_and_is_not_retried() {
     );
     assert!(!err.to_string().contains("revoked-token"));
     assert_eq!(requests(&fake), 1);
+}
+
+#[test]
+fn requests_are_paced_and_a_slow_sync_outlives_short_tokens_by_renewing_them() {
+    let mut fake = FakeAirflow::new(250, 2);
+    fake.token_ttl = 5;
+    let config = Config {
+        request_interval_ms: 3000,
+        ..config(PASSWORD)
+    };
+    let mut c = Connector::new(&fake, config);
+    let pages = full_pass(&mut c, "user");
+    assert_eq!(pages.iter().map(|p| p.resources.len()).sum::<usize>(), 250);
+    let r = routes(&fake);
+    // Every request but the first waited ~3 s; 5-second tokens were renewed on the way.
+    assert!(
+        fake.paused.get() >= std::time::Duration::from_secs(2 * (r.len() as u64 - 1)),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().filter(|x| x.ends_with("/auth/token")).count() >= 2,
+        "{r:?}"
+    );
 }

@@ -1,7 +1,8 @@
 //! What the connector says about itself before it is configured.
 
 use crate::config::{
-    BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE, PASSWORD, PROVISIONING, USERNAME, VERIFY_DELAY_MS,
+    API_GENERATION, AUTH_MODE, BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE, PASSWORD, PROVISIONING,
+    REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
 };
 use crate::mapping::{PERMISSION, ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
@@ -65,6 +66,38 @@ pub fn config_fields() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some("300"),
+        },
+        ConfigField {
+            name: API_GENERATION,
+            description: "`auto` detects the API (one request; two on Airflow 2), or name it: \
+                          `fab-fastapi` (Airflow 3, FAB ≥ 3.5), `fab-connexion` (Airflow 3.0, \
+                          FAB ≤ 3.1), `airflow2` (/api/v1)",
+            required: false,
+            secret: false,
+            default_value: Some("auto"),
+        },
+        ConfigField {
+            name: AUTH_MODE,
+            description: "`password` (username and password: a JWT where the API has one, else \
+                          HTTP Basic) or `token` (a static bearer token in `token`)",
+            required: false,
+            secret: false,
+            default_value: Some("password"),
+        },
+        ConfigField {
+            name: TOKEN,
+            description: "Bearer token sent when `auth_mode` is `token`",
+            required: false,
+            secret: true,
+            default_value: None,
+        },
+        ConfigField {
+            name: REQUEST_INTERVAL_MS,
+            description: "Minimum milliseconds between two requests, to spare a busy server \
+                          (on Basic-auth APIs every request hashes the password)",
+            required: false,
+            secret: false,
+            default_value: Some("0"),
         },
     ]
 }

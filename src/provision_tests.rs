@@ -209,6 +209,7 @@ fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
             provisioning,
             default_role: "Public".into(),
             verify_delay_ms: 300,
+            request_interval_ms: 0,
         },
     )
 }

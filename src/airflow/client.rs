@@ -76,8 +76,11 @@ pub struct Client<T: Transport> {
     generation: Option<Generation>,
     /// Requests spent finding out the generation.
     detection_requests: u32,
-    /// The JWT from password sign-in, and its expiry when readable.
+    /// The JWT from password sign-in, and when to renew it (when its expiry is readable).
     jwt: Option<(String, Option<u64>)>,
+    /// Minimum spacing between two requests, and when the last one left.
+    request_interval: std::time::Duration,
+    last_request: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl<T: Transport> Client<T> {
@@ -89,6 +92,8 @@ impl<T: Transport> Client<T> {
             generation: config.api_generation,
             detection_requests: 0,
             jwt: None,
+            request_interval: std::time::Duration::from_millis(config.request_interval_ms),
+            last_request: std::cell::Cell::new(None),
         }
     }
 
@@ -266,8 +271,10 @@ impl<T: Transport> Client<T> {
                 response.status
             ))
         })?;
-        let expiry = jwt::expiry(&token.access_token);
-        self.jwt = Some((token.access_token.clone(), expiry));
+        self.jwt = Some((
+            token.access_token.clone(),
+            jwt::renew_at(&token.access_token),
+        ));
         Ok(token.access_token)
     }
 
@@ -389,6 +396,14 @@ impl<T: Transport> Client<T> {
     }
 
     fn send(&self, request: &Request, what: &str) -> Result<Response> {
+        // Pacing protects a busy server (Basic auth hashes the password on every request).
+        if let Some(last) = self.last_request.get() {
+            let since = last.elapsed();
+            if since < self.request_interval {
+                self.transport.pause(self.request_interval - since);
+            }
+        }
+        self.last_request.set(Some(std::time::Instant::now()));
         self.transport
             .send(request)
             .map_err(|e| Error::Unavailable(format!("{what}: cannot reach {}: {e}", self.base_url)))
