@@ -42,13 +42,18 @@ run bad-password       "$admin"   "not-the-password"            fail -- validate
 run no-read-permission roneil     "$AIRFLOW_SEED_USER_PASSWORD" fail -- validate
 
 # Provisioning: every action, its repeat (already done) and its error paths, on throwaway
-# accounts `rec.alice` and `rec.bob` that this script removes first and last (live, unrecorded).
+# accounts `rec.alice` and `rec.bob` and role `rec.role` that this script removes first and last
+# (live, unrecorded).
 p=$dir/provision
 mkdir -p "$p"
 cleanup() {
     for u in rec.alice rec.bob; do
         AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw \
             "$harness" --provisioning provision delete-account --principal "user:$u" >/dev/null
+    done
+    for r in rec.role rec.bad; do
+        AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw \
+            "$harness" --provisioning provision delete-role --name "$r" >/dev/null
     done
 }
 cleanup
@@ -68,6 +73,14 @@ prov revoke-again            ok   --provisioning provision revoke --entitlement 
 prov delete-account          ok   --provisioning provision delete-account --principal user:rec.alice
 prov delete-account-again    ok   --provisioning provision delete-account --principal user:rec.alice
 prov delete-self             fail --provisioning provision delete-account --principal "user:$admin"
+# Role lifecycle, on a throwaway role `rec.role`.
+prov create-role             ok   --provisioning provision create-role --name rec.role --permission can_read:DAGs --permission can_edit:Variables
+prov create-role-again       ok   --provisioning provision create-role --name rec.role --permission can_read:DAGs --permission can_edit:Variables
+prov create-role-different   fail --provisioning provision create-role --name rec.role --permission can_read:DAGs
+prov create-role-unknown-action fail --provisioning provision create-role --name rec.bad --permission can_fly:DAGs
+prov delete-role             ok   --provisioning provision delete-role --name rec.role
+prov delete-role-again       ok   --provisioning provision delete-role --name rec.role
+prov delete-builtin-role     fail --provisioning provision delete-role --name Admin
 cleanup
 
 echo "cassettes in $dir; now run \`make golden\` and review the diff"

@@ -199,6 +199,8 @@ impl<T: Transport> Connector<T> {
             ProvisionAction::Revoke(target) => p.revoke(target),
             ProvisionAction::CreateAccount(request) => p.create_account(request),
             ProvisionAction::DeleteAccount(principal) => p.delete_account(principal),
+            ProvisionAction::CreateResource(request) => p.create_role(request),
+            ProvisionAction::DeleteResource(resource) => p.delete_role(resource),
         }
     }
 }

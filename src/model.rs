@@ -147,6 +147,13 @@ pub struct AccountRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRequest {
+    pub resource_type: String,
+    pub id: String,
+    pub entitlement_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeTarget {
     GrantId(String),
     Membership(String, ResourceRef),
@@ -158,6 +165,8 @@ pub enum ProvisionAction {
     Revoke(RevokeTarget),
     CreateAccount(AccountRequest),
     DeleteAccount(ResourceRef),
+    CreateResource(ResourceRequest),
+    DeleteResource(ResourceRef),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

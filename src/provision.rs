@@ -24,8 +24,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 const ADMIN_ACTION: (&str, &str) = ("can_edit", "Users");
 
 pub struct Provisioner<'a, T: Transport> {
-    client: &'a mut Client<T>,
-    config: &'a Config,
+    pub(crate) client: &'a mut Client<T>,
+    pub(crate) config: &'a Config,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -150,7 +150,7 @@ impl<'a, T: Transport> Provisioner<'a, T> {
 
     /// Names match case-insensitively, as Airflow matches them. In token mode without a
     /// `username` setting the connector does not know its own account and cannot protect it.
-    fn is_self(&self, username: &str) -> bool {
+    pub(crate) fn is_self(&self, username: &str) -> bool {
         self.client
             .identity()
             .is_some_and(|me| me.eq_ignore_ascii_case(username))

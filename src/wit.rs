@@ -271,5 +271,15 @@ fn provision_action(a: t::ProvisionAction) -> model::ProvisionAction {
             })
         }
         t::ProvisionAction::DeleteAccount(r) => model::ProvisionAction::DeleteAccount(from_ref(r)),
+        t::ProvisionAction::CreateResource(r) => {
+            model::ProvisionAction::CreateResource(model::ResourceRequest {
+                resource_type: r.resource_type,
+                id: r.id,
+                entitlement_ids: r.entitlement_ids,
+            })
+        }
+        t::ProvisionAction::DeleteResource(r) => {
+            model::ProvisionAction::DeleteResource(from_ref(r))
+        }
     }
 }

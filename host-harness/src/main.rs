@@ -132,6 +132,19 @@ enum ProvisionCommand {
         #[arg(long, value_parser = parse_ref)]
         principal: wit::ResourceRef,
     },
+    /// Create a role with its permissions
+    CreateRole {
+        #[arg(long)]
+        name: String,
+        /// ACTION:RESOURCE, e.g. can_read:DAGs (entitlement permission:ACTION:RESOURCE:assigned); repeatable
+        #[arg(long = "permission", value_name = "ACTION:RESOURCE")]
+        permissions: Vec<String>,
+    },
+    /// Delete a role
+    DeleteRole {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -415,6 +428,22 @@ fn provision_action(cmd: ProvisionCommand) -> Result<wit::ProvisionAction, Failu
         }),
         ProvisionCommand::DeleteAccount { principal } => {
             wit::ProvisionAction::DeleteAccount(principal)
+        }
+        ProvisionCommand::CreateRole { name, permissions } => {
+            wit::ProvisionAction::CreateResource(wit::ResourceRequest {
+                resource_type: "role".into(),
+                id: name,
+                entitlement_ids: permissions
+                    .iter()
+                    .map(|p| format!("permission:{p}:assigned"))
+                    .collect(),
+            })
+        }
+        ProvisionCommand::DeleteRole { name } => {
+            wit::ProvisionAction::DeleteResource(wit::ResourceRef {
+                resource_type: "role".into(),
+                id: name,
+            })
         }
     })
 }

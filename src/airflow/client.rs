@@ -3,7 +3,7 @@
 //! sign-in, renews the JWT before it expires (and once on a 401), and never loops.
 
 use super::api::{
-    Collection, NewUser, Role, RoleCollection, RoleName, Token, User, UserCollection,
+    Collection, NewUser, Permission, Role, RoleCollection, RoleName, Token, User, UserCollection,
 };
 use super::errors::status_error;
 use super::generation::{self, Generation};
@@ -324,6 +324,40 @@ impl<T: Transport> Client<T> {
         match response.status {
             200..=299 => parse(&what, &response).map(Ok),
             409 => Ok(Err(status_error(&what, &response))),
+            _ => Err(self.write_error(&what, &response)),
+        }
+    }
+
+    /// Creates a role with its permissions; `Ok(Err(conflict))` when the name is taken. The
+    /// answer is not used: Airflow 2 and Connexion answer `{}`, so callers read the role back.
+    pub fn create_role(
+        &mut self,
+        name: &str,
+        permissions: &[Permission],
+    ) -> Result<std::result::Result<(), Error>> {
+        let what = format!("creating role `{name}`");
+        let actions: Vec<Value> = permissions
+            .iter()
+            .map(|p| serde_json::json!({"action": {"name": p.action.name}, "resource": {"name": p.resource.name}}))
+            .collect();
+        let body = serde_json::json!({ "name": name, "actions": actions });
+        let path = self.path("/roles")?;
+        let response = self.authorized(Method::Post, &what, &path, Some(&body))?;
+        match response.status {
+            200..=299 => Ok(Ok(())),
+            409 => Ok(Err(status_error(&what, &response))),
+            _ => Err(self.write_error(&what, &response)),
+        }
+    }
+
+    /// Deletes a role; `Ok(false)` when there was no such role.
+    pub fn delete_role(&mut self, name: &str) -> Result<bool> {
+        let what = format!("deleting role `{name}`");
+        let path = self.path(&format!("/roles/{}", encode_segment(name)))?;
+        let response = self.authorized(Method::Delete, &what, &path, None)?;
+        match response.status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
             _ => Err(self.write_error(&what, &response)),
         }
     }
