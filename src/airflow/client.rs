@@ -31,6 +31,37 @@ pub fn encode_segment(name: &str) -> String {
     utf8_percent_encode(name, SEGMENT).to_string()
 }
 
+/// The two collections the connector writes to (`Collection` is the paging trait).
+#[derive(Clone, Copy)]
+enum Written {
+    Users,
+    Roles,
+}
+
+impl Written {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Roles => "roles",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Users => "user",
+            Self::Roles => "role",
+        }
+    }
+
+    /// The FAB resource whose permissions guard it.
+    fn resource(self) -> &'static str {
+        match self {
+            Self::Users => "Users",
+            Self::Roles => "Roles",
+        }
+    }
+}
+
 fn parse<D: DeserializeOwned>(what: &str, response: &Response) -> Result<D> {
     serde_json::from_slice(&response.body).map_err(|e| {
         Error::UpstreamProtocol(format!(
@@ -306,7 +337,7 @@ impl<T: Transport> Client<T> {
         };
         let response = self.authorized(Method::Patch, &what, &path, Some(&body))?;
         if !(200..=299).contains(&response.status) {
-            return Err(self.write_error(&what, &response));
+            return Err(self.write_error(&what, &response, Written::Users));
         }
         parse(&what, &response)
     }
@@ -324,7 +355,7 @@ impl<T: Transport> Client<T> {
         match response.status {
             200..=299 => parse(&what, &response).map(Ok),
             409 => Ok(Err(status_error(&what, &response))),
-            _ => Err(self.write_error(&what, &response)),
+            _ => Err(self.write_error(&what, &response, Written::Users)),
         }
     }
 
@@ -346,31 +377,28 @@ impl<T: Transport> Client<T> {
         match response.status {
             200..=299 => Ok(Ok(())),
             409 => Ok(Err(status_error(&what, &response))),
-            _ => Err(self.write_error(&what, &response)),
+            _ => Err(self.write_error(&what, &response, Written::Roles)),
         }
     }
 
     /// Deletes a role; `Ok(false)` when there was no such role.
     pub fn delete_role(&mut self, name: &str) -> Result<bool> {
-        let what = format!("deleting role `{name}`");
-        let path = self.path(&format!("/roles/{}", encode_segment(name)))?;
-        let response = self.authorized(Method::Delete, &what, &path, None)?;
-        match response.status {
-            200..=299 => Ok(true),
-            404 => Ok(false),
-            _ => Err(self.write_error(&what, &response)),
-        }
+        self.delete(Written::Roles, name)
     }
 
     /// Deletes a user; `Ok(false)` when there was no such user.
     pub fn delete_user(&mut self, username: &str) -> Result<bool> {
-        let what = format!("deleting user `{username}`");
-        let path = self.path(&format!("/users/{}", encode_segment(username)))?;
+        self.delete(Written::Users, username)
+    }
+
+    fn delete(&mut self, collection: Written, name: &str) -> Result<bool> {
+        let what = format!("deleting {} `{name}`", collection.noun());
+        let path = self.path(&format!("/{}/{}", collection.path(), encode_segment(name)))?;
         let response = self.authorized(Method::Delete, &what, &path, None)?;
         match response.status {
             200..=299 => Ok(true),
             404 => Ok(false),
-            _ => Err(self.write_error(&what, &response)),
+            _ => Err(self.write_error(&what, &response, collection)),
         }
     }
 
@@ -444,7 +472,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// A failed write: a rejected role name is a missing role; other 400/422s are bad input.
-    fn write_error(&self, what: &str, response: &Response) -> Error {
+    fn write_error(&self, what: &str, response: &Response, on: Written) -> Error {
         match status_error(what, response) {
             Error::UpstreamProtocol(m) if response.status == 400 && m.contains("Unknown roles") => {
                 Error::NotFound(m)
@@ -455,7 +483,7 @@ impl<T: Transport> Client<T> {
             _ => self.api_error(
                 what,
                 response,
-                "can_create, can_edit and can_delete on Users",
+                &format!("can_create, can_edit and can_delete on {}", on.resource()),
             ),
         }
     }
