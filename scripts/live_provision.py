@@ -2,20 +2,40 @@
 """Live provisioning checks: the harness's `provision` commands against a real Airflow.
 
 Every change the connector makes is checked independently of it, straight through the FAB
-API (JWT from /auth/token, /auth/fab/v1/users/{name}). The script works only on throwaway
-users it names `lp-<pid>-<time>-…` and deletes all of them at the end, even on failure.
+API with the admin's credentials. Works on the three API generations (scripts/airflow/
+GENERATIONS.md), which it detects itself from `POST /auth/token` with `{}`:
+  400 -> 3.3 (FastAPI FAB): JWT from POST /auth/token, /auth/fab/v1
+  422 -> 3.0 (Connexion FAB): HTTP Basic, /auth/fab/v1
+  404 -> 2.11 (Airflow 2): HTTP Basic, /api/v1 (confirmed by GET /api/v1/health 200)
+--series / AIRFLOW_SERIES (3.3 | 3.0 | 2.11) picks the default URL (config.env's ports
+28080 / 28083 / 28082) and is checked against what the server turns out to be.
+
+"The password signs in" means: on 3.3, POST /auth/token answers 201; on 3.0 and 2.11 (Basic),
+GET <prefix>/users?limit=1 with the account's Basic credentials is not 401 AND the account's
+login_count (read by the admin) went up by one. The status alone cannot tell: a Public user
+gets 403 with the right password on both, and 2.11 answers the same 403 to a wrong one; FAB
+counts a login only when the password is right (a wrong one bumps fail_login_count instead).
+Each generated-password check is paired with the same check on a deliberately wrong password,
+which must come out negative.
+
+The script works only on throwaway users and roles it names `lp-<pid>-<time>-…` and deletes
+all of them at the end, even on failure.
 
 Checks: the --provisioning gate; grant/revoke round trips (both revoke forms, idempotence,
 no write when nothing changes); create-account (generated and supplied passwords, default
 role Public, --role, case-insensitive "already exists", `/` refused) and delete-account
-(idempotent, own identity refused); not-found errors; concurrent grants of different roles
-to one user (lost updates); no secrets on stderr.
+(idempotent, own identity refused); not-found errors; role lifecycle (create-role with its
+permissions, repeat, conflicting permissions, unknown action, built-in roles and a role the
+connector's own account holds refused, delete-role and its repeat); concurrent grants of
+different roles to one user (lost updates); no secrets on stderr.
 
-usage: live_provision.py [--harness PATH] [--rounds N]
-  env AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD (defaults: config.env's)
+usage: live_provision.py [--harness PATH] [--rounds N] [--series S] [--base-url URL]
+  env AIRFLOW_BASE_URL, AIRFLOW_SERIES, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD
+  (defaults: config.env's)
 Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
+import base64
 import json
 import os
 import re
@@ -31,51 +51,86 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_BASE_URL = "http://127.0.0.1:28080"
+# AIRFLOW_SERIES -> (API generation, default port), as in scripts/airflow/config.env.
+SERIES = {"3.3": ("fastapi", 28080), "3.0": ("connexion", 28083), "2.11": ("v1", 28082)}
+DEFAULT_SERIES = "3.3"
+# API generation -> (series, users/roles path prefix, how the admin authenticates).
+GENERATIONS = {
+    "fastapi": ("3.3", "/auth/fab/v1", "jwt"),
+    "connexion": ("3.0", "/auth/fab/v1", "basic"),
+    "v1": ("2.11", "/api/v1", "basic"),
+}
 DEFAULT_ADMIN_USER = "admin"
 DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
 HTTP_LOG = re.compile(r"^http: (\w+) (\S+) -> (\d+)", re.M)
 ENABLE_HINT = "--provisioning"
+BUILT_IN_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
 
 
 # ---------------------------------------------------------------- server side (FAB API)
 
+def http(method, url, body=None, headers=None):
+    """(status, parsed JSON body or text) of one request; HTTP errors are answers too."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, payload = e.code, e.read()
+    try:
+        return status, json.loads(payload) if payload else None
+    except ValueError:
+        return status, payload.decode(errors="replace")
+
+
+def detect_generation(base):
+    """The API generation, from `POST /auth/token {}` (GENERATIONS.md, "Telling them apart")."""
+    status, body = http("POST", base + "/auth/token", {})
+    if status == 400:
+        return "fastapi"
+    if status == 422:
+        return "connexion"
+    if status == 404 and http("GET", base + "/api/v1/health")[0] == 200:
+        return "v1"
+    raise RuntimeError(f"{base}: not a known Airflow API generation "
+                       f"(POST /auth/token {{}} answered HTTP {status} {str(body)[:120]!r})")
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class Api:
     """The admin's view of the server, independent of the connector."""
 
-    def __init__(self, base_url, user, password):
+    def __init__(self, base_url, generation, user, password):
         self.base = base_url.rstrip("/")
+        self.generation = generation
+        self.series, self.prefix, self.auth = GENERATIONS[generation]
         self.user, self.password = user, password
         self.token = None
 
-    def raw(self, method, path, body=None, token=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                status, payload = resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            status, payload = e.code, e.read()
-        try:
-            return status, json.loads(payload) if payload else None
-        except ValueError:
-            return status, payload.decode(errors="replace")
-
-    def sign_in_status(self, username, password):
-        return self.raw("POST", "/auth/token", {"username": username, "password": password})[0]
+    def raw(self, method, path, body=None, authorization=None):
+        headers = {"Authorization": authorization} if authorization else None
+        return http(method, self.base + path, body, headers)
 
     def call(self, method, path, body=None):
+        """`path` is below the users/roles prefix (`/auth/fab/v1` or `/api/v1`)."""
+        path = self.prefix + path
+        if self.auth == "basic":
+            return self.raw(method, path, body, basic(self.user, self.password))
         if self.token is None:
             self.login()
-        status, resp = self.raw(method, path, body, self.token)
+        status, resp = self.raw(method, path, body, f"Bearer {self.token}")
         if status == 401:  # token expired (short AIRFLOW_TOKEN_TTL): renew once
             self.login()
-            status, resp = self.raw(method, path, body, self.token)
+            status, resp = self.raw(method, path, body, f"Bearer {self.token}")
         return status, resp
 
     def login(self):
@@ -85,9 +140,35 @@ class Api:
             raise RuntimeError(f"admin sign-in as {self.user!r} failed: HTTP {status}")
         self.token = body["access_token"]
 
+    def check_admin(self):
+        """Fails early, with a clear message, when the admin's credentials do not work."""
+        status, body = self.call("GET", "/users?limit=1")
+        if status != 200:
+            raise RuntimeError(f"admin {self.user!r} cannot list users on {self.base}"
+                               f"{self.prefix}: HTTP {status} {str(body)[:200]}")
+
+    def signs_in(self, username, password):
+        """Whether `password` is `username`'s (see the module docstring for the method)."""
+        if self.auth == "jwt":
+            status = self.raw("POST", "/auth/token",
+                              {"username": username, "password": password})[0]
+            return status == 201
+        before = self.login_count(username)
+        status = self.raw("GET", f"{self.prefix}/users?limit=1", None,
+                          basic(username, password))[0]
+        return status in (200, 403) and self.login_count(username) == before + 1
+
+    def login_count(self, name):
+        user = self.get_user(name)
+        if user is None:
+            raise RuntimeError(f"user {name!r} not found")
+        return user.get("login_count") or 0
+
+    # -- users
+
     def get_user(self, name):
         """The user record, or None if the server answers 404."""
-        status, body = self.call("GET", f"/auth/fab/v1/users/{q(name)}")
+        status, body = self.call("GET", f"/users/{q(name)}")
         if status == 404:
             return None
         if status != 200:
@@ -99,30 +180,67 @@ class Api:
         return None if user is None else {r["name"] for r in user["roles"]}
 
     def create_user(self, name, roles, password):
+        # Always with at least one role: 3.3 and 3.0 answer 500 to `roles: []`.
         body = {"username": name, "email": email_for(name), "first_name": "Live",
                 "last_name": "Provision", "password": password,
                 "roles": [{"name": r} for r in roles]}
-        status, resp = self.call("POST", "/auth/fab/v1/users", body)
+        status, resp = self.call("POST", "/users", body)
         if status != 200:
             raise RuntimeError(f"POST user {name!r}: HTTP {status} {resp}")
 
     def delete_user(self, name):
-        status, resp = self.call("DELETE", f"/auth/fab/v1/users/{q(name)}")
+        status, resp = self.call("DELETE", f"/users/{q(name)}")
         if status not in (204, 404):
             raise RuntimeError(f"DELETE user {name!r}: HTTP {status} {resp}")
         return status == 204
 
     def usernames(self):
-        names, offset = [], 0
+        return [u["username"] for u in self.pages("/users", "users")]
+
+    def pages(self, path, key):
+        rows, offset = [], 0
         while True:
-            status, page = self.call("GET", f"/auth/fab/v1/users?limit=100&offset={offset}")
+            status, page = self.call("GET", f"{path}?limit=100&offset={offset}")
             if status != 200:
-                raise RuntimeError(f"listing users: HTTP {status} {page}")
-            rows = page["users"]
-            names += [u["username"] for u in rows]
-            offset += len(rows)
-            if not rows or offset >= page["total_entries"]:
-                return names
+                raise RuntimeError(f"listing {key}: HTTP {status} {page}")
+            got = page[key]
+            rows += got
+            offset += len(got)
+            if not got or offset >= page["total_entries"]:
+                return rows
+
+    # -- roles
+
+    def get_role(self, name):
+        """The role record, or None if the server answers 404."""
+        status, body = self.call("GET", f"/roles/{q(name)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET role {name!r}: HTTP {status} {body}")
+        return body
+
+    def permissions_of(self, name):
+        """The role's (action, resource) pairs, or None if there is no such role."""
+        role = self.get_role(name)
+        return None if role is None else {
+            (a["action"]["name"], a["resource"]["name"]) for a in role["actions"]}
+
+    def create_role(self, name, pairs):
+        body = {"name": name, "actions": [{"action": {"name": a}, "resource": {"name": r}}
+                                          for a, r in pairs]}
+        status, resp = self.call("POST", "/roles", body)
+        if status != 200:  # 3.3 answers the role, 3.0 and 2.11 `{}`
+            raise RuntimeError(f"POST role {name!r}: HTTP {status} {resp}")
+
+    def delete_role(self, name):
+        status, resp = self.call("DELETE", f"/roles/{q(name)}")
+        if status not in (200, 204, 404):  # 3.3: 200 `null`; 3.0 and 2.11: 204
+            raise RuntimeError(f"DELETE role {name!r}: HTTP {status} {resp}")
+        return status != 404
+
+    def role_names(self):
+        return [r["name"] for r in self.pages("/roles", "roles")]
 
 
 def q(name):
@@ -246,13 +364,19 @@ class Suite:
     def __init__(self, api, harness, report, rounds):
         self.api, self.h, self.r, self.rounds = api, harness, report, rounds
         self.prefix = f"lp-{os.getpid()}-{int(time.time())}"
-        self.created = []        # every throwaway name, for cleanup
+        self.created = []        # every throwaway user name, for cleanup
+        self.created_roles = []  # every throwaway role name, for cleanup
         self.secrets = set()     # passwords that must never reach stderr
         self.generated = []      # (password, run) pairs the connector generated
 
     def name(self, tag):
         name = f"{self.prefix}-{tag}"
         self.created.append(name)
+        return name
+
+    def role_name(self, tag):
+        name = f"{self.prefix}-{tag}"
+        self.created_roles.append(name)
         return name
 
     def throwaway(self, tag, roles=("Public",)):
@@ -263,6 +387,11 @@ class Suite:
         return name, password
 
     # -- helpers shared by the checks
+
+    def sign_in_how(self):
+        if self.api.auth == "jwt":
+            return "POST /auth/token 201"
+        return f"Basic GET {self.api.prefix}/users not 401, login_count +1"
 
     def expect_done(self, label, run, status="done"):
         return self.r.check(f"{label}: {status}", run.rc == 0 and run.status == status,
@@ -298,7 +427,10 @@ class Suite:
         name, _ = self.throwaway("gate")
         fresh = f"{self.prefix}-gate-new"
         self.created.append(fresh)
+        role, fresh_role = self.role_name("gate-role"), self.role_name("gate-role-new")
+        self.api.create_role(role, [("can_read", "DAGs")])
         before = self.api.get_user(name)
+        role_before = self.api.permissions_of(role)
         runs = {
             "grant": self.h.run("grant", "--entitlement", "role:Op:member",
                                 "--principal", f"user:{name}", provisioning=False),
@@ -308,6 +440,10 @@ class Suite:
                                          provisioning=False),
             "delete-account": self.h.run("delete-account", "--principal", f"user:{name}",
                                          provisioning=False),
+            "create-role": self.h.run("create-role", "--name", fresh_role,
+                                      *permission_args([("can_read", "DAGs")]),
+                                      provisioning=False),
+            "delete-role": self.h.run("delete-role", "--name", role, provisioning=False),
         }
         for action, run in runs.items():
             text = run.error
@@ -315,8 +451,11 @@ class Suite:
                          f"enable it", run.rc != 0 and "provisioning is disabled" in text
                          and ENABLE_HINT in text, run.describe())
             self.expect_no_writes(f"gate: {action}", run)
-        self.r.check("gate: server unchanged (user intact, no account created)",
-                     self.api.get_user(name) == before and self.api.get_user(fresh) is None)
+        self.r.check("gate: server unchanged (user intact, no account created, role intact, "
+                     "no role created)",
+                     self.api.get_user(name) == before and self.api.get_user(fresh) is None
+                     and self.api.permissions_of(role) == role_before
+                     and self.api.get_role(fresh_role) is None)
 
     # -- 2. grant / revoke round trips
 
@@ -388,8 +527,10 @@ class Suite:
         self.r.check(f"{label}: outcome carries the new account",
                      resource.get("resource_type") == "user" and resource.get("id") == login,
                      f"resource={resource}")
-        self.r.check(f"{label}: the generated password signs in (POST /auth/token 201)",
-                     self.api.sign_in_status(login, password) == 201)
+        self.r.check(f"{label}: the generated password signs in ({self.sign_in_how()})",
+                     self.api.signs_in(login, password))
+        self.r.check(f"{label}: control: a wrong password does not sign in",
+                     not self.api.signs_in(login, password + "-wrong"))
         self.expect_roles(label, login, want_roles)
         return login, password
 
@@ -407,8 +548,7 @@ class Suite:
         self.r.check(f"{label}: no credential", (run.outcome or {}).get("credential") is None,
                      run.describe())
         self.r.check(f"{label}: no account added, original password still signs in",
-                     len(self.api.usernames()) == before
-                     and self.api.sign_in_status(login, password) == 201)
+                     len(self.api.usernames()) == before and self.api.signs_in(login, password))
 
     def create_supplied(self):
         label = "create with --password-stdin"
@@ -417,8 +557,8 @@ class Suite:
         run = self.h.run("create-account", *account_args(login), "--password-stdin",
                          stdin=password + "\n")
         self.expect_done(label, run)
-        self.r.check(f"{label}: the supplied password signs in (POST /auth/token 201)",
-                     self.api.sign_in_status(login, password) == 201)
+        self.r.check(f"{label}: the supplied password signs in ({self.sign_in_how()})",
+                     self.api.signs_in(login, password))
         self.r.check(f"{label}: the supplied password is not echoed on stdout",
                      password not in run.stdout, run.describe())
         self.expect_roles(label, login, {"Public"})
@@ -467,7 +607,81 @@ class Suite:
         self.expect_no_writes("grant to a user with `/`", run)
         self.expect_roles("errors: throwaway user untouched", name, {"Public"})
 
-    # -- 5. concurrency
+    # -- 5. roles
+
+    def roles(self):
+        name = self.role_name("role x")  # the space checks percent-encoding
+        both = [("can_read", "DAGs"), ("can_edit", "Variables")]
+        run = self.h.run("create-role", "--name", name, *permission_args(both))
+        self.expect_done("create-role with 2 permissions", run)
+        resource = (run.outcome or {}).get("resource") or {}
+        self.r.check("create-role: outcome carries the new role",
+                     resource.get("resource_type") == "role" and resource.get("id") == name,
+                     f"resource={resource}")
+        self.expect_permissions("create-role", name, both)
+        run = self.h.run("create-role", "--name", name, *permission_args(both))
+        self.expect_done("create-role again", run, "already_done")
+        self.expect_no_writes("create-role again", run)
+        self.expect_permissions("create-role again", name, both)
+        for label, other in (
+                ("a subset of the permissions", both[:1]),
+                ("a superset of the permissions", both + [("can_read", "Variables")]),
+                ("other permissions", [("can_read", "DAGs"), ("can_delete", "Variables")])):
+            label = f"create-role, same name, {label}"
+            run = self.h.run("create-role", "--name", name, *permission_args(other))
+            self.expect_error(label, run, "conflict", 1, "other permissions")
+            self.expect_no_writes(label, run)
+            self.expect_permissions(f"{label}: unchanged", name, both)
+
+        bad = self.role_name("role-bad")
+        run = self.h.run("create-role", "--name", bad, "--permission", "can_fly:DAGs")
+        self.expect_error("create-role with an unknown action", run, "invalid argument", 2,
+                          "can_fly")
+        self.r.check("create-role with an unknown action: no role on the server",
+                     self.api.get_role(bad) is None)
+
+        run = self.h.run("delete-role", "--name", name)
+        self.expect_done("delete-role", run)
+        self.r.check("delete-role: server answers 404 afterwards", self.api.get_role(name) is None)
+        run = self.h.run("delete-role", "--name", name)
+        self.expect_done("delete-role again", run, "already_done")
+        self.expect_no_writes("delete-role again", run)
+
+        admin = self.api.permissions_of("Admin")
+        run = self.h.run("delete-role", "--name", "Admin")
+        self.expect_error("delete-role Admin", run, "conflict", 1, "built-in")
+        self.expect_no_writes("delete-role Admin", run)
+        self.r.check("delete-role Admin: the role is intact",
+                     bool(admin) and self.api.permissions_of("Admin") == admin)
+        # Viewer's own permissions: a connector without the built-in guard would answer
+        # already_done, so only a real refusal passes.
+        viewer = self.api.permissions_of("Viewer")
+        run = self.h.run("create-role", "--name", "Viewer", *permission_args(sorted(viewer)))
+        self.expect_error("create-role Viewer (its current permissions)", run, "conflict", 1,
+                          "built-in")
+        self.expect_no_writes("create-role Viewer", run)
+        self.r.check("create-role Viewer: the role is unchanged",
+                     self.api.permissions_of("Viewer") == viewer)
+
+        # A role the connector's own account holds: deleting it would strip it silently.
+        held = self.role_name("role-held")
+        self.api.create_role(held, [("can_read", "DAGs")])
+        svc, password = self.throwaway("role-svc", roles=("Admin", held))
+        run = self.h.run("delete-role", "--name", held, username=svc, password=password)
+        self.expect_error("delete-role of a role the connector's own account holds", run,
+                          "conflict", 1)
+        self.expect_no_writes("delete-role of a role the connector's own account holds", run)
+        self.r.check("delete-role of a role the connector's own account holds: role and "
+                     "membership intact", self.api.get_role(held) is not None
+                     and self.api.roles_of(svc) == {"Admin", held})
+
+    def expect_permissions(self, label, name, want):
+        got = self.api.permissions_of(name)
+        return self.r.check(f"{label}: server shows role {name!r} with exactly "
+                            f"{sorted(f'{a}:{r}' for a, r in want)}", got == set(want),
+                            f"server has {sorted(got) if got is not None else 'no such role'}")
+
+    # -- 6. concurrency
 
     def concurrency(self):
         t0 = time.monotonic()
@@ -493,7 +707,7 @@ class Suite:
         self.r.check("concurrency: every concurrent grant reports `done`", not failed_runs,
                      "; ".join(failed_runs[:3]))
 
-    # -- 6. secrets
+    # -- 7. secrets
 
     def secrets_check(self):
         stderr = "\n".join(r.stderr for r in self.h.runs)
@@ -516,14 +730,23 @@ class Suite:
 
     # -- cleanup
 
-    def cleanup(self, users_before):
-        """Deletes every throwaway user, including ones a misbehaving connector left."""
+    def cleanup(self, users_before, roles_before):
+        """Deletes every throwaway user and role, including ones a misbehaving connector left."""
         self.h.stop_all()
         deleted = sum(self.api.delete_user(n) for n in self.api.usernames() if self.mine(n))
+        deleted_roles = sum(self.api.delete_role(n) for n in self.api.role_names()
+                            if self.mine_role(n))
         after = set(self.api.usernames())
-        print(f"cleanup: {deleted} throwaway users deleted")
+        roles_after = set(self.api.role_names())
+        print(f"cleanup: {deleted} throwaway users and {deleted_roles} throwaway roles deleted")
         self.r.check("cleanup: no throwaway user left on the server",
                      not any(self.mine(n) for n in after))
+        self.r.check("cleanup: no throwaway role left on the server",
+                     not any(self.mine_role(n) for n in roles_after))
+        if roles_after != roles_before:
+            print(f"note: roles changed by others during the run: "
+                  f"gone {sorted(roles_before - roles_after)[:5]}, "
+                  f"new {sorted(roles_after - roles_before)[:5]}")
         # Others may use the server meanwhile, so their changes are reported, not failed.
         if after != users_before:
             print(f"note: users changed by others during the run: "
@@ -533,12 +756,22 @@ class Suite:
         return (name.lower() in {n.lower() for n in self.created}
                 or name.lower().startswith(self.prefix.lower()))
 
+    def mine_role(self, name):  # role names are case-sensitive
+        return name in self.created_roles or name.startswith(self.prefix)
+
 
 def account_args(login, roles=()):
     args = ["--login", login, "--email", email_for(login), "--first-name", "Live",
             "--last-name", "Provision"]
     for role in roles:
         args += ["--role", role]
+    return args
+
+
+def permission_args(pairs):
+    args = []
+    for action, resource in pairs:
+        args += ["--permission", f"{action}:{resource}"]
     return args
 
 
@@ -553,7 +786,23 @@ def parse_args():
     p.add_argument("--harness", default="target/debug/host-harness",
                    help="host-harness binary (relative paths are from the repository root)")
     p.add_argument("--rounds", type=int, default=20, help="concurrency rounds (default 20)")
+    p.add_argument("--series", choices=sorted(SERIES),
+                   help="server series: picks the default URL and must match the server "
+                        "(default: env AIRFLOW_SERIES, else detected)")
+    p.add_argument("--base-url",
+                   help="server URL (default: env AIRFLOW_BASE_URL, else the series' port)")
     return p.parse_args()
+
+
+def series_from_env():
+    """AIRFLOW_SERIES, else the series of AIRFLOW_VERSION (as config.env does), else None."""
+    series = os.environ.get("AIRFLOW_SERIES")
+    if not series and os.environ.get("AIRFLOW_VERSION"):
+        m = re.match(r"(\d+)\.(\d+)", os.environ["AIRFLOW_VERSION"])
+        series = m and f"{m[1]}.{m[2]}"
+    if series and series not in SERIES:
+        sys.exit(f"unknown AIRFLOW_SERIES {series!r} (want {', '.join(SERIES)})")
+    return series or None
 
 
 def on_sigterm(*_):
@@ -567,20 +816,36 @@ def main():
     harness_path = (REPO / args.harness).resolve()
     if not harness_path.is_file():
         sys.exit(f"no harness at {harness_path}: build it first (make harness)")
-    base = os.environ.get("AIRFLOW_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    series = args.series or series_from_env()
+    base = (args.base_url or os.environ.get("AIRFLOW_BASE_URL")
+            or f"http://127.0.0.1:{SERIES[series or DEFAULT_SERIES][1]}").rstrip("/")
     user = os.environ.get("AIRFLOW_ADMIN_USER", DEFAULT_ADMIN_USER)
     password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    try:
+        generation = detect_generation(base)
+    except (OSError, RuntimeError) as e:
+        sys.exit(f"cannot tell which Airflow runs at {base}: {e}")
+    detected = GENERATIONS[generation][0]
+    if series and SERIES[series][0] != generation:
+        sys.exit(f"{base} is a {detected} server ({generation} API), not {series}: "
+                 f"fix AIRFLOW_SERIES/--series or AIRFLOW_BASE_URL/--base-url")
     signal.signal(signal.SIGTERM, on_sigterm)
 
-    api = Api(base, user, password)
+    api = Api(base, generation, user, password)
+    try:
+        api.check_admin()
+    except RuntimeError as e:
+        sys.exit(str(e))
     report = Report()
     suite = Suite(api, Harness(harness_path, base, user, password), report, args.rounds)
     t0 = time.monotonic()
     users_before = set(api.usernames())
-    print(f"live provisioning checks against {base} (throwaway users {suite.prefix}-*)")
+    roles_before = set(api.role_names())
+    print(f"live provisioning checks against {base}: series {detected} ({generation} API, "
+          f"{api.auth} auth, {api.prefix}; throwaway users and roles {suite.prefix}-*)")
     try:
         for section in (suite.gate, suite.round_trips, suite.accounts, suite.errors,
-                        suite.concurrency, suite.secrets_check):
+                        suite.roles, suite.concurrency, suite.secrets_check):
             try:
                 section()
             except Exception:  # one broken section must not hide the others' results
@@ -588,7 +853,7 @@ def main():
                              traceback.format_exc().strip().replace("\n", "\n        "))
     finally:
         try:
-            suite.cleanup(users_before)
+            suite.cleanup(users_before, roles_before)
         except Exception as e:
             report.check("cleanup: ran to the end", False, repr(e))
         print(f"time: {time.monotonic() - t0:.1f} s")

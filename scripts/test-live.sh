@@ -15,8 +15,9 @@ python3 scripts/check_sync.py "$out/sync.jsonl" "$out/stats.json"
 AIRFLOW_USERNAME=svc-sync AIRFLOW_PASSWORD=$AIRFLOW_SEED_USER_PASSWORD \
     target/debug/host-harness sync --out "$out/sync-lp.jsonl" --stats-json "$out/stats-lp.json"
 python3 scripts/check_sync.py "$out/sync-lp.jsonl" "$out/stats-lp.json"
-# Provisioning round trips, the gate, error paths and 20 rounds of concurrent grants, each
-# checked against the server's own answers.
+# Provisioning round trips, the gate, error paths, the role lifecycle and 20 rounds of concurrent
+# grants, each checked against the server's own answers (the script detects the API generation
+# and checks it matches AIRFLOW_SERIES).
 AIRFLOW_ADMIN_USER=$AIRFLOW_ADMIN_USER AIRFLOW_ADMIN_PASSWORD=$AIRFLOW_ADMIN_PASSWORD \
     python3 scripts/live_provision.py --rounds "${ROUNDS:-20}"
 echo "test-live: passed"
