@@ -11,7 +11,7 @@ OUT         := tests/out
 AIRFLOW     := scripts/airflow
 
 .PHONY: help setup component harness demo test unit-test lint check-wit \
-        airflow-up airflow-down seed record record-all test-live golden clean
+        airflow-up airflow-down seed record record-all test-live test-live-all golden clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ golden: component harness ## Regenerate golden outputs from the committed casset
 
 test-live: component harness airflow-up seed ## Live sync of a real Airflow, checked against the API
 	scripts/test-live.sh
+
+test-live-all: ## make test-live on Airflow 3.3, 3.0 and 2.11 in turn (installs and seeds each)
+	for s in 3.3 3.0 2.11; do AIRFLOW_SERIES=$$s $(MAKE) test-live; done
 
 clean: ## Remove build outputs and test outputs
 	$(CARGO) clean
