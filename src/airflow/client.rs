@@ -158,7 +158,7 @@ impl<T: Transport> Client<T> {
             return Ok(g);
         }
         // An empty body: no credentials are sent, and no login is attempted or counted.
-        let token_probe = self.probe(Method::Post, "/auth/token", Some(b"{}".to_vec()))?;
+        let token_probe = self.probe(Method::Post, "/auth/token", Some("{}".into()))?;
         let mut seen = format!("POST /auth/token {{}} -> {token_probe}");
         let v1_health = if generation::needs_v1_probe(token_probe) {
             let status = self.probe(Method::Get, "/api/v1/health", None)?;
@@ -178,18 +178,9 @@ impl<T: Transport> Client<T> {
         Ok(found)
     }
 
-    fn probe(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<u16> {
+    fn probe(&mut self, method: Method, path: &str, body: Option<String>) -> Result<u16> {
         self.detection_requests += 1;
-        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        let request = Request {
-            method,
-            url: format!("{}{path}", self.base_url),
-            headers,
-            body,
-        };
+        let request = self.json_request(method, path, None, body);
         Ok(self
             .send(&request, "finding out the Airflow API generation")?
             .status)
@@ -269,15 +260,7 @@ impl<T: Transport> Client<T> {
     /// Exchanges the password for a JWT at /auth/token and keeps it.
     fn sign_in(&mut self, username: &str, password: &str) -> Result<String> {
         let body = serde_json::json!({ "username": username, "password": password });
-        let request = Request {
-            method: Method::Post,
-            url: format!("{}/auth/token", self.base_url),
-            headers: vec![
-                ("accept".into(), "application/json".into()),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: Some(body.to_string().into_bytes()),
-        };
+        let request = self.json_request(Method::Post, "/auth/token", None, Some(body.to_string()));
         let response = self.send(&request, "signing in")?;
         match response.status {
             200..=299 => {}
@@ -436,20 +419,36 @@ impl<T: Transport> Client<T> {
         body: Option<&Value>,
     ) -> Result<Response> {
         let authorization = self.authorization()?;
-        let mut headers = vec![
-            ("accept".to_string(), "application/json".to_string()),
-            ("authorization".to_string(), authorization),
-        ];
+        let request = self.json_request(
+            method,
+            path,
+            Some(authorization),
+            body.map(Value::to_string),
+        );
+        self.send(&request, what)
+    }
+
+    /// A request to `path` under the base URL that accepts JSON and, with a body, sends it.
+    fn json_request(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<String>,
+        body: Option<String>,
+    ) -> Request {
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        if let Some(value) = authorization {
+            headers.push(("authorization".into(), value));
+        }
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));
         }
-        let request = Request {
+        Request {
             method,
             url: format!("{}{path}", self.base_url),
             headers,
-            body: body.map(|b| b.to_string().into_bytes()),
-        };
-        self.send(&request, what)
+            body: body.map(String::into_bytes),
+        }
     }
 
     /// Waits, through the transport (so tests need not).
