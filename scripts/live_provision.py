@@ -675,6 +675,52 @@ class Suite:
                      "membership intact", self.api.get_role(held) is not None
                      and self.api.roles_of(svc) == {"Admin", held})
 
+    # -- 5b. permissions of an existing role
+
+    def permissions(self):
+        name = self.role_name("perm x")
+        self.api.create_role(name, [("can_read", "DAGs"), ("can_edit", "Variables")])
+        principal = f"role:{name}"
+        add = "permission:can_read:Variables:assigned"
+        run = self.h.run("grant", "--entitlement", add, "--principal", principal)
+        self.expect_done("grant a permission to a role", run)
+        grant = ((run.outcome or {}).get("grant") or {}).get("id")
+        self.r.check("grant a permission: outcome carries the grant id",
+                     grant == f"{add}:{principal}", f"grant={grant}")
+        want = {("can_read", "DAGs"), ("can_edit", "Variables"), ("can_read", "Variables")}
+        self.expect_permissions("grant a permission", name, want)
+        run = self.h.run("grant", "--entitlement", add, "--principal", principal)
+        self.expect_done("grant the permission again", run, "already_done")
+        self.expect_no_writes("grant the permission again", run)
+
+        remove = f"permission:can_edit:Variables:assigned:{principal}"
+        run = self.h.run("revoke", "--grant", remove)
+        if self.api.generation == "v1":
+            self.expect_error("revoke a permission on Airflow 2", run, "unsupported", 1,
+                              "only adds")
+            self.expect_no_writes("revoke a permission on Airflow 2", run)
+            self.expect_permissions("revoke a permission on Airflow 2: unchanged", name, want)
+        else:
+            self.expect_done("revoke a permission", run)
+            want = want - {("can_edit", "Variables")}
+            self.expect_permissions("revoke a permission", name, want)
+            run = self.h.run("revoke", "--grant", remove)
+            self.expect_done("revoke the permission again", run, "already_done")
+            self.expect_no_writes("revoke the permission again", run)
+
+        viewer = self.api.permissions_of("Viewer")
+        run = self.h.run("grant", "--entitlement", "permission:can_edit:Users:assigned",
+                         "--principal", "role:Viewer")
+        self.expect_error("grant a permission to a built-in role", run, "conflict", 1,
+                          "built-in")
+        self.expect_no_writes("grant a permission to a built-in role", run)
+        self.r.check("grant a permission to a built-in role: Viewer unchanged",
+                     self.api.permissions_of("Viewer") == viewer)
+        run = self.h.run("grant", "--entitlement", "permission:can_fly:DAGs:assigned",
+                         "--principal", principal)
+        self.r.check("grant an unknown action: refused, role unchanged",
+                     run.rc != 0 and self.api.permissions_of(name) == want, run.describe())
+
     def expect_permissions(self, label, name, want):
         got = self.api.permissions_of(name)
         return self.r.check(f"{label}: server shows role {name!r} with exactly "
@@ -845,7 +891,8 @@ def main():
           f"{api.auth} auth, {api.prefix}; throwaway users and roles {suite.prefix}-*)")
     try:
         for section in (suite.gate, suite.round_trips, suite.accounts, suite.errors,
-                        suite.roles, suite.concurrency, suite.secrets_check):
+                        suite.roles, suite.permissions, suite.concurrency,
+                        suite.secrets_check):
             try:
                 section()
             except Exception:  # one broken section must not hide the others' results

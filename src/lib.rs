@@ -15,6 +15,7 @@ pub mod model;
 pub mod paging;
 pub mod password;
 pub mod provision;
+pub mod provision_permissions;
 pub mod provision_roles;
 
 #[cfg(target_arch = "wasm32")]

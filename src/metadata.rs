@@ -142,7 +142,8 @@ pub fn resource_types() -> Vec<ResourceType> {
             traits: vec![],
             capabilities: Capabilities {
                 sync: true,
-                provision: false,
+                // grant and revoke of `permission:<id>:assigned` to custom roles
+                provision: true,
                 // Taken from the roles' own action lists, so every generation agrees and a
                 // full sync costs no request for them.
                 inline_entitlements: true,

@@ -14,6 +14,7 @@ use crate::model::{
     AccountRequest, Grant, OutcomeStatus, ProvisionOutcome, ResourceRef, RevokeTarget,
     SecretCredential,
 };
+use crate::provision_permissions::is_permission_entitlement;
 use crate::{ids, mapping, password};
 use std::time::Duration;
 
@@ -44,12 +45,24 @@ impl<'a, T: Transport> Provisioner<'a, T> {
         entitlement_id: &str,
         principal: &ResourceRef,
     ) -> Result<ProvisionOutcome> {
+        if is_permission_entitlement(entitlement_id) {
+            return self.grant_permission(entitlement_id, principal);
+        }
         let role = ids::role_of_member_entitlement(entitlement_id)?;
         let username = ids::username_of(principal)?;
         self.change_role(&role, &username, Change::Add)
     }
 
     pub fn revoke(&mut self, target: &RevokeTarget) -> Result<ProvisionOutcome> {
+        let by_permission = match target {
+            RevokeTarget::GrantId(id) => is_permission_entitlement(id),
+            RevokeTarget::Membership(entitlement_id, _) => {
+                is_permission_entitlement(entitlement_id)
+            }
+        };
+        if by_permission {
+            return self.revoke_permission(target);
+        }
         let (role, principal) = match target {
             RevokeTarget::GrantId(id) => ids::parse_grant_id(id)?,
             RevokeTarget::Membership(entitlement_id, principal) => (

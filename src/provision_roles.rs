@@ -13,10 +13,10 @@ use std::collections::BTreeSet;
 
 /// Roles Airflow recreates with their default permissions at every start: deleting or
 /// redefining them would only appear to work.
-const BUILT_IN: [&str; 5] = ["Admin", "Op", "User", "Viewer", "Public"];
+pub(crate) const BUILT_IN: [&str; 5] = ["Admin", "Op", "User", "Viewer", "Public"];
 
 /// `permission:<action>:<resource>:assigned` -> the permission.
-fn permission_of(entitlement_id: &str) -> Result<Permission> {
+pub(crate) fn permission_of(entitlement_id: &str) -> Result<Permission> {
     entitlement_id
         .strip_prefix(&format!("{PERMISSION}:"))
         .and_then(|rest| rest.strip_suffix(&format!(":{}", mapping::ASSIGNED)))

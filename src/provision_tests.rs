@@ -13,7 +13,7 @@ struct FakeUsers {
     /// username -> roles, in order.
     users: RefCell<BTreeMap<String, Vec<String>>>,
     /// role -> (action, resource) pairs.
-    roles: BTreeMap<String, Vec<(String, String)>>,
+    roles: RefCell<BTreeMap<String, Vec<(String, String)>>>,
     /// Another writer's stale role list, written right after our next N PATCHes.
     clobber: RefCell<Vec<Vec<String>>>,
     log: RefCell<Vec<(Method, String, Option<Value>)>>,
@@ -40,7 +40,7 @@ impl FakeUsers {
                     .map(|(u, r)| (u.to_string(), r.iter().map(|x| x.to_string()).collect()))
                     .collect(),
             ),
-            roles,
+            roles: RefCell::new(roles),
             ..Default::default()
         }
     }
@@ -121,7 +121,27 @@ impl Transport for &FakeUsers {
         };
         if let Some(name) = route.strip_prefix("/auth/fab/v1/roles/") {
             let name = decode(name);
-            return match self.roles.get(&name) {
+            if request.method == Method::Patch {
+                let actions: Vec<(String, String)> = body.unwrap_or_default()["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| {
+                        Some((
+                            a["action"]["name"].as_str()?.to_string(),
+                            a["resource"]["name"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                return match self.roles.borrow_mut().get_mut(&name) {
+                    Some(perms) => {
+                        *perms = actions;
+                        answer(200, json!({"name": name}))
+                    }
+                    None => answer(404, json!({"detail": "no such role"})),
+                };
+            }
+            return match self.roles.borrow().get(&name) {
                 Some(perms) => answer(
                     200,
                     json!({"name": name, "actions": perms.iter().map(|(a, r)| json!({"action": {"name": a}, "resource": {"name": r}})).collect::<Vec<_>>()}),
@@ -144,7 +164,7 @@ impl Transport for &FakeUsers {
                 .flatten()
                 .filter_map(|r| r["name"].as_str().map(String::from))
                 .collect();
-            if let Some(bad) = roles.iter().find(|r| !self.roles.contains_key(*r)) {
+            if let Some(bad) = roles.iter().find(|r| !self.roles.borrow().contains_key(*r)) {
                 return answer(400, json!({"detail": format!("Unknown roles: '{bad}'")}));
             }
             self.users.borrow_mut().insert(name.clone(), roles);
@@ -169,7 +189,7 @@ impl Transport for &FakeUsers {
                     .flatten()
                     .filter_map(|r| r["name"].as_str().map(String::from))
                     .collect();
-                if let Some(bad) = roles.iter().find(|r| !self.roles.contains_key(*r)) {
+                if let Some(bad) = roles.iter().find(|r| !self.roles.borrow().contains_key(*r)) {
                     return answer(400, json!({"detail": format!("Unknown roles: '{bad}'")}));
                 }
                 self.users.borrow_mut().insert(name.clone(), roles);
@@ -511,4 +531,109 @@ fn delete_then_delete_again_is_already_done() {
         .unwrap();
     assert_eq!(again.status, OutcomeStatus::AlreadyDone);
     assert!(again.message.contains("already deleted"));
+}
+
+fn permission_grant(permission: &str, role: &str) -> ProvisionAction {
+    ProvisionAction::Grant(
+        format!("permission:{permission}:assigned"),
+        ResourceRef::new("role", role),
+    )
+}
+
+fn perms_of(fake: &FakeUsers, role: &str) -> Vec<(String, String)> {
+    fake.roles.borrow().get(role).cloned().unwrap_or_default()
+}
+
+#[test]
+fn permissions_are_granted_to_and_revoked_from_custom_roles_with_verification() {
+    let fake = FakeUsers::new(&[("svc", &["Admin"])]);
+    fake.roles
+        .borrow_mut()
+        .insert("Auditor".into(), vec![("can_read".into(), "DAGs".into())]);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&permission_grant("can_edit:DAG:etl", "Auditor"))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(
+        out.grant.unwrap().id,
+        "permission:can_edit:DAG:etl:assigned:role:Auditor"
+    );
+    assert_eq!(
+        perms_of(&fake, "Auditor"),
+        [
+            ("can_read".to_string(), "DAGs".to_string()),
+            ("can_edit".to_string(), "DAG:etl".to_string())
+        ]
+    );
+    assert_eq!(
+        fake.writes(),
+        [(
+            Method::Patch,
+            "/auth/fab/v1/roles/Auditor?update_mask=actions".to_string()
+        )]
+    );
+    let again = c
+        .provision(&permission_grant("can_edit:DAG:etl", "Auditor"))
+        .unwrap();
+    assert_eq!(again.status, OutcomeStatus::AlreadyDone);
+    assert_eq!(fake.writes().len(), 1, "a repeat writes nothing");
+
+    let revoke = ProvisionAction::Revoke(RevokeTarget::GrantId(
+        "permission:can_read:DAGs:assigned:role:Auditor".into(),
+    ));
+    assert_eq!(c.provision(&revoke).unwrap().status, OutcomeStatus::Done);
+    assert_eq!(
+        perms_of(&fake, "Auditor"),
+        [("can_edit".to_string(), "DAG:etl".to_string())]
+    );
+    assert_eq!(
+        c.provision(&revoke).unwrap().status,
+        OutcomeStatus::AlreadyDone
+    );
+    assert_eq!(fake.writes().len(), 2);
+}
+
+#[test]
+fn permissions_of_built_in_roles_and_the_connectors_own_needs_are_not_changed() {
+    let fake = FakeUsers::new(&[("admin", &["Admin", "Auditor"])]);
+    fake.roles
+        .borrow_mut()
+        .insert("Auditor".into(), vec![("can_read".into(), "Users".into())]);
+    let mut c = connector(&fake, true);
+    let err = c
+        .provision(&permission_grant("can_read:DAGs", "Viewer"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("built-in")),
+        "{err:?}"
+    );
+    let err = c
+        .provision(&permission_grant("can_read:DAGs", "user"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound(_)),
+        "an unknown role: {err:?}"
+    );
+    let err = c
+        .provision(&ProvisionAction::Grant(
+            "permission:can_read:DAGs:assigned".into(),
+            user("svc"),
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument(ref m) if m.contains("not a role")),
+        "{err:?}"
+    );
+    // The connector's account needs can_read on Users; Admin has only can_edit in this fake.
+    let revoke = ProvisionAction::Revoke(RevokeTarget::Membership(
+        "permission:can_read:Users:assigned".into(),
+        ResourceRef::new("role", "Auditor"),
+    ));
+    let err = c.provision(&revoke).unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("own account")),
+        "{err:?}"
+    );
+    assert!(fake.writes().is_empty(), "refusals write nothing");
 }

@@ -350,11 +350,7 @@ impl<T: Transport> Client<T> {
         permissions: &[Permission],
     ) -> Result<std::result::Result<(), Error>> {
         let what = format!("creating role `{name}`");
-        let actions: Vec<Value> = permissions
-            .iter()
-            .map(|p| serde_json::json!({"action": {"name": p.action.name}, "resource": {"name": p.resource.name}}))
-            .collect();
-        let body = serde_json::json!({ "name": name, "actions": actions });
+        let body = serde_json::json!({ "name": name, "actions": action_list(permissions) });
         let path = self.path("/roles")?;
         let response = self.authorized(Method::Post, &what, &path, Some(&body))?;
         match response.status {
@@ -362,6 +358,22 @@ impl<T: Transport> Client<T> {
             409 => Ok(Err(status_error(&what, &response))),
             _ => Err(self.write_error(&what, &response, Written::Roles)),
         }
+    }
+
+    /// Replaces the role's permissions (`update_mask=actions`). FastAPI FAB replaces the set;
+    /// Airflow 2 only adds to it, so callers read the role back.
+    pub fn set_role_permissions(&mut self, name: &str, permissions: &[Permission]) -> Result<()> {
+        let what = format!("changing the permissions of role `{name}`");
+        let path = self.path(&format!(
+            "/roles/{}?update_mask=actions",
+            encode_segment(name)
+        ))?;
+        let body = serde_json::json!({ "name": name, "actions": action_list(permissions) });
+        let response = self.authorized(Method::Patch, &what, &path, Some(&body))?;
+        if !(200..=299).contains(&response.status) {
+            return Err(self.write_error(&what, &response, Written::Roles));
+        }
+        Ok(())
     }
 
     /// Deletes a role; `Ok(false)` when there was no such role.
@@ -507,4 +519,14 @@ impl<T: Transport> Client<T> {
             other => other,
         }
     }
+}
+
+/// Permissions as the role bodies spell them.
+fn action_list(permissions: &[Permission]) -> Vec<Value> {
+    permissions
+        .iter()
+        .map(|p| {
+            serde_json::json!({"action": {"name": p.action.name}, "resource": {"name": p.resource.name}})
+        })
+        .collect()
 }
