@@ -37,11 +37,12 @@ as_admin() {
     AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw "$harness" "$@" >/dev/null
 }
 
-# Permissions of an existing custom role `rec.perm` (created and deleted unrecorded). Airflow 2's
-# role PATCH cannot remove a permission, so there the revoke is refused before any write.
+# Permissions of an existing custom role `rec.perm` (created and deleted unrecorded). The
+# Connexion role PATCH (Airflow 3.0, 2.11) cannot remove a permission, so there the revoke is
+# refused before any write.
 record_permissions() {
-    local removable=ok
-    [[ "$AIRFLOW_API" == v1 ]] && removable=fail
+    local removable=fail
+    [[ "$AIRFLOW_API" == fastapi ]] && removable=ok
     as_admin --provisioning provision delete-role --name rec.perm
     as_admin --provisioning provision create-role --name rec.perm --permission can_read:DAGs --permission can_edit:Variables
     prov grant-permission         ok   --provisioning provision grant --entitlement permission:can_read:Variables:assigned --principal role:rec.perm

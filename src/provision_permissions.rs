@@ -1,7 +1,7 @@
 //! What existing roles may do: grant and revoke `permission:<action>:<resource>:assigned` to a
-//! role. Airflow's role PATCH replaces the whole action set without concurrency control (and on
-//! Airflow 2 can only add), so, as for memberships, every change is a read-modify-write that a
-//! later read verifies.
+//! role. FastAPI FAB's role PATCH replaces the whole action set without concurrency control, so,
+//! as for memberships, every change is a read-modify-write that a later read verifies. The
+//! Connexion-based APIs (Airflow 3.0 with FAB < 3.5, and Airflow 2) can only add.
 
 use crate::airflow::api::{Permission, Role};
 use crate::airflow::generation::Generation;
@@ -161,17 +161,23 @@ impl<T: Transport> Provisioner<'_, T> {
         )))
     }
 
-    fn airflow2_cannot_remove(name: &str, id: &str) -> Error {
+    fn cannot_remove(generation: Generation, name: &str, id: &str) -> Error {
+        let server = match generation {
+            Generation::Airflow2 => "Airflow 2",
+            _ => "this Airflow (FAB provider < 3.5)",
+        };
         Error::Unsupported(format!(
-            "Airflow 2 cannot remove a permission from a role (its role PATCH only adds), so \
+            "{server} cannot remove a permission from a role (its role PATCH only adds), so \
              `{id}` stays on role `{name}`; create a new role without it and move the members"
         ))
     }
 
     /// Refuses what would fail or lock the connector out, before any write.
     fn refuse_removal(&mut self, name: &str, permission: &Permission) -> Result<()> {
-        if self.client.generation()? == Generation::Airflow2 {
-            return Err(Self::airflow2_cannot_remove(
+        let generation = self.client.generation()?;
+        if !generation.role_patch_can_remove_permissions() {
+            return Err(Self::cannot_remove(
+                generation,
                 name,
                 &mapping::permission_id(permission),
             ));

@@ -456,3 +456,124 @@ async fn role_lifecycle_on_every_generation() {
         }
     }
 }
+
+fn permission_grant(permission: &str, role: &str) -> ProvisionAction {
+    ProvisionAction::Grant((
+        format!("permission:{permission}:assigned"),
+        ResourceRef {
+            resource_type: "role".into(),
+            id: role.into(),
+        },
+    ))
+}
+
+/// Permissions of an existing role on every generation: verified grant, repeat without a write,
+/// revoke (refused before any write on the Connexion APIs, whose role PATCH only adds), built-in and
+/// unknown roles refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn permissions_of_an_existing_role_on_every_generation() {
+    let role = ResourceRef {
+        resource_type: "role".into(),
+        id: "rec.perm".into(),
+    };
+    for (series, _) in SERIES {
+        let path = |name: &str| format!("airflow-{series}/provision/{name}.json");
+        let revoke = ProvisionAction::Revoke(RevokeTarget::GrantId(
+            "permission:can_edit:Variables:assigned:role:rec.perm".into(),
+        ));
+        let absent = ProvisionAction::Revoke(RevokeTarget::Membership((
+            "permission:can_delete:Variables:assigned".into(),
+            role.clone(),
+        )));
+        let cases: Vec<(&str, ProvisionAction, Result<OutcomeStatus, &str>)> = vec![
+            (
+                "grant-permission",
+                permission_grant("can_read:Variables", "rec.perm"),
+                Ok(OutcomeStatus::Done),
+            ),
+            (
+                "grant-permission-again",
+                permission_grant("can_read:Variables", "rec.perm"),
+                Ok(OutcomeStatus::AlreadyDone),
+            ),
+            (
+                "revoke-permission",
+                revoke,
+                if series != "3.3" {
+                    Err("only adds")
+                } else {
+                    Ok(OutcomeStatus::Done)
+                },
+            ),
+            (
+                "revoke-permission-absent",
+                absent,
+                Ok(OutcomeStatus::AlreadyDone),
+            ),
+            (
+                "grant-permission-builtin",
+                permission_grant("can_read:DAGs", "Viewer"),
+                Err("built-in"),
+            ),
+            (
+                "grant-permission-unknown-role",
+                permission_grant("can_read:DAGs", "No Such Role"),
+                Err("No Such Role"),
+            ),
+        ];
+        for (name, action, want) in cases {
+            let mut h = replay(&path(name)).await.unwrap();
+            let result = within(name, h.provision(&action)).await;
+            match (want, result) {
+                (Ok(status), Ok(outcome)) => {
+                    assert_eq!(
+                        outcome.status, status,
+                        "{series} {name}: {}",
+                        outcome.message
+                    );
+                    let grant = outcome.grant.expect("a permission outcome names its grant");
+                    assert_eq!(
+                        (
+                            grant.principal.resource_type.as_str(),
+                            grant.principal.id.as_str()
+                        ),
+                        ("role", "rec.perm"),
+                        "{series} {name}"
+                    );
+                }
+                (Err(text), Err(HarnessError::Connector(e))) => {
+                    let expected = match name {
+                        "revoke-permission" => matches!(e, ConnectorError::Unsupported(_)),
+                        "grant-permission-builtin" => matches!(e, ConnectorError::Conflict(_)),
+                        _ => matches!(e, ConnectorError::NotFound(_)),
+                    };
+                    assert!(expected, "{series} {name}: got {e:?}");
+                    assert!(e.to_string().contains(text), "{series} {name}: {e}");
+                }
+                (want, got) => panic!("{series} {name}: wanted {want:?}, got {got:?}"),
+            }
+            // Every recorded interaction was replayed (checked below), so the cassette's writes
+            // are the writes the connector made.
+            let recorded: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(cassette(&path(name))).unwrap())
+                    .unwrap();
+            let writes = recorded["interactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| &i["request"])
+                .filter(|r| {
+                    r["method"] != "GET" && !r["url"].as_str().unwrap().ends_with("/auth/token")
+                })
+                .count();
+            let expect_writes = usize::from(name == "grant-permission")
+                + usize::from(name == "revoke-permission" && series == "3.3");
+            assert_eq!(writes, expect_writes, "{series} {name}: writes");
+            assert!(
+                h.unused_interactions().is_empty(),
+                "{series} {name}: {:?}",
+                h.unused_interactions()
+            );
+        }
+    }
+}

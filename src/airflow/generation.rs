@@ -52,6 +52,13 @@ impl Generation {
         self != Self::FabFastApi
     }
 
+    /// Only FastAPI FAB's role PATCH replaces the permission set; the Connexion-based APIs (FAB
+    /// ≤ 3.1 on Airflow 3.0, and Airflow 2) merge, so they can add permissions but never remove
+    /// one (measured on 3.0.6 and 2.11.2: the PATCH answers 200 and the permission stays).
+    pub fn role_patch_can_remove_permissions(self) -> bool {
+        self == Self::FabFastApi
+    }
+
     /// Airflow 2 answers 403, never 401, to missing or wrong credentials.
     pub fn forbidden_may_mean_bad_credentials(self) -> bool {
         self == Self::Airflow2
