@@ -252,6 +252,7 @@ fn config(password: &str) -> Config {
         default_role: "Public".into(),
         verify_delay_ms: 0,
         request_interval_ms: 0,
+        allow_insecure_http: false,
     }
 }
 
@@ -688,8 +689,16 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 fn rate_limits_and_outages_are_waited_out_through_the_transport() {
     let fake = FakeAirflow::new(3, 1);
     fake.canned.borrow_mut().extend([
-        raw(429, &[JSON, ("retry-after", "7")], r#"{"detail":"slow down"}"#),
-        raw(503, &[("content-type", "text/html")], "<html><title>503 Service Unavailable</title></html>"),
+        raw(
+            429,
+            &[JSON, ("retry-after", "7")],
+            r#"{"detail":"slow down"}"#,
+        ),
+        raw(
+            503,
+            &[("content-type", "text/html")],
+            "<html><title>503 Service Unavailable</title></html>",
+        ),
     ]);
     let mut c = Connector::new(&fake, config(PASSWORD));
     let page = c.list_resources("user", None).unwrap();
@@ -702,9 +711,11 @@ fn rate_limits_and_outages_are_waited_out_through_the_transport() {
 #[test]
 fn a_retry_after_beyond_the_budget_gives_up_at_once_with_the_hint() {
     let fake = FakeAirflow::new(3, 1);
-    fake.canned
-        .borrow_mut()
-        .push(raw(429, &[JSON, ("retry-after", "3600")], r#"{"detail":"quota"}"#));
+    fake.canned.borrow_mut().push(raw(
+        429,
+        &[JSON, ("retry-after", "3600")],
+        r#"{"detail":"quota"}"#,
+    ));
     let mut c = Connector::new(&fake, config(PASSWORD));
     match c.list_resources("user", None).unwrap_err() {
         Error::RateLimited {
@@ -820,13 +831,21 @@ fn a_redirect_names_only_the_target_origin_and_is_not_followed() {
     let fake = FakeAirflow::new(1, 1);
     fake.canned.borrow_mut().push(raw(
         302,
-        &[("location", "https://sso.example.com/login?next=/x&token=abc")],
+        &[(
+            "location",
+            "https://sso.example.com/login?next=/x&token=abc",
+        )],
         "",
     ));
     let mut c = Connector::new(&fake, config(PASSWORD));
     let err = c.list_resources("user", None).unwrap_err();
-    let Error::UpstreamProtocol(m) = &err else { panic!("{err:?}") };
-    assert!(m.contains("redirecting to `https://sso.example.com`"), "{m}");
+    let Error::UpstreamProtocol(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains("redirecting to `https://sso.example.com`"),
+        "{m}"
+    );
     assert!(m.contains("redirects are not followed"), "{m}");
     assert!(!m.contains("token=abc"), "{m}");
     assert_eq!(requests(&fake), 2);
@@ -835,10 +854,15 @@ fn a_redirect_names_only_the_target_origin_and_is_not_followed() {
 #[test]
 fn a_server_echoing_credentials_never_gets_them_into_an_error() {
     let fake = FakeAirflow::new(1, 1);
-    let echo = format!(r#"{{"detail":"bad request from admin with {PASSWORD} and Bearer eyJhbGciOiJIUzUxMiJ9.e30.sig"}}"#);
+    let echo = format!(
+        r#"{{"detail":"bad request from admin with {PASSWORD} and Bearer eyJhbGciOiJIUzUxMiJ9.e30.sig"}}"#
+    );
     fake.canned.borrow_mut().push(raw(400, &[JSON], &echo));
     let mut c = Connector::new(&fake, config(PASSWORD));
     let text = c.list_resources("user", None).unwrap_err().to_string();
     assert!(text.contains("bad request from admin"), "{text}");
-    assert!(!text.contains(PASSWORD) && !text.contains("eyJhbGci"), "{text}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("eyJhbGci"),
+        "{text}"
+    );
 }

@@ -169,7 +169,9 @@ mod tests {
     fn pages_advance_by_rows_received_and_stop_at_the_total() {
         let c = next("x", &Cursor::default(), 100, 271, Some("a")).unwrap();
         assert_eq!(c, Some(at(100, Some(271), Some("a"))));
-        let c = next("x", &c.unwrap(), 100, 271, Some("b")).unwrap().unwrap();
+        let c = next("x", &c.unwrap(), 100, 271, Some("b"))
+            .unwrap()
+            .unwrap();
         assert_eq!(c.offset, 200);
         assert_eq!(next("x", &c, 71, 271, Some("c")).unwrap(), None);
         assert_eq!(next("x", &Cursor::default(), 0, 0, None).unwrap(), None);
@@ -177,8 +179,14 @@ mod tests {
 
     #[test]
     fn a_changed_total_is_a_conflict() {
-        let err = next("listing users", &at(100, Some(271), Some("a")), 100, 272, Some("b"))
-            .unwrap_err();
+        let err = next(
+            "listing users",
+            &at(100, Some(271), Some("a")),
+            100,
+            272,
+            Some("b"),
+        )
+        .unwrap_err();
         assert!(
             matches!(err, Error::Conflict(ref m) if m.contains("271") && m.contains("272") && m.contains("run the sync again")),
             "{err:?}"

@@ -105,7 +105,9 @@ impl Transport for &FakeUsers {
         let api = !request.url.ends_with("/auth/token");
         if api && !self.busy.borrow().is_empty() {
             let status = self.busy.borrow_mut().remove(0);
-            self.log.borrow_mut().push((request.method, "busy".into(), None));
+            self.log
+                .borrow_mut()
+                .push((request.method, "busy".into(), None));
             return answer(status, json!({"detail": "try later"}));
         }
         let result = self.handle(request);
@@ -232,6 +234,7 @@ fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
             default_role: "Public".into(),
             verify_delay_ms: 300,
             request_interval_ms: 0,
+            allow_insecure_http: false,
         },
     )
 }
@@ -544,9 +547,19 @@ fn a_create_whose_answer_was_lost_is_read_back_not_posted_twice() {
         .provision(&ProvisionAction::CreateAccount(account("gina", None, &[])))
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::Done, "{}", out.message);
-    assert!(out.message.contains("found by reading it back"), "{}", out.message);
-    assert!(out.credential.is_some(), "the password we set is the account's");
-    assert_eq!(fake.writes(), [(Method::Post, "/auth/fab/v1/users".to_string())]);
+    assert!(
+        out.message.contains("found by reading it back"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.credential.is_some(),
+        "the password we set is the account's"
+    );
+    assert_eq!(
+        fake.writes(),
+        [(Method::Post, "/auth/fab/v1/users".to_string())]
+    );
 }
 
 #[test]
@@ -559,7 +572,12 @@ fn a_create_refused_as_busy_is_retried_after_checking_the_name_is_still_free() {
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::Done);
     assert!(!out.message.contains("reading it back"), "{}", out.message);
-    let routes: Vec<String> = fake.log.borrow().iter().map(|(m, p, _)| format!("{} {p}", m.as_str())).collect();
+    let routes: Vec<String> = fake
+        .log
+        .borrow()
+        .iter()
+        .map(|(m, p, _)| format!("{} {p}", m.as_str()))
+        .collect();
     assert_eq!(
         routes,
         [

@@ -34,7 +34,10 @@ fn html_title(html: &str) -> Option<String> {
     let start = lower.find("<title")?;
     let open_end = lower.get(start..)?.find('>')? + start + 1;
     let close = lower.get(open_end..)?.find("</title")? + open_end;
-    let title = html.get(open_end..close)?.split_whitespace().collect::<Vec<_>>();
+    let title = html
+        .get(open_end..close)?
+        .split_whitespace()
+        .collect::<Vec<_>>();
     Some(title.join(" ")).filter(|t| !t.is_empty())
 }
 

@@ -70,7 +70,10 @@ impl Backoff {
         let (asked, give_up) = match outcome {
             Ok(r) if !is_transient(r.status) => return Verdict::Final,
             Ok(r) => (retry_after(r), status_error(what, r)),
-            Err(e) => (None, Error::Unavailable(format!("{what}: {unreachable}: {e}"))),
+            Err(e) => (
+                None,
+                Error::Unavailable(format!("{what}: {unreachable}: {e}")),
+            ),
         };
         let pause = asked.unwrap_or_else(|| {
             FIRST_PAUSE.saturating_mul(1 << self.attempts.saturating_sub(1).min(10))
@@ -141,10 +144,12 @@ mod tests {
             match b.judge("listing users", "down", &answer(503, None)) {
                 Verdict::Again(d) => pauses.push(d.as_millis()),
                 Verdict::GiveUp(e) => {
-                    assert!(matches!(e, Error::Unavailable(ref m)
+                    assert!(
+                        matches!(e, Error::Unavailable(ref m)
                         if m.contains("listing users: Airflow answered 503")
                         && m.contains("gave up after 4 attempts over 3.5 s")),
-                        "{e:?}");
+                        "{e:?}"
+                    );
                     break;
                 }
                 Verdict::Final => panic!("503 is transient"),
@@ -186,7 +191,10 @@ mod tests {
         let mut b = Backoff::new();
         let lost: Outcome = Err("connection refused".into());
         for _ in 1..MAX_ATTEMPTS {
-            assert!(matches!(b.judge("x", "cannot reach h", &lost), Verdict::Again(_)));
+            assert!(matches!(
+                b.judge("x", "cannot reach h", &lost),
+                Verdict::Again(_)
+            ));
         }
         assert_eq!(
             b.judge("x", "cannot reach h", &lost),
