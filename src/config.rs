@@ -31,6 +31,8 @@ pub struct Config {
     pub verify_delay_ms: u64,
     /// Minimum milliseconds between two requests (0: no pacing).
     pub request_interval_ms: u64,
+    /// Whether `http://` to a host other than loopback was explicitly allowed.
+    pub allow_insecure_http: bool,
 }
 
 // Hand-written so a stray `{:?}` can never print the password.
@@ -45,6 +47,7 @@ impl std::fmt::Debug for Config {
             .field("default_role", &self.default_role)
             .field("verify_delay_ms", &self.verify_delay_ms)
             .field("request_interval_ms", &self.request_interval_ms)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -59,7 +62,8 @@ pub const API_GENERATION: &str = "api_generation";
 pub const AUTH_MODE: &str = "auth_mode";
 pub const TOKEN: &str = "token";
 pub const REQUEST_INTERVAL_MS: &str = "request_interval_ms";
-const KNOWN: [&str; 10] = [
+pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
+const KNOWN: [&str; 11] = [
     BASE_URL,
     USERNAME,
     PASSWORD,
@@ -70,6 +74,7 @@ const KNOWN: [&str; 10] = [
     AUTH_MODE,
     TOKEN,
     REQUEST_INTERVAL_MS,
+    ALLOW_INSECURE_HTTP,
 ];
 
 pub const DEFAULT_ROLE_VALUE: &str = "Public";
@@ -118,6 +123,8 @@ impl Config {
             BASE_URL,
             "the Airflow web server's URL, e.g. https://airflow.example.com",
         )?)?;
+        let allow_insecure_http = flag(get(ALLOW_INSECURE_HTTP), ALLOW_INSECURE_HTTP)?;
+        refuse_plain_http(&base_url, allow_insecure_http)?;
         let credentials = match get(AUTH_MODE).map(str::trim) {
             None | Some("") | Some("password") => Credentials::Password {
                 username: required(USERNAME, "the Airflow account the connector signs in as")?,
@@ -151,17 +158,7 @@ impl Config {
                 )
             })?),
         };
-        let provisioning = match get(PROVISIONING).map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => false,
-            Some(v) if v == "true" || v == "1" || v == "yes" => true,
-            Some(_) => {
-                return Err(Error::config(
-                    PROVISIONING,
-                    "must be `true` or `false` (provisioning is off unless `true`)",
-                ))
-            }
-        };
+        let provisioning = flag(get(PROVISIONING), PROVISIONING)?;
         let default_role = match get(DEFAULT_ROLE).map(str::trim) {
             None | Some("") => DEFAULT_ROLE_VALUE.to_string(),
             Some(role) if role.contains('/') => {
@@ -183,8 +180,51 @@ impl Config {
             default_role,
             verify_delay_ms,
             request_interval_ms,
+            allow_insecure_http,
         })
     }
+}
+
+/// A boolean setting: off unless `true` (or `1`, `yes`).
+fn flag(value: Option<&str>, field: &str) -> Result<bool> {
+    match value.map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => Ok(false),
+        Some(v) if v == "true" || v == "1" || v == "yes" => Ok(true),
+        Some(_) => Err(Error::config(
+            field,
+            format!("must be `true` or `false` (`{field}` is off unless `true`)"),
+        )),
+    }
+}
+
+/// Plain `http://` would carry the password (or token, or JWT) in the clear across the network;
+/// only loopback, where nothing crosses a wire, is allowed without the operator saying so.
+fn refuse_plain_http(base_url: &str, allowed: bool) -> Result<()> {
+    let Some(rest) = base_url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = split_host_port(authority).map_or("", |(h, _)| h);
+    if allowed || is_loopback(host) {
+        return Ok(());
+    }
+    Err(Error::config(
+        BASE_URL,
+        format!(
+            "uses plain http:// to `{}`, which would send the credentials unencrypted; use \
+             https://, or set `{ALLOW_INSECURE_HTTP}` to `true` if the network path is trusted",
+            excerpt(host)
+        ),
+    ))
+}
+
+/// 127.0.0.0/8, ::1 and `localhost`.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A duration setting in whole milliseconds, bounded so a typo cannot stall the connector.
@@ -314,6 +354,8 @@ mod tests {
                 "https://example.com/airflow",
             ),
             ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://localhost:8080", "http://localhost:8080"),
+            ("http://127.8.9.10", "http://127.8.9.10"),
             ("HTTPS://Example.com", "https://Example.com"),
         ] {
             let mut s = ok();
@@ -431,7 +473,7 @@ mod tests {
     #[test]
     fn token_mode_needs_a_token_and_no_password() {
         let s = settings(&[
-            ("base_url", "http://h"),
+            ("base_url", "https://h"),
             ("auth_mode", "token"),
             ("token", "abc"),
         ]);
@@ -439,9 +481,9 @@ mod tests {
         assert!(
             matches!(c.credentials, Credentials::Token { ref token, username: None } if token == "abc")
         );
-        let s = settings(&[("base_url", "http://h"), ("auth_mode", "token")]);
+        let s = settings(&[("base_url", "https://h"), ("auth_mode", "token")]);
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "token");
-        let s = settings(&[("base_url", "http://h"), ("auth_mode", "oauth")]);
+        let s = settings(&[("base_url", "https://h"), ("auth_mode", "oauth")]);
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "auth_mode");
     }
 
@@ -461,6 +503,36 @@ mod tests {
         let err = Config::parse(&s).unwrap_err();
         assert!(err.to_string().contains("`fab-fastapi`"), "{err}");
         assert_eq!(field_of(err), "api_generation");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_the_explicit_setting() {
+        for url in [
+            "http://airflow.example.com",
+            "http://10.0.0.5:8080",
+            "http://[fe80::1]",
+            "http://128.0.0.1",
+        ] {
+            let mut s = ok();
+            s[0].1 = url.to_string();
+            let err = Config::parse(&s).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("`allow_insecure_http`") && text.contains("https://"),
+                "{text}"
+            );
+            assert_eq!(field_of(err), "base_url");
+            s.push(("allow_insecure_http".into(), "true".into()));
+            let c = Config::parse(&s).unwrap();
+            assert!(c.allow_insecure_http);
+            assert_eq!(c.base_url, url);
+        }
+        let mut s = ok();
+        s.push(("allow_insecure_http".into(), "perhaps".into()));
+        assert_eq!(
+            field_of(Config::parse(&s).unwrap_err()),
+            "allow_insecure_http"
+        );
     }
 
     #[test]

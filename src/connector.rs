@@ -1,7 +1,7 @@
 //! The contract's operations over the Airflow client, free of generated bindings.
 
-use crate::airflow::api::{Named, Permission, Role};
-use crate::airflow::client::{Client, PAGE_SIZE};
+use crate::airflow::api::{Named, Permission, Role, User};
+use crate::airflow::client::{Client, Page, PAGE_SIZE};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Transport;
@@ -40,9 +40,51 @@ impl<T: Transport> Connector<T> {
         }
     }
 
+    /// The error of a failed operation, without any credential in its message.
+    fn scrub<R>(&self, result: Result<R>) -> Result<R> {
+        result.map_err(|e| e.scrubbed(&self.client.secrets()))
+    }
+
+    pub fn validate(&mut self) -> Result<Validation> {
+        let r = self.validate_unscrubbed();
+        self.scrub(r)
+    }
+
+    pub fn list_resources(
+        &mut self,
+        resource_type: &str,
+        token: Option<&str>,
+    ) -> Result<ResourcePage> {
+        let r = self.list_resources_unscrubbed(resource_type, token);
+        self.scrub(r)
+    }
+
+    pub fn list_entitlements(
+        &mut self,
+        resource: &ResourceRef,
+        token: Option<&str>,
+    ) -> Result<EntitlementPage> {
+        let r = self.list_entitlements_unscrubbed(resource, token);
+        self.scrub(r)
+    }
+
+    pub fn list_grants(
+        &mut self,
+        resource: &ResourceRef,
+        token: Option<&str>,
+    ) -> Result<GrantPage> {
+        let r = self.list_grants_unscrubbed(resource, token);
+        self.scrub(r)
+    }
+
+    pub fn provision(&mut self, action: &ProvisionAction) -> Result<ProvisionOutcome> {
+        let r = self.provision_unscrubbed(action);
+        self.scrub(r)
+    }
+
     /// Signs in and reads one row of users and of roles, so missing read permissions show up
     /// here rather than halfway through a sync.
-    pub fn validate(&mut self) -> Result<Validation> {
+    fn validate_unscrubbed(&mut self) -> Result<Validation> {
         self.client.authenticate()?;
         let users = self.client.users_page(0, 1)?;
         let roles = self.client.roles_page(0, 1)?;
@@ -63,24 +105,27 @@ impl<T: Transport> Connector<T> {
         })
     }
 
-    pub fn list_resources(
+    fn list_resources_unscrubbed(
         &mut self,
         resource_type: &str,
         token: Option<&str>,
     ) -> Result<ResourcePage> {
-        let offset = paging::decode(token)?;
+        let cursor = paging::decode(token)?;
+        let offset = cursor.offset;
         match resource_type {
             USER => {
                 let page = self.client.users_page(offset, PAGE_SIZE)?;
+                let next = users_next(&cursor, &page)?;
                 Ok(ResourcePage {
                     resources: page.items.iter().map(mapping::user_resource).collect(),
                     entitlements: Vec::new(),
                     grants: page.items.iter().flat_map(mapping::user_grants).collect(),
-                    next_page_token: page.next_offset().map(paging::encode),
+                    next_page_token: next,
                 })
             }
             ROLE => {
                 let page = self.client.roles_page(offset, PAGE_SIZE)?;
+                let next = roles_next(&cursor, &page)?;
                 let permissions = distinct_permissions(&page.items);
                 let mut resources: Vec<_> = page.items.iter().map(mapping::role_resource).collect();
                 resources.extend(permissions.iter().map(mapping::permission_resource));
@@ -98,12 +143,13 @@ impl<T: Transport> Connector<T> {
                         .iter()
                         .flat_map(mapping::role_permission_grants)
                         .collect(),
-                    next_page_token: page.next_offset().map(paging::encode),
+                    next_page_token: next,
                 })
             }
             // A targeted listing: the permissions the roles of one page hold.
             PERMISSION => {
                 let page = self.client.roles_page(offset, PAGE_SIZE)?;
+                let next = roles_next(&cursor, &page)?;
                 let permissions = distinct_permissions(&page.items);
                 Ok(ResourcePage {
                     resources: permissions
@@ -115,14 +161,14 @@ impl<T: Transport> Connector<T> {
                         .map(mapping::permission_entitlement)
                         .collect(),
                     grants: Vec::new(),
-                    next_page_token: page.next_offset().map(paging::encode),
+                    next_page_token: next,
                 })
             }
             other => Err(unknown_type(other)),
         }
     }
 
-    pub fn list_entitlements(
+    fn list_entitlements_unscrubbed(
         &mut self,
         resource: &ResourceRef,
         token: Option<&str>,
@@ -153,18 +199,19 @@ impl<T: Transport> Connector<T> {
 
     /// Members of one role. Airflow lists members only on users, so this pages through the
     /// users; the first page also confirms the role exists.
-    pub fn list_grants(
+    fn list_grants_unscrubbed(
         &mut self,
         resource: &ResourceRef,
         token: Option<&str>,
     ) -> Result<GrantPage> {
         match resource.resource_type.as_str() {
             ROLE => {
-                let offset = paging::decode(token)?;
+                let cursor = paging::decode(token)?;
                 if token.is_none() {
                     self.client.role(&resource.id)?;
                 }
-                let page = self.client.users_page(offset, PAGE_SIZE)?;
+                let page = self.client.users_page(cursor.offset, PAGE_SIZE)?;
+                let next = users_next(&cursor, &page)?;
                 let grants = page
                     .items
                     .iter()
@@ -176,7 +223,7 @@ impl<T: Transport> Connector<T> {
                     .collect();
                 Ok(GrantPage {
                     grants,
-                    next_page_token: page.next_offset().map(paging::encode),
+                    next_page_token: next,
                 })
             }
             USER => Ok(GrantPage::default()),
@@ -185,7 +232,7 @@ impl<T: Transport> Connector<T> {
     }
 
     /// Refused before any request unless the configuration enables provisioning.
-    pub fn provision(&mut self, action: &ProvisionAction) -> Result<ProvisionOutcome> {
+    fn provision_unscrubbed(&mut self, action: &ProvisionAction) -> Result<ProvisionOutcome> {
         if !self.config.provisioning {
             return Err(Error::Unsupported(
                 "provisioning is disabled: set the `provisioning` setting to `true` \
@@ -203,6 +250,18 @@ impl<T: Transport> Connector<T> {
             ProvisionAction::DeleteResource(resource) => p.delete_role(resource),
         }
     }
+}
+
+fn users_next(cursor: &paging::Cursor, page: &Page<User>) -> Result<Option<String>> {
+    let first = page.items.first().map(|u| u.username.as_str());
+    paging::next("listing users", cursor, page.items.len(), page.total, first)
+        .map(|next| next.as_ref().map(paging::encode))
+}
+
+fn roles_next(cursor: &paging::Cursor, page: &Page<Role>) -> Result<Option<String>> {
+    let first = page.items.first().map(|r| r.name.as_str());
+    paging::next("listing roles", cursor, page.items.len(), page.total, first)
+        .map(|next| next.as_ref().map(paging::encode))
 }
 
 fn unknown_type(resource_type: &str) -> Error {

@@ -19,6 +19,8 @@ struct FakeAirflow {
     max_limit: usize,
     /// Statuses to answer (in order) before behaving normally, for API calls.
     script: RefCell<Vec<u16>>,
+    /// Whole answers given (first first) to API calls before behaving normally.
+    canned: RefCell<Vec<Response>>,
     log: Rc<RefCell<Vec<Request>>>,
     /// Which API this fake plays.
     generation: Generation,
@@ -42,6 +44,7 @@ impl FakeAirflow {
             roles,
             max_limit: 100,
             script: RefCell::new(Vec::new()),
+            canned: RefCell::new(Vec::new()),
             log: Rc::new(RefCell::new(Vec::new())),
             generation: Generation::FabFastApi,
             clock: Cell::new(1_800_000_000),
@@ -182,6 +185,9 @@ impl Transport for &FakeAirflow {
         if let Some(status) = self.script.borrow_mut().pop() {
             return respond(status, json!({"detail": "Token Expired"}));
         }
+        if !self.canned.borrow().is_empty() {
+            return Ok(self.canned.borrow_mut().remove(0));
+        }
         let limit = FakeAirflow::query(path, "limit").min(self.max_limit);
         let offset = FakeAirflow::query(path, "offset");
         let route = route
@@ -246,6 +252,7 @@ fn config(password: &str) -> Config {
         default_role: "Public".into(),
         verify_delay_ms: 0,
         request_interval_ms: 0,
+        allow_insecure_http: false,
     }
 }
 
@@ -446,20 +453,29 @@ fn provisioning_is_refused_while_disabled_and_sends_nothing() {
 
 #[test]
 fn unreachable_server_is_unavailable() {
-    struct Down;
-    impl Transport for Down {
+    struct Down(Cell<u32>, Cell<std::time::Duration>);
+    impl Transport for &Down {
         fn send(&self, _: &Request) -> std::result::Result<Response, String> {
+            self.0.set(self.0.get() + 1);
             Err("connection refused".into())
         }
+        fn pause(&self, d: std::time::Duration) {
+            self.1.set(self.1.get() + d);
+        }
     }
-    let mut c = Connector::new(Down, config(PASSWORD));
+    let down = Down(Cell::new(0), Cell::new(std::time::Duration::ZERO));
+    let mut c = Connector::new(&down, config(PASSWORD));
     let err = c.list_resources("role", None).unwrap_err();
     assert_eq!(
         err,
         Error::Unavailable(
-            "signing in: cannot reach http://airflow.test: connection refused".into()
+            "signing in (POST /auth/token): cannot reach http://airflow.test: connection \
+             refused (gave up after 4 attempts over 3.5 s)"
+                .into()
         )
     );
+    assert_eq!(down.0.get(), 4, "bounded attempts");
+    assert_eq!(down.1.get(), std::time::Duration::from_millis(3500));
     let _ = Method::Get;
 }
 
@@ -646,5 +662,207 @@ fn requests_are_paced_and_a_slow_sync_outlives_short_tokens_by_renewing_them() {
     assert!(
         r.iter().filter(|x| x.ends_with("/auth/token")).count() >= 2,
         "{r:?}"
+    );
+}
+
+fn raw(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+    Response {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn users_body(names: std::ops::Range<usize>, total: usize) -> String {
+    let users: Vec<_> = names
+        .map(|i| json!({"username": format!("user{i}"), "roles": []}))
+        .collect();
+    json!({"users": users, "total_entries": total}).to_string()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[test]
+fn rate_limits_and_outages_are_waited_out_through_the_transport() {
+    let fake = FakeAirflow::new(3, 1);
+    fake.canned.borrow_mut().extend([
+        raw(
+            429,
+            &[JSON, ("retry-after", "7")],
+            r#"{"detail":"slow down"}"#,
+        ),
+        raw(
+            503,
+            &[("content-type", "text/html")],
+            "<html><title>503 Service Unavailable</title></html>",
+        ),
+    ]);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let page = c.list_resources("user", None).unwrap();
+    assert_eq!(page.resources.len(), 3);
+    // Retry-After: 7 s, then the back-off of a second retry (1 s).
+    assert_eq!(fake.paused.get(), std::time::Duration::from_secs(8));
+    assert_eq!(requests(&fake), 1 + 3);
+}
+
+#[test]
+fn a_retry_after_beyond_the_budget_gives_up_at_once_with_the_hint() {
+    let fake = FakeAirflow::new(3, 1);
+    fake.canned.borrow_mut().push(raw(
+        429,
+        &[JSON, ("retry-after", "3600")],
+        r#"{"detail":"quota"}"#,
+    ));
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    match c.list_resources("user", None).unwrap_err() {
+        Error::RateLimited {
+            retry_after_ms,
+            message,
+        } => {
+            assert_eq!(retry_after_ms, Some(3_600_000));
+            assert!(message.contains("GET /auth/fab/v1/users"), "{message}");
+            assert!(message.contains("asked to wait 3600 s"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.paused.get(), std::time::Duration::ZERO);
+}
+
+#[test]
+fn a_server_that_stays_unavailable_ends_after_bounded_attempts() {
+    let fake = FakeAirflow::new(3, 1);
+    fake.canned
+        .borrow_mut()
+        .extend((0..10).map(|_| raw(504, &[], "")));
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let err = c.list_resources("role", None).unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable(ref m) if m.contains("answered 504") && m.contains("gave up after 4 attempts")),
+        "{err:?}"
+    );
+    assert_eq!(requests(&fake), 1 + 4);
+}
+
+fn listing_error(fake: &FakeAirflow) -> Error {
+    let mut c = Connector::new(fake, config(PASSWORD));
+    let mut token = None;
+    loop {
+        match c.list_resources("user", token.as_deref()) {
+            Ok(page) => match page.next_page_token {
+                Some(t) => token = Some(t),
+                None => panic!("the listing ended as if complete"),
+            },
+            Err(e) => return e,
+        }
+    }
+}
+
+#[test]
+fn a_server_that_ignores_offset_is_stopped_on_the_second_page() {
+    let fake = FakeAirflow::new(0, 1);
+    fake.canned
+        .borrow_mut()
+        .extend((0..5).map(|_| raw(200, &[JSON], &users_body(0..100, 1000))));
+    let err = listing_error(&fake);
+    assert!(
+        matches!(err, Error::UpstreamProtocol(ref m) if m.contains("does not honour `offset`")),
+        "{err:?}"
+    );
+    assert_eq!(requests(&fake), 1 + 2);
+}
+
+#[test]
+fn a_total_that_changes_between_pages_is_a_conflict() {
+    let fake = FakeAirflow::new(0, 1);
+    fake.canned.borrow_mut().extend([
+        raw(200, &[JSON], &users_body(0..100, 150)),
+        raw(200, &[JSON], &users_body(100..151, 151)),
+    ]);
+    let err = listing_error(&fake);
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("the directory changed during the sync")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_empty_page_before_the_total_is_reached_is_an_error() {
+    let fake = FakeAirflow::new(0, 1);
+    fake.canned.borrow_mut().extend([
+        raw(200, &[JSON], &users_body(0..100, 150)),
+        raw(200, &[JSON], &users_body(0..0, 150)),
+    ]);
+    let err = listing_error(&fake);
+    assert!(
+        matches!(err, Error::UpstreamProtocol(ref m) if m.contains("is empty although total_entries is 150")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn unusable_bodies_are_upstream_protocol_errors_naming_request_status_and_excerpt() {
+    for (response, want) in [
+        (raw(200, &[JSON], r#"{"users":[{"username":"a""#), "a truncated JSON body"),
+        (raw(200, &[JSON], "{users: nope}"), "a body that is not valid JSON"),
+        (
+            raw(200, &[("content-type", "text/html; charset=utf-8")], "<html><head><title>Sign In - Airflow</title>"),
+            "content-type `text/html; charset=utf-8` instead of JSON (an HTML page titled `Sign In - Airflow`)",
+        ),
+        (raw(200, &[JSON], r#"{"users":[],"total_entries":"many"}"#), "JSON of an unexpected shape (invalid type: string \"many\", expected u64"),
+        (raw(200, &[JSON], r#"{"users":[{"email":"x"}],"total_entries":1}"#), "missing field `username`"),
+        (raw(404, &[("content-type", "text/html")], "<html><title>404 Not Found</title></html>"), "no Airflow API answers at this path"),
+    ] {
+        let fake = FakeAirflow::new(1, 1);
+        fake.canned.borrow_mut().push(response);
+        let mut c = Connector::new(&fake, config(PASSWORD));
+        let err = c.list_resources("user", None).unwrap_err();
+        let Error::UpstreamProtocol(m) = &err else { panic!("{err:?}") };
+        assert!(m.contains("listing users (GET /auth/fab/v1/users)"), "{m}");
+        assert!(m.contains(want), "{want}: {m}");
+        assert!(!m.contains("limit="), "{m}");
+    }
+}
+
+#[test]
+fn a_redirect_names_only_the_target_origin_and_is_not_followed() {
+    let fake = FakeAirflow::new(1, 1);
+    fake.canned.borrow_mut().push(raw(
+        302,
+        &[(
+            "location",
+            "https://sso.example.com/login?next=/x&token=abc",
+        )],
+        "",
+    ));
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let err = c.list_resources("user", None).unwrap_err();
+    let Error::UpstreamProtocol(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains("redirecting to `https://sso.example.com`"),
+        "{m}"
+    );
+    assert!(m.contains("redirects are not followed"), "{m}");
+    assert!(!m.contains("token=abc"), "{m}");
+    assert_eq!(requests(&fake), 2);
+}
+
+#[test]
+fn a_server_echoing_credentials_never_gets_them_into_an_error() {
+    let fake = FakeAirflow::new(1, 1);
+    let echo = format!(
+        r#"{{"detail":"bad request from admin with {PASSWORD} and Bearer eyJhbGciOiJIUzUxMiJ9.e30.sig"}}"#
+    );
+    fake.canned.borrow_mut().push(raw(400, &[JSON], &echo));
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let text = c.list_resources("user", None).unwrap_err().to_string();
+    assert!(text.contains("bad request from admin"), "{text}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("eyJhbGci"),
+        "{text}"
     );
 }

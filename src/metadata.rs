@@ -1,8 +1,8 @@
 //! What the connector says about itself before it is configured.
 
 use crate::config::{
-    API_GENERATION, AUTH_MODE, BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE, PASSWORD, PROVISIONING,
-    REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
+    ALLOW_INSECURE_HTTP, API_GENERATION, AUTH_MODE, BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE,
+    PASSWORD, PROVISIONING, REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
 };
 use crate::mapping::{PERMISSION, ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
@@ -98,6 +98,15 @@ pub fn config_fields() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some("0"),
+        },
+        ConfigField {
+            name: ALLOW_INSECURE_HTTP,
+            description: "`true` allows an http:// `base_url` on a host other than loopback \
+                          (127.0.0.0/8, ::1, localhost); otherwise such a URL is refused because \
+                          credentials would cross the network unencrypted",
+            required: false,
+            secret: false,
+            default_value: Some("false"),
         },
     ]
 }

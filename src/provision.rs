@@ -6,7 +6,7 @@
 //! silently drop our role; the verification sees that and redoes the change.
 
 use crate::airflow::api::{NewUser, RoleName, User};
-use crate::airflow::client::Client;
+use crate::airflow::client::{Client, Created};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Transport;
@@ -237,37 +237,34 @@ impl<'a, T: Transport> Provisioner<'a, T> {
                 .map(|name| RoleName { name: name.clone() })
                 .collect(),
         };
-        match self.client.create_user(&new_user)? {
-            Ok(user) => Ok(ProvisionOutcome {
-                status: OutcomeStatus::Done,
-                message: format!(
-                    "created account `{}` with roles {}",
-                    user.username,
-                    quoted(&role_list(&user))
-                ),
-                resource: Some(mapping::user_resource(&user)),
-                grant: None,
-                credential: generated.then(|| SecretCredential {
-                    kind: "password".into(),
-                    value: password,
-                }),
-            }),
-            Err(conflict) => match self.client.user(&request.login) {
-                // Usernames are unique case-insensitively: this is the account that holds it.
-                Ok(existing) => Ok(ProvisionOutcome {
-                    status: OutcomeStatus::AlreadyDone,
-                    message: format!(
-                        "an account named `{}` already exists; it was left unchanged",
-                        existing.username
-                    ),
-                    resource: Some(mapping::user_resource(&existing)),
-                    grant: None,
-                    credential: None,
-                }),
-                // The name is free, so something else (the e-mail) is taken.
-                Err(Error::NotFound(_)) => Err(conflict),
-                Err(other) => Err(other),
-            },
+        let conflict = match self.client.create_user(&new_user)? {
+            Created::New(user) => return Ok(created(&user, generated, password, "")),
+            // Our lost attempt created it if it carries the e-mail asked for; else it is
+            // someone else's account and is left alone.
+            Created::FoundAfterRetry(user)
+                if user
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&request.email)) =>
+            {
+                return Ok(created(
+                    &user,
+                    generated,
+                    password,
+                    " (the server's answer was lost; the account was found by reading it back)",
+                ))
+            }
+            Created::FoundAfterRetry(user) => {
+                return Ok(already_exists(&user));
+            }
+            Created::Taken(conflict) => conflict,
+        };
+        match self.client.user(&request.login) {
+            // Usernames are unique case-insensitively: this is the account that holds it.
+            Ok(existing) => Ok(already_exists(&existing)),
+            // The name is free, so something else (the e-mail) is taken.
+            Err(Error::NotFound(_)) => Err(conflict),
+            Err(other) => Err(other),
         }
     }
 
@@ -294,6 +291,36 @@ impl<'a, T: Transport> Provisioner<'a, T> {
             grant: None,
             credential: None,
         })
+    }
+}
+
+fn created(user: &User, generated: bool, password: String, note: &str) -> ProvisionOutcome {
+    ProvisionOutcome {
+        status: OutcomeStatus::Done,
+        message: format!(
+            "created account `{}` with roles {}{note}",
+            user.username,
+            quoted(&role_list(user))
+        ),
+        resource: Some(mapping::user_resource(user)),
+        grant: None,
+        credential: generated.then(|| SecretCredential {
+            kind: "password".into(),
+            value: password,
+        }),
+    }
+}
+
+fn already_exists(existing: &User) -> ProvisionOutcome {
+    ProvisionOutcome {
+        status: OutcomeStatus::AlreadyDone,
+        message: format!(
+            "an account named `{}` already exists; it was left unchanged",
+            existing.username
+        ),
+        resource: Some(mapping::user_resource(existing)),
+        grant: None,
+        credential: None,
     }
 }
 

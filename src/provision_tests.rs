@@ -18,6 +18,10 @@ struct FakeUsers {
     clobber: RefCell<Vec<Vec<String>>>,
     log: RefCell<Vec<(Method, String, Option<Value>)>>,
     pauses: Cell<u32>,
+    /// Requests of these methods are carried out but their answers lost, in order.
+    lose: RefCell<Vec<Method>>,
+    /// Transient statuses answered (without acting) to the next API requests.
+    busy: RefCell<Vec<u16>>,
 }
 
 impl FakeUsers {
@@ -73,7 +77,7 @@ impl FakeUsers {
             .iter()
             .map(|r| json!({"name": r}))
             .collect();
-        json!({"username": name, "email": format!("{name}@x"), "first_name": "F", "last_name": "L",
+        json!({"username": name, "email": format!("{name}@example.com"), "first_name": "F", "last_name": "L",
                "roles": roles, "active": true})
     }
 }
@@ -98,6 +102,30 @@ fn decode(segment: &str) -> String {
 
 impl Transport for &FakeUsers {
     fn send(&self, request: &Request) -> std::result::Result<Response, String> {
+        let api = !request.url.ends_with("/auth/token");
+        if api && !self.busy.borrow().is_empty() {
+            let status = self.busy.borrow_mut().remove(0);
+            self.log
+                .borrow_mut()
+                .push((request.method, "busy".into(), None));
+            return answer(status, json!({"detail": "try later"}));
+        }
+        let result = self.handle(request);
+        let lost = api && self.lose.borrow().first() == Some(&request.method);
+        if lost {
+            self.lose.borrow_mut().remove(0);
+            return Err("connection reset by peer".into());
+        }
+        result
+    }
+
+    fn pause(&self, _: std::time::Duration) {
+        self.pauses.set(self.pauses.get() + 1);
+    }
+}
+
+impl FakeUsers {
+    fn handle(&self, request: &Request) -> std::result::Result<Response, String> {
         let path = request
             .url
             .trim_start_matches("http://airflow.test")
@@ -210,10 +238,6 @@ impl Transport for &FakeUsers {
             Method::Post => answer(405, Value::Null),
         }
     }
-
-    fn pause(&self, _: std::time::Duration) {
-        self.pauses.set(self.pauses.get() + 1);
-    }
 }
 
 fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
@@ -230,6 +254,7 @@ fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
             default_role: "Public".into(),
             verify_delay_ms: 300,
             request_interval_ms: 0,
+            allow_insecure_http: false,
         },
     )
 }
@@ -636,4 +661,92 @@ fn permissions_of_built_in_roles_and_the_connectors_own_needs_are_not_changed() 
         "{err:?}"
     );
     assert!(fake.writes().is_empty(), "refusals write nothing");
+}
+
+#[test]
+fn a_create_whose_answer_was_lost_is_read_back_not_posted_twice() {
+    let fake = FakeUsers::new(&[]);
+    fake.lose.borrow_mut().push(Method::Post);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::CreateAccount(account("gina", None, &[])))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done, "{}", out.message);
+    assert!(
+        out.message.contains("found by reading it back"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.credential.is_some(),
+        "the password we set is the account's"
+    );
+    assert_eq!(
+        fake.writes(),
+        [(Method::Post, "/auth/fab/v1/users".to_string())]
+    );
+}
+
+#[test]
+fn a_create_refused_as_busy_is_retried_after_checking_the_name_is_still_free() {
+    let fake = FakeUsers::new(&[]);
+    fake.busy.borrow_mut().push(503);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::CreateAccount(account("hugo", None, &[])))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert!(!out.message.contains("reading it back"), "{}", out.message);
+    let routes: Vec<String> = fake
+        .log
+        .borrow()
+        .iter()
+        .map(|(m, p, _)| format!("{} {p}", m.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "POST /auth/token",
+            "POST busy",
+            "GET /auth/fab/v1/users/hugo",
+            "POST /auth/fab/v1/users"
+        ]
+    );
+}
+
+#[test]
+fn a_delete_whose_answer_was_lost_is_done_when_the_retry_finds_nothing() {
+    let fake = FakeUsers::new(&[("ivan", &["Viewer"])]);
+    fake.lose.borrow_mut().push(Method::Delete);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::DeleteAccount(user("ivan")))
+        .unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done, "{}", out.message);
+    assert_eq!(fake.writes().len(), 2, "the DELETE was sent again");
+}
+
+#[test]
+fn a_grant_survives_a_busy_server_and_is_verified() {
+    let fake = FakeUsers::new(&[("judy", &["Viewer"])]);
+    let mut c = connector(&fake, true);
+    c.provision(&ProvisionAction::DeleteAccount(user("nobody")))
+        .unwrap();
+    fake.busy.borrow_mut().extend([429, 502]);
+    let out = c.provision(&grant("Op", "judy")).unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(fake.roles_of("judy"), ["Viewer", "Op"]);
+}
+
+#[test]
+fn a_server_that_stays_busy_ends_unavailable_naming_the_attempts() {
+    let fake = FakeUsers::new(&[("kim", &["Viewer"])]);
+    fake.busy.borrow_mut().extend([503; 10]);
+    let mut c = connector(&fake, true);
+    let err = c.provision(&grant("Op", "kim")).unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable(ref m) if m.contains("gave up after 4 attempts") && m.contains("GET /auth/fab/v1/users/kim")),
+        "{err:?}"
+    );
+    assert_eq!(fake.roles_of("kim"), ["Viewer"]);
 }

@@ -5,9 +5,10 @@
 use super::api::{
     Collection, NewUser, Permission, Role, RoleCollection, RoleName, Token, User, UserCollection,
 };
-use super::errors::status_error;
+use super::errors::{parse_body, redirect_error, status_error};
 use super::generation::{self, Generation};
 use super::jwt;
+use super::retry::{Backoff, Outcome, Verdict};
 use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
 use crate::http::{Method, Request, Response, Transport};
@@ -63,12 +64,32 @@ impl Written {
 }
 
 fn parse<D: DeserializeOwned>(what: &str, response: &Response) -> Result<D> {
-    serde_json::from_slice(&response.body).map_err(|e| {
-        Error::UpstreamProtocol(format!(
-            "{what}: Airflow answered {} with JSON of an unexpected shape: {e}",
-            response.status
-        ))
-    })
+    parse_body(what, response)
+}
+
+/// `what` followed by the request it made, e.g. `listing users (GET /api/v2/users)`. The query
+/// is left out: it adds nothing a reader needs.
+fn naming(what: &str, method: Method, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    format!("{what} ({} {path})", method.as_str())
+}
+
+/// The final answer to a request after its retries.
+struct Answer {
+    response: Response,
+    /// Whether an earlier attempt got no usable answer: a write may then have happened already.
+    retried: bool,
+}
+
+/// What `create_user` found.
+pub enum Created {
+    /// Airflow created the user and answered with it.
+    New(User),
+    /// The name or e-mail is taken (409).
+    Taken(Error),
+    /// An attempt's answer was lost (or refused as transient) and reading back found the user:
+    /// it was probably created by that attempt, or by someone else meanwhile.
+    FoundAfterRetry(User),
 }
 
 fn role_names(roles: &[String]) -> Vec<RoleName> {
@@ -84,19 +105,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub offset: u64,
     pub total: u64,
-}
-
-impl<T> Page<T> {
-    /// The offset of the next page, advancing by the rows received (servers clamp `limit`
-    /// silently), or None when this page was the last.
-    pub fn next_offset(&self) -> Option<u64> {
-        let next = self.offset.saturating_add(self.items.len() as u64);
-        if self.items.is_empty() || next >= self.total {
-            None
-        } else {
-            Some(next)
-        }
-    }
 }
 
 pub struct Client<T: Transport> {
@@ -180,10 +188,9 @@ impl<T: Transport> Client<T> {
 
     fn probe(&mut self, method: Method, path: &str, body: Option<String>) -> Result<u16> {
         self.detection_requests += 1;
+        let what = naming("finding out the Airflow API generation", method, path);
         let request = self.json_request(method, path, None, body);
-        Ok(self
-            .send(&request, "finding out the Airflow API generation")?
-            .status)
+        Ok(self.send(&request, &what)?.status)
     }
 
     fn path(&mut self, rest: &str) -> Result<String> {
@@ -261,7 +268,7 @@ impl<T: Transport> Client<T> {
     fn sign_in(&mut self, username: &str, password: &str) -> Result<String> {
         let body = serde_json::json!({ "username": username, "password": password });
         let request = self.json_request(Method::Post, "/auth/token", None, Some(body.to_string()));
-        let response = self.send(&request, "signing in")?;
+        let response = self.send(&request, "signing in (POST /auth/token)")?;
         match response.status {
             200..=299 => {}
             401 => {
@@ -318,26 +325,49 @@ impl<T: Transport> Client<T> {
         } else {
             serde_json::json!({ "roles": role_names(roles) })
         };
-        let response = self.authorized(Method::Patch, &what, &path, Some(&body))?;
+        // Retried like a read: it sets the whole list, so a repeat writes the same thing, and
+        // the caller verifies the result by reading the user back.
+        let what = naming(&what, Method::Patch, &path);
+        let response = self
+            .authorized(Method::Patch, &what, &path, Some(&body))?
+            .response;
         if !(200..=299).contains(&response.status) {
             return Err(self.write_error(&what, &response, Written::Users));
         }
         parse(&what, &response)
     }
 
-    /// Creates a user; `Ok(Err(conflict))` when the name or e-mail is taken (409).
-    pub fn create_user(&mut self, user: &NewUser) -> Result<std::result::Result<User, Error>> {
-        let what = format!("creating user `{}`", user.username);
+    /// Creates a user. A POST is not repeated blindly: before each retry the user is read
+    /// back, since a lost answer may hide a success and a second POST would then answer 409.
+    pub fn create_user(&mut self, user: &NewUser) -> Result<Created> {
+        let path = self.path("/users")?;
+        let what = naming(
+            &format!("creating user `{}`", user.username),
+            Method::Post,
+            &path,
+        );
         let body = serde_json::to_value(user).map_err(|e| {
             Error::InvalidArgument(format!("{what}: cannot encode the request: {e}"))
         })?;
-        let response = {
-            let path = self.path("/users")?;
-            self.authorized(Method::Post, &what, &path, Some(&body))?
+        let mut backoff = Backoff::new();
+        let response = loop {
+            let outcome = self.exchange(Method::Post, &path, Some(&body))?;
+            match backoff.judge(&what, &self.unreachable(), &outcome) {
+                Verdict::Final => break self.answered(&what, outcome)?,
+                Verdict::GiveUp(e) => return Err(e),
+                Verdict::Again(pause) => {
+                    self.transport.pause(pause);
+                    match self.user(&user.username) {
+                        Ok(found) => return Ok(Created::FoundAfterRetry(found)),
+                        Err(Error::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         };
         match response.status {
-            200..=299 => parse(&what, &response).map(Ok),
-            409 => Ok(Err(status_error(&what, &response))),
+            200..=299 => parse(&what, &response).map(Created::New),
+            409 => Ok(Created::Taken(status_error(&what, &response))),
             _ => Err(self.write_error(&what, &response, Written::Users)),
         }
     }
@@ -352,16 +382,22 @@ impl<T: Transport> Client<T> {
         let what = format!("creating role `{name}`");
         let body = serde_json::json!({ "name": name, "actions": action_list(permissions) });
         let path = self.path("/roles")?;
-        let response = self.authorized(Method::Post, &what, &path, Some(&body))?;
+        let what = naming(&what, Method::Post, &path);
+        // Retried: the caller reads the role back and compares its permissions, so a repeat
+        // cannot make a wrong role look right.
+        let answer = self.authorized(Method::Post, &what, &path, Some(&body))?;
+        let response = answer.response;
         match response.status {
             200..=299 => Ok(Ok(())),
+            // After a lost answer, the name is most likely taken by our own earlier attempt.
+            409 if answer.retried => Ok(Ok(())),
             409 => Ok(Err(status_error(&what, &response))),
             _ => Err(self.write_error(&what, &response, Written::Roles)),
         }
     }
 
     /// Replaces the role's permissions (`update_mask=actions`). FastAPI FAB replaces the set;
-    /// Airflow 2 only adds to it, so callers read the role back.
+    /// the Connexion APIs only add to it, so callers read the role back.
     pub fn set_role_permissions(&mut self, name: &str, permissions: &[Permission]) -> Result<()> {
         let what = format!("changing the permissions of role `{name}`");
         let path = self.path(&format!(
@@ -369,7 +405,11 @@ impl<T: Transport> Client<T> {
             encode_segment(name)
         ))?;
         let body = serde_json::json!({ "name": name, "actions": action_list(permissions) });
-        let response = self.authorized(Method::Patch, &what, &path, Some(&body))?;
+        // Retried like a read: it sets the whole list, and the caller reads the role back.
+        let what = naming(&what, Method::Patch, &path);
+        let response = self
+            .authorized(Method::Patch, &what, &path, Some(&body))?
+            .response;
         if !(200..=299).contains(&response.status) {
             return Err(self.write_error(&what, &response, Written::Roles));
         }
@@ -389,47 +429,71 @@ impl<T: Transport> Client<T> {
     fn delete(&mut self, collection: Written, name: &str) -> Result<bool> {
         let what = format!("deleting {} `{name}`", collection.noun());
         let path = self.path(&format!("/{}/{}", collection.path(), encode_segment(name)))?;
-        let response = self.authorized(Method::Delete, &what, &path, None)?;
+        let what = naming(&what, Method::Delete, &path);
+        // Retried: deleting twice deletes once.
+        let answer = self.authorized(Method::Delete, &what, &path, None)?;
+        let response = answer.response;
         match response.status {
             200..=299 => Ok(true),
+            // After a lost answer, our own earlier attempt deleted it.
+            404 if answer.retried => Ok(true),
             404 => Ok(false),
             _ => Err(self.write_error(&what, &response, collection)),
         }
     }
 
     fn get_json<D: DeserializeOwned>(&mut self, what: &str, path: &str) -> Result<D> {
-        let response = self.authorized(Method::Get, what, path, None)?;
+        let what = &naming(what, Method::Get, path);
+        let response = self.authorized(Method::Get, what, path, None)?.response;
         if !(200..=299).contains(&response.status) {
             return Err(self.api_error(what, &response, "can_read on Users and Roles"));
         }
         parse(what, &response)
     }
 
-    /// Sends with credentials; a 401 on a signed-in JWT (expired early, or revoked) renews it
-    /// once and retries, never more.
+    /// Sends with credentials, retrying transient failures; only for requests that are safe
+    /// to repeat (reads, and writes the caller verifies or that are idempotent).
     fn authorized(
         &mut self,
         method: Method,
         what: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Response> {
-        let renewable = self.renewable();
-        let response = self.send_authorized(method, what, path, body)?;
-        if response.status == 401 && renewable {
-            self.jwt = None;
-            return self.send_authorized(method, what, path, body);
+    ) -> Result<Answer> {
+        let mut backoff = Backoff::new();
+        loop {
+            let outcome = self.exchange(method, path, body)?;
+            match backoff.judge(what, &self.unreachable(), &outcome) {
+                Verdict::Final => {
+                    return Ok(Answer {
+                        response: self.answered(what, outcome)?,
+                        retried: backoff.attempts() > 1,
+                    })
+                }
+                Verdict::Again(pause) => self.transport.pause(pause),
+                Verdict::GiveUp(e) => return Err(e),
+            }
         }
-        Ok(response)
     }
 
-    fn send_authorized(
+    /// One attempt with credentials; a 401 on a signed-in JWT (expired early, or revoked)
+    /// renews it once and sends again, never more.
+    fn exchange(&mut self, method: Method, path: &str, body: Option<&Value>) -> Result<Outcome> {
+        let renewable = self.renewable();
+        let outcome = self.send_authorized_once(method, path, body)?;
+        if renewable && matches!(&outcome, Ok(r) if r.status == 401) {
+            self.jwt = None;
+            return self.send_authorized_once(method, path, body);
+        }
+        Ok(outcome)
+    }
+
+    fn send_authorized_once(
         &mut self,
         method: Method,
-        what: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Response> {
+    ) -> Result<Outcome> {
         let authorization = self.authorization()?;
         let request = self.json_request(
             method,
@@ -437,7 +501,7 @@ impl<T: Transport> Client<T> {
             Some(authorization),
             body.map(Value::to_string),
         );
-        self.send(&request, what)
+        Ok(self.send_once(&request))
     }
 
     /// A request to `path` under the base URL that accepts JSON and, with a body, sends it.
@@ -468,7 +532,22 @@ impl<T: Transport> Client<T> {
         self.transport.pause(duration);
     }
 
+    /// Sends a request without credentials, which is always safe to repeat, retrying
+    /// transient failures.
     fn send(&self, request: &Request, what: &str) -> Result<Response> {
+        let mut backoff = Backoff::new();
+        loop {
+            let outcome = self.send_once(request);
+            match backoff.judge(what, &self.unreachable(), &outcome) {
+                Verdict::Final => return self.answered(what, outcome),
+                Verdict::Again(pause) => self.transport.pause(pause),
+                Verdict::GiveUp(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt, paced.
+    fn send_once(&self, request: &Request) -> Outcome {
         // Pacing protects a busy server (Basic auth hashes the password on every request).
         if let Some(last) = self.last_request.get() {
             let since = last.elapsed();
@@ -477,9 +556,41 @@ impl<T: Transport> Client<T> {
             }
         }
         self.last_request.set(Some(std::time::Instant::now()));
-        self.transport
-            .send(request)
-            .map_err(|e| Error::Unavailable(format!("{what}: cannot reach {}: {e}", self.base_url)))
+        self.transport.send(request)
+    }
+
+    fn unreachable(&self) -> String {
+        format!("cannot reach {}", self.base_url)
+    }
+
+    /// The response of a final outcome. A redirect is an error for every caller: following it
+    /// would send credentials wherever it points.
+    fn answered(&self, what: &str, outcome: Outcome) -> Result<Response> {
+        let response = outcome
+            .map_err(|e| Error::Unavailable(format!("{what}: {}: {e}", self.unreachable())))?;
+        if (300..=399).contains(&response.status) {
+            return Err(redirect_error(what, &response));
+        }
+        Ok(response)
+    }
+
+    /// Every credential value this client holds or derived, for scrubbing messages.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.credentials {
+            Credentials::Password { username, password } => {
+                out.push(password.clone());
+                out.push(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}")),
+                );
+            }
+            Credentials::Token { token, .. } => out.push(token.clone()),
+        }
+        if let Some((token, _)) = &self.jwt {
+            out.push(token.clone());
+        }
+        out
     }
 
     /// A failed write: a rejected role name is a missing role; other 400/422s are bad input.

@@ -2,9 +2,10 @@
 
 use crate::error::Error;
 use crate::http::Response;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const EXCERPT_CHARS: usize = 160;
+const EXCERPT_CHARS: usize = 120;
 
 /// What the server said, in one line: FastAPI's `detail` (string or validation list), a
 /// problem+json `title`/`detail`, "an HTML page", or a short excerpt. Never the request's
@@ -16,12 +17,34 @@ pub fn server_detail(response: &Response) -> String {
         return "an empty body".to_string();
     }
     if trimmed.starts_with('<') {
-        return "an HTML page".to_string();
+        return match html_title(trimmed) {
+            Some(title) => format!("an HTML page titled `{}`", excerpt(&title)),
+            None => "an HTML page".to_string(),
+        };
     }
     match serde_json::from_str::<Value>(trimmed) {
         Ok(value) => json_detail(&value).unwrap_or_else(|| "a JSON body without `detail`".into()),
         Err(_) => format!("a non-JSON body starting `{}`", excerpt(trimmed)),
     }
+}
+
+/// The `<title>` of an HTML page, which names the proxy or error page that answered.
+fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = lower.get(start..)?.find('>')? + start + 1;
+    let close = lower.get(open_end..)?.find("</title")? + open_end;
+    let title = html
+        .get(open_end..close)?
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    Some(title.join(" ")).filter(|t| !t.is_empty())
+}
+
+/// Whether the body is JSON: only then is it an answer of the API rather than of a proxy, a
+/// login page or a web server in front of it.
+pub fn is_json(response: &Response) -> bool {
+    serde_json::from_slice::<Value>(&response.body).is_ok()
 }
 
 fn json_detail(value: &Value) -> Option<String> {
@@ -55,7 +78,8 @@ fn json_detail(value: &Value) -> Option<String> {
     }
 }
 
-fn excerpt(s: &str) -> String {
+/// At most `EXCERPT_CHARS` characters of `s` on one line, control characters blanked.
+pub fn excerpt(s: &str) -> String {
     let clean: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -68,11 +92,64 @@ fn excerpt(s: &str) -> String {
     }
 }
 
+/// `application/json`, `application/problem+json` and the like, parameters ignored.
+fn is_json_type(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media.is_empty() || media == "application/json" || media.ends_with("+json")
+}
+
+/// The JSON of a successful answer as `D`, or `upstream-protocol` saying what was wrong with
+/// it (content type, truncation, syntax, shape) and how it starts.
+pub fn parse_body<D: DeserializeOwned>(what: &str, response: &Response) -> Result<D, Error> {
+    let status = response.status;
+    let text = String::from_utf8_lossy(&response.body);
+    let starts = format!("it starts `{}`", excerpt(text.trim_start()));
+    if let Some(content_type) = response.header("content-type") {
+        if !is_json_type(content_type) {
+            return Err(Error::UpstreamProtocol(format!(
+                "{what}: Airflow answered {status} with content-type `{}` instead of JSON ({}); \
+                 `base_url` may point at the web UI or a proxy rather than the API",
+                excerpt(content_type),
+                server_detail(response)
+            )));
+        }
+    }
+    serde_json::from_slice(&response.body).map_err(|e| {
+        let cause = match e.classify() {
+            serde_json::error::Category::Eof => "a truncated JSON body".to_string(),
+            serde_json::error::Category::Data => {
+                format!("JSON of an unexpected shape ({})", excerpt(&e.to_string()))
+            }
+            _ if text.trim_start().starts_with('<') => server_detail(response),
+            _ => "a body that is not valid JSON".to_string(),
+        };
+        Error::UpstreamProtocol(format!(
+            "{what}: Airflow answered {status} with {cause}; {starts}"
+        ))
+    })
+}
+
 /// Maps a non-2xx answer to `what` (e.g. "listing users") onto the error taxonomy.
 pub fn status_error(what: &str, response: &Response) -> Error {
     let status = response.status;
     let detail = server_detail(response);
     let message = format!("{what}: Airflow answered {status} with {detail}");
+    if (300..=399).contains(&status) {
+        return redirect_error(what, response);
+    }
+    // A 404 that is not JSON comes from whatever sits at that address, not from the API: it
+    // must never read as "no such user" (a delete would report success).
+    if status == 404 && !is_json(response) {
+        return Error::UpstreamProtocol(format!(
+            "{message}: no Airflow API answers at this path; check that `base_url` is the API \
+             server's root URL"
+        ));
+    }
     match status {
         401 => Error::Unauthenticated(message),
         403 => Error::PermissionDenied(message),
@@ -84,6 +161,37 @@ pub fn status_error(what: &str, response: &Response) -> Error {
         },
         500 | 502 | 503 | 504 => Error::Unavailable(message),
         _ => Error::UpstreamProtocol(message),
+    }
+}
+
+/// waki does not follow redirects, and following one to another host would send credentials
+/// there; the message names only the target's origin (its path or query may hold tokens).
+pub fn redirect_error(what: &str, response: &Response) -> Error {
+    let target = response
+        .header("location")
+        .map(origin_of)
+        .filter(|o| !o.is_empty())
+        .map(|o| format!("`{o}`"))
+        .unwrap_or_else(|| "an unnamed location".to_string());
+    Error::UpstreamProtocol(format!(
+        "{what}: Airflow answered {} redirecting to {target}; redirects are not followed: set \
+         `base_url` to the final URL the API is served at (often https:// instead of http://, \
+         or another host or path prefix)",
+        response.status
+    ))
+}
+
+/// `scheme://host[:port]` of an absolute URL; the path of a relative one is not shown.
+fn origin_of(location: &str) -> String {
+    let location = location.trim();
+    match location.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            // Credentials in the authority are dropped.
+            let host = authority.rsplit('@').next().unwrap_or("");
+            excerpt(&format!("{scheme}://{host}"))
+        }
+        None => "the same host, another path".to_string(),
     }
 }
 

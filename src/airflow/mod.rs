@@ -5,3 +5,4 @@ pub mod client;
 pub mod errors;
 pub mod generation;
 pub mod jwt;
+pub mod retry;
