@@ -88,10 +88,14 @@ pub fn secs(d: Duration) -> String {
     }
 }
 
-/// `16 MiB`, or bytes when not a whole number of MiB.
+/// `16 MiB`, `1.1 MiB`, `64 KiB`, `40 bytes`.
 pub fn size(bytes: u64) -> String {
     if bytes >= MIB && bytes % MIB == 0 {
         format!("{} MiB", bytes / MIB)
+    } else if bytes >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} bytes")
     }
@@ -182,6 +186,8 @@ mod tests {
     fn sizes_and_durations_read_naturally() {
         assert_eq!(size(16 * MIB), "16 MiB");
         assert_eq!(size(1000), "1000 bytes");
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(1_179_648), "1.1 MiB");
         assert_eq!(secs(Duration::from_secs(60)), "60 s");
         assert_eq!(secs(Duration::from_millis(250)), "250 ms");
         assert_eq!(secs(Duration::from_millis(1500)), "1.500 s");

@@ -193,12 +193,12 @@ mod tests {
         let faults = Arc::new(Mutex::new(0));
         let seen = faults.clone();
         let body = Full::new(Bytes::from(vec![b'x'; 100])).map_err(|never| match never {});
-        let capped = capped(body, 10, move |f| {
+        let limited = capped(body, 10, move |f| {
             if matches!(f, BodyFault::TooLarge) {
                 *seen.lock().unwrap() += 1;
             }
         });
-        let err = capped.collect().await.err().unwrap();
+        let err = limited.collect().await.err().unwrap();
         assert!(matches!(err, HttpError::HttpResponseBodySize(Some(10))), "{err}");
         assert_eq!(*faults.lock().unwrap(), 1);
 
