@@ -75,9 +75,10 @@ pub fn redact_auth_schemes(line: &str) -> String {
         } else {
             out.push_str(word);
         }
-        redact_next = ["basic", "bearer"]
-            .iter()
-            .any(|s| word.trim_start_matches(['"', '\'', ':']).eq_ignore_ascii_case(s));
+        redact_next = ["basic", "bearer"].iter().any(|s| {
+            word.trim_start_matches(['"', '\'', ':'])
+                .eq_ignore_ascii_case(s)
+        });
     }
     out
 }
@@ -128,7 +129,10 @@ mod tests {
         assert_eq!(tail, ["line 4997", "line 4998", "line 4999"]);
         s.push(b"login failed for s3cret-pass\n");
         let ctx = s.context(&Scrubber::for_display(&["s3cret-pass".to_string()]));
-        assert!(ctx.starts_with("\ncomponent stderr (last 20 lines):"), "{ctx}");
+        assert!(
+            ctx.starts_with("\ncomponent stderr (last 20 lines):"),
+            "{ctx}"
+        );
         assert!(ctx.ends_with("login failed for [REDACTED]"), "{ctx}");
         assert!(GuestStderr::new().context(&Scrubber::default()).is_empty());
         assert_eq!(

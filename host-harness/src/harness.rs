@@ -388,12 +388,7 @@ impl Harness {
     /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch or
     /// oversized body during the call wins over whatever the guest made of the failed request;
     /// a request timeout explains a failed call.
-    fn end<T>(
-        &mut self,
-        what: &str,
-        mark: Mark,
-        result: CallResult<T>,
-    ) -> Result<T, HarnessError> {
+    fn end<T>(&mut self, what: &str, mark: Mark, result: CallResult<T>) -> Result<T, HarnessError> {
         let http_failure = self.http.failure_since(mark).map(|failure| match failure {
             HttpFailure::Denied(m) => HarnessError::EgressDenied(m),
             HttpFailure::Mismatch(m) => HarnessError::ReplayMismatch(m),
@@ -406,16 +401,20 @@ impl Harness {
                 message: m,
             },
         });
-        const DISCARDED: &str =
-            "the instance was discarded; the next call starts a fresh one";
+        const DISCARDED: &str = "the instance was discarded; the next call starts a fresh one";
         let outcome = match result {
             Err(_elapsed) => {
+                let waiting = self
+                    .http
+                    .waiting_for()
+                    .map(|line| format!(" (waiting for {line})"))
+                    .unwrap_or_default();
                 let stderr = self.discard();
                 return Err(http_failure.unwrap_or_else(|| HarnessError::Limit {
                     kind: LimitKind::Deadline,
                     message: format!(
-                        "deadline exceeded: `{what}` did not finish within {}; raise it with \
-                         --deadline or config `deadline`; {DISCARDED}{stderr}",
+                        "deadline exceeded: `{what}` did not finish within {}{waiting}; raise it \
+                         with --deadline or config `deadline`; {DISCARDED}{stderr}",
                         crate::limits::secs(self.limits.deadline)
                     ),
                 }));

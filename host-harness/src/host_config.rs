@@ -34,8 +34,9 @@ pub const ENV_ALLOWED_ORIGINS: &str = "AIRFLOW_ALLOWED_ORIGINS";
 
 /// No limit may exceed a day: a larger value is a typo, not a policy.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
-/// 4 GiB is all a 32-bit guest can address.
+/// 4 GiB is all a 32-bit guest can address, so neither memory nor a body can use more.
 const MAX_MEMORY_MIB: u64 = 4096;
+const MAX_BODY_MIB_VALUE: u64 = MAX_MEMORY_MIB;
 
 pub fn is_host_key(key: &str) -> bool {
     HOST_KEYS.contains(&key)
@@ -119,7 +120,7 @@ pub fn resolve(
         l.memory_bytes = mib("--memory-limit-mib", v, MAX_MEMORY_MIB)?;
     }
     if let Some(v) = &flags.max_body_mib {
-        l.max_body_bytes = mib("--max-body-mib", v, u64::MAX / MIB)?;
+        l.max_body_bytes = mib("--max-body-mib", v, MAX_BODY_MIB_VALUE)?;
     }
     Ok(out)
 }
@@ -155,12 +156,8 @@ fn apply_file(out: &mut HostConfig, file: &str, contents: &str) -> Result<(), Se
                         origins(&name, s.split(',').filter(|s| !s.trim().is_empty()))?
                     }
                     other => {
-                        return Err(field_error(
-                            name,
-                            format!(
-                                "expected a list of origins like [\"https://host:443\"], found {other}"
-                            ),
-                        ))
+                        let hint = "expected a list of origins like [\"https://host:443\"]";
+                        return Err(field_error(name, format!("{hint}, found {other}")));
                     }
                 };
             }
@@ -192,7 +189,7 @@ fn apply_file(out: &mut HostConfig, file: &str, contents: &str) -> Result<(), Se
                 if key == MEMORY_LIMIT_MIB {
                     out.limits.memory_bytes = mib(&name, &text, MAX_MEMORY_MIB)?;
                 } else {
-                    out.limits.max_body_bytes = mib(&name, &text, u64::MAX / MIB)?;
+                    out.limits.max_body_bytes = mib(&name, &text, MAX_BODY_MIB_VALUE)?;
                 }
             }
             _ => {}
@@ -207,7 +204,7 @@ fn origins<'a>(
 ) -> Result<Vec<String>, SettingsError> {
     items
         .map(|item| {
-            Origin::parse_strict(item.as_ref())
+            Origin::parse_strict(item.as_ref().trim())
                 .map(|o| o.to_string())
                 .map_err(|e| field_error(field.to_string(), e))
         })
@@ -250,7 +247,11 @@ mod tests {
     use super::*;
 
     fn file(contents: &str) -> Result<HostConfig, SettingsError> {
-        resolve(Some(("c.json", contents)), &BTreeMap::new(), &HostFlags::default())
+        resolve(
+            Some(("c.json", contents)),
+            &BTreeMap::new(),
+            &HostFlags::default(),
+        )
     }
 
     #[test]
@@ -312,18 +313,27 @@ mod tests {
                 r#"{"memory_limit_mib":0.5}"#,
                 "config file c.json: `memory_limit_mib`: expected a whole number of MiB",
             ),
-            (r#"{"max_body_mib":true}"#, "`max_body_mib`: expected a whole"),
+            (
+                r#"{"max_body_mib":true}"#,
+                "`max_body_mib`: expected a whole",
+            ),
         ];
         for (contents, expected) in cases {
             let err = file(contents).unwrap_err().to_string();
             assert!(err.contains(expected), "{contents}: {err}");
         }
-        let env: BTreeMap<String, String> =
-            [(ENV_ALLOWED_ORIGINS.to_string(), "http://ok,ftp://x".to_string())].into();
+        let env: BTreeMap<String, String> = [(
+            ENV_ALLOWED_ORIGINS.to_string(),
+            "http://ok,ftp://x".to_string(),
+        )]
+        .into();
         let err = resolve(None, &env, &HostFlags::default())
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("AIRFLOW_ALLOWED_ORIGINS: `ftp://x`"), "{err}");
+        assert!(
+            err.starts_with("AIRFLOW_ALLOWED_ORIGINS: `ftp://x`"),
+            "{err}"
+        );
         let flags = HostFlags {
             memory_limit_mib: Some("99999".into()),
             ..Default::default()

@@ -90,11 +90,11 @@ pub fn secs(d: Duration) -> String {
 
 /// `16 MiB`, `1.1 MiB`, `64 KiB`, `40 bytes`.
 pub fn size(bytes: u64) -> String {
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB as f64)
-    } else if bytes >= 1024 && bytes % 1024 == 0 {
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} bytes")
@@ -173,7 +173,9 @@ pub(crate) fn ensure_epoch_ticker() {
         // Without the ticker deadlines still hold for guests waiting on the host (HTTP, sleep);
         // only pure compute could overrun, so a failed spawn is reported rather than fatal.
         if let Err(e) = spawned {
-            eprintln!("warning: cannot start the epoch thread ({e}); deadlines cover host calls only");
+            eprintln!(
+                "warning: cannot start the epoch thread ({e}); deadlines cover host calls only"
+            );
         }
     });
 }

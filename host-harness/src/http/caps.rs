@@ -118,11 +118,7 @@ pub enum BodyFault {
 
 /// Wraps a response body so that it fails with `HttpResponseBodySize` once more than `cap`
 /// bytes arrived; `on_fault` hears of that and of a between-bytes timeout.
-pub fn capped<B>(
-    body: B,
-    cap: u64,
-    on_fault: impl Fn(BodyFault) + Send + 'static,
-) -> WasiBody
+pub fn capped<B>(body: B, cap: u64, on_fault: impl Fn(BodyFault) + Send + 'static) -> WasiBody
 where
     B: http_body::Body<Data = Bytes, Error = HttpError> + Send + 'static,
 {
@@ -199,7 +195,10 @@ mod tests {
             }
         });
         let err = limited.collect().await.err().unwrap();
-        assert!(matches!(err, HttpError::HttpResponseBodySize(Some(10))), "{err}");
+        assert!(
+            matches!(err, HttpError::HttpResponseBodySize(Some(10))),
+            "{err}"
+        );
         assert_eq!(*faults.lock().unwrap(), 1);
 
         let body = Full::new(Bytes::from_static(b"small")).map_err(|never| match never {});

@@ -180,7 +180,9 @@ mod tests {
     #[test]
     fn allowed_origins_must_be_bare_origins() {
         assert_eq!(
-            Origin::parse_strict("https://b.example/").unwrap().to_string(),
+            Origin::parse_strict("https://b.example/")
+                .unwrap()
+                .to_string(),
             "https://b.example:443"
         );
         for (bad, why) in [

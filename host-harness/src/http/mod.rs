@@ -75,6 +75,23 @@ impl HttpFailure {
 struct Log {
     requests: u64,
     failures: Vec<HttpFailure>,
+    /// Requests sent and not yet answered (`METHOD url`), so a deadline can say what it
+    /// was waiting for.
+    in_flight: Vec<(u64, String)>,
+}
+
+/// Removes its request from the in-flight list when the request ends or is abandoned.
+struct InFlight<'a> {
+    state: &'a HttpState,
+    id: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.log)
+            .in_flight
+            .retain(|(id, _)| *id != self.id);
+    }
 }
 
 /// Position in the failure log, to ask for failures that happened after it.
@@ -179,6 +196,21 @@ impl HttpState {
         log.failures.iter().skip(mark.0).find(|f| pred(f)).cloned()
     }
 
+    /// The oldest request still waiting for its answer.
+    pub fn waiting_for(&self) -> Option<String> {
+        lock(&self.log)
+            .in_flight
+            .first()
+            .map(|(_, line)| line.clone())
+    }
+
+    fn start(&self, line: &str) -> InFlight<'_> {
+        let mut log = lock(&self.log);
+        let id = log.requests;
+        log.in_flight.push((id, line.to_string()));
+        InFlight { state: self, id }
+    }
+
     fn mode_name(&self) -> &'static str {
         match self.mode {
             Mode::Live => "live",
@@ -253,9 +285,10 @@ impl HttpState {
             display_url(request.uri())
         ));
         let timeouts = effective_timeouts(options, &self.limits);
+        let _in_flight = self.start(&line);
         let result = match &self.mode {
-            Mode::Live => self.clone().live(request, timeouts.clone(), &line).await,
-            Mode::Record { .. } => self.record(request, timeouts.clone(), &line).await,
+            Mode::Live => self.clone().live(request, timeouts, &line).await,
+            Mode::Record { .. } => self.record(request, timeouts, &line).await,
             Mode::Replay { .. } => self.replay(request, &line).await,
         };
         if let Err(e) = &result {
@@ -278,11 +311,13 @@ impl HttpState {
     }
 
     /// Refuses a response whose declared length is over the cap before reading any of it.
-    fn check_declared_length(&self, headers: &http::HeaderMap, line: &str) -> Result<(), HttpError> {
+    fn check_declared_length(
+        &self,
+        headers: &http::HeaderMap,
+        line: &str,
+    ) -> Result<(), HttpError> {
         match content_length(headers) {
-            Some(n) if n > self.limits.max_body_bytes => {
-                Err(self.body_too_large(line, Some(n)))
-            }
+            Some(n) if n > self.limits.max_body_bytes => Err(self.body_too_large(line, Some(n))),
             _ => Ok(()),
         }
     }
@@ -300,7 +335,7 @@ impl HttpState {
     {
         let state = self.clone();
         let line = line.to_string();
-        let timeouts = timeouts.clone();
+        let timeouts = *timeouts;
         capped(body, self.limits.max_body_bytes, move |fault| match fault {
             BodyFault::TooLarge => {
                 state.body_too_large(&line, None);
@@ -325,7 +360,7 @@ impl HttpState {
         let bytes = body.collect().await?.to_bytes();
         let request = http::Request::from_parts(parts, full(bytes));
         let (response, io) =
-            wasmtime_wasi_http::default_send_request(request, Some(timeouts.clone())).await?;
+            wasmtime_wasi_http::default_send_request(request, Some(timeouts)).await?;
         self.check_declared_length(response.headers(), line)?;
         let response = response.map(|b| self.capped_body(b, line, &timeouts));
         Ok((response, Box::new(io)))
@@ -348,7 +383,7 @@ impl HttpState {
         };
         let forward = http::Request::from_parts(parts, full(req_bytes));
         let (response, io) =
-            wasmtime_wasi_http::default_send_request(forward, Some(timeouts.clone())).await?;
+            wasmtime_wasi_http::default_send_request(forward, Some(timeouts)).await?;
         self.check_declared_length(response.headers(), line)?;
         // The connection future must keep running while the body is read.
         let io = tokio::spawn(io);
@@ -845,7 +880,10 @@ mod tests {
             ))),
         );
         let err = send(&state, req).await.err().unwrap();
-        assert!(matches!(err, HttpError::HttpResponseBodySize(Some(8))), "{err}");
+        assert!(
+            matches!(err, HttpError::HttpResponseBodySize(Some(8))),
+            "{err}"
+        );
         let Some(HttpFailure::BodyTooLarge(msg)) = state.failure_since(mark) else {
             panic!("no body failure recorded: {:?}", state.failures())
         };
