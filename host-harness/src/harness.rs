@@ -228,7 +228,6 @@ impl Harness {
         );
 
         let engine = crate::engine::engine();
-        crate::limits::ensure_epoch_ticker();
         let component = crate::engine::load_component(&component)?;
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
@@ -276,10 +275,7 @@ impl Harness {
         };
         let mut store = Store::new(crate::engine::engine(), state);
         store.limiter(|s| &mut s.limiter);
-        // Yield to the runtime at every epoch tick, so the deadline's timer gets to run even
-        // while the guest computes without calling the host.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        crate::limits::yield_on_epoch(&mut store);
         self.instances += 1;
         let result =
             tokio::time::timeout(self.limits.deadline, self.pre.instantiate_async(&mut store))

@@ -157,6 +157,14 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// Makes guest code in `store` yield to the async runtime at every epoch tick, so a timer
+/// around a call fires even while the guest computes without calling the host.
+pub(crate) fn yield_on_epoch<T>(store: &mut wasmtime::Store<T>) {
+    ensure_epoch_ticker();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+}
+
 /// Starts (once per process) the thread that advances the engine's epoch. Stores yield to the
 /// async runtime at every tick, which lets the deadline's timer fire even while guest code
 /// never calls the host.
@@ -193,6 +201,34 @@ mod tests {
         assert_eq!(secs(Duration::from_secs(60)), "60 s");
         assert_eq!(secs(Duration::from_millis(250)), "250 ms");
         assert_eq!(secs(Duration::from_millis(1500)), "1.500 s");
+    }
+
+    /// `(module (func (export "spin") (loop (br 0))))`: compute that never calls the host.
+    const SPIN: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+        0x03, 0x02, 0x01, 0x00, // one function of type 0
+        0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export "spin"
+        0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop { br 0 }
+    ];
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deadline_stops_guest_code_that_never_calls_the_host() {
+        let engine = crate::engine::engine();
+        let module = wasmtime::Module::new(engine, SPIN).unwrap();
+        let mut store = wasmtime::Store::new(engine, ());
+        yield_on_epoch(&mut store);
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[])
+            .await
+            .unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
+        // Without the epoch yields this would never return: the loop never gives the timer
+        // a chance to fire.
+        let r =
+            tokio::time::timeout(Duration::from_millis(200), spin.call_async(&mut store, ())).await;
+        assert!(r.is_err(), "the endless loop returned: {r:?}");
     }
 
     #[test]
