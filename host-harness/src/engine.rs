@@ -22,7 +22,10 @@ pub fn default_component_path() -> PathBuf {
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let config = Config::new();
+        let mut config = Config::new();
+        // limits: guest code checks the epoch so a deadline can interrupt pure compute
+        // (the ticker and per-store settings live in limits.rs and harness.rs).
+        config.epoch_interruption(true);
         // `Config::new()` cannot fail with the features this crate enables; a failure here
         // would be a build misconfiguration, not a runtime condition.
         Engine::new(&config).unwrap_or_else(|e| panic!("wasmtime engine configuration: {e}"))

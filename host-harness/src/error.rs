@@ -80,6 +80,13 @@ pub enum HarnessError {
     /// Settings or arguments the operator must fix.
     #[error("{0}")]
     Usage(String),
+    /// A sandbox limit stopped the operation (deadline, request timeout, memory, body size);
+    /// the message names the limit and the flag that raises it.
+    #[error("{message}")]
+    Limit {
+        kind: crate::limits::LimitKind,
+        message: String,
+    },
     /// The host or the guest broke (a trap, a missing component, an I/O error).
     #[error("{0:#}")]
     Host(anyhow::Error),
@@ -104,6 +111,14 @@ impl HarnessError {
             Self::Usage(_) => 2,
             Self::Connector(c) if c.is_usage() => 2,
             _ => 1,
+        }
+    }
+
+    /// Which limit stopped the operation, when one did.
+    pub fn limit(&self) -> Option<crate::limits::LimitKind> {
+        match self {
+            Self::Limit { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 

@@ -6,23 +6,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::Store;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::wit;
-use crate::bindings::ConnectorWorld;
+use crate::bindings::{ConnectorWorld, ConnectorWorldPre};
 use crate::cassette::Cassette;
 use crate::error::{ConnectorError, HarnessError};
+use crate::guest_stderr::GuestStderr;
 use crate::http::egress::{EgressPolicy, Origin};
 use crate::http::{HttpFailure, HttpSetup, HttpState, Mark, RunReport};
+use crate::limits::{memory_message, LimitKind, Limits, MemoryLimiter};
 use crate::progress::Progress;
 use crate::scrub::Scrubber;
 use crate::settings;
 use crate::sync::{SyncSource, SyncStats};
-
-/// A guest that allocates without bound fails clearly instead of exhausting the machine.
-const MEMORY_LIMIT: usize = 1 << 30;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum HttpMode {
@@ -47,8 +46,10 @@ pub struct HarnessOptions {
     pub settings: BTreeMap<String, String>,
     /// Origins (`scheme://host[:port]`) the connector may reach besides `base_url`'s.
     pub extra_allowed_origins: Vec<String>,
-    /// Log each request (method, URL, status, duration) on stderr.
+    /// Log each request (mode, method, URL, status, duration) on stderr.
     pub verbose: bool,
+    /// Deadline, request timeouts, memory and response-body caps.
+    pub limits: Limits,
 }
 
 impl Default for HarnessOptions {
@@ -59,6 +60,7 @@ impl Default for HarnessOptions {
             settings: BTreeMap::new(),
             extra_allowed_origins: Vec::new(),
             verbose: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -87,7 +89,7 @@ struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: crate::http::Hooks,
-    limits: StoreLimits,
+    limiter: MemoryLimiter,
 }
 
 impl WasiView for HostState {
@@ -109,16 +111,49 @@ impl WasiHttpView for HostState {
     }
 }
 
-pub struct Harness {
+/// One instance of the component in its own store. Dropped as soon as it traps or runs past
+/// the deadline: its state is then unknown, so it is never called again.
+struct Instance {
     store: Store<HostState>,
     bindings: ConnectorWorld,
+}
+
+/// One connector, called export by export. Every call runs under the deadline; a call that
+/// traps or times out discards the instance, and the next call transparently starts a fresh
+/// one (configured again with the same settings if `configure` had succeeded).
+pub struct Harness {
+    /// `None` between a discarded instance and the next call.
+    instance: Option<Instance>,
+    pre: ConnectorWorldPre<HostState>,
     http: Arc<HttpState>,
     settings: BTreeMap<String, String>,
     display: Scrubber,
-    /// Set once the guest trapped: its instance is then in an unknown state.
-    broken: Option<String>,
+    limits: Limits,
+    stderr: GuestStderr,
+    /// `configure` succeeded once: fresh instances are configured before use.
+    configured: bool,
+    /// Instances created so far (more than one after a discarded instance was replaced).
+    instances: u64,
     warnings: Vec<String>,
 }
+
+/// One export call under the deadline: `$call` is built from the live instance's bindings
+/// (`$b`) and store (`$s`).
+macro_rules! guest_call {
+    ($self:ident, $what:literal, |$b:ident, $s:ident| $call:expr) => {{
+        let mark = $self.begin().await?;
+        let deadline = $self.limits.deadline;
+        let Instance {
+            store: $s,
+            bindings: $b,
+        } = $self.live_instance()?;
+        let result = tokio::time::timeout(deadline, $call).await;
+        $self.end($what, mark, result)
+    }};
+}
+
+type CallResult<T> =
+    Result<wasmtime::Result<Result<T, wit::ConnectorError>>, tokio::time::error::Elapsed>;
 
 impl Harness {
     /// Instantiate the component and `configure` it with the settings.
@@ -137,6 +172,7 @@ impl Harness {
             settings,
             extra_allowed_origins,
             verbose,
+            limits,
         } = opts;
         let mut warnings = Vec::new();
         let secrets = settings::secret_values(&settings);
@@ -182,16 +218,49 @@ impl Harness {
                 }
             }
         };
-        let http = HttpState::new(setup, policy, storage, display.clone(), verbose);
+        let http = HttpState::new(
+            setup,
+            policy,
+            storage,
+            display.clone(),
+            verbose,
+            limits.clone(),
+        );
 
         let engine = crate::engine::engine();
         let component = crate::engine::load_component(&component)?;
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(host)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ConnectorWorldPre::new)
+            .map_err(|e| {
+                HarnessError::Host(
+                    anyhow::Error::from(e).context("cannot link the component to the host"),
+                )
+            })?;
 
+        let mut harness = Self {
+            instance: None,
+            pre,
+            http,
+            settings,
+            display,
+            limits,
+            stderr: GuestStderr::new(),
+            configured: false,
+            instances: 0,
+            warnings,
+        };
+        harness.instance = Some(harness.fresh_instance().await?);
+        Ok(harness)
+    }
+
+    /// A new store and instance, under the memory limit and the deadline.
+    async fn fresh_instance(&mut self) -> Result<Instance, HarnessError> {
         let wasi = WasiCtx::builder()
-            .inherit_stderr()
+            .stderr(self.stderr.clone())
             // Outgoing HTTP through the hooks is the only way out.
             .allow_tcp(false)
             .allow_udp(false)
@@ -201,30 +270,41 @@ impl Harness {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: crate::http::Hooks::new(http.clone()),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .trap_on_grow_failure(true)
-                .build(),
+            hooks: crate::http::Hooks::new(self.http.clone()),
+            limiter: MemoryLimiter::new(self.limits.memory_bytes),
         };
-        let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limits);
-        let bindings = ConnectorWorld::instantiate_async(&mut store, &component, &linker)
-            .await
-            .map_err(|e| {
-                HarnessError::Host(
+        let mut store = Store::new(crate::engine::engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        crate::limits::yield_on_epoch(&mut store);
+        self.instances += 1;
+        let result =
+            tokio::time::timeout(self.limits.deadline, self.pre.instantiate_async(&mut store))
+                .await;
+        match result {
+            Ok(Ok(bindings)) => Ok(Instance { store, bindings }),
+            Ok(Err(e)) => {
+                if let Some(desired) = store.data().limiter.exceeded {
+                    return Err(HarnessError::Limit {
+                        kind: LimitKind::Memory,
+                        message: format!(
+                            "cannot instantiate the component: {}",
+                            memory_message(self.limits.memory_bytes, Some(desired))
+                        ),
+                    });
+                }
+                Err(HarnessError::Host(
                     anyhow::Error::from(e).context("cannot instantiate the component"),
-                )
-            })?;
-        Ok(Self {
-            store,
-            bindings,
-            http,
-            settings,
-            display,
-            broken: None,
-            warnings,
-        })
+                ))
+            }
+            Err(_) => Err(HarnessError::Limit {
+                kind: LimitKind::Deadline,
+                message: format!(
+                    "deadline exceeded: instantiating the component took longer than {}; raise \
+                     it with --deadline or config `deadline`",
+                    crate::limits::secs(self.limits.deadline)
+                ),
+            }),
+        }
     }
 
     /// Warnings an operator should see (e.g. about scrubbing limits while recording).
@@ -237,6 +317,26 @@ impl Harness {
         &self.display
     }
 
+    /// The limits this harness enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The egress policy at the choke point.
+    pub fn egress(&self) -> &EgressPolicy {
+        self.http.policy()
+    }
+
+    /// Instances created so far: 1, plus one for every discarded instance that was replaced.
+    pub fn instances(&self) -> u64 {
+        self.instances
+    }
+
+    /// The last lines the guest wrote to stderr (captured, never printed as they come).
+    pub fn guest_stderr(&self) -> Vec<String> {
+        self.stderr.tail(crate::guest_stderr::TAIL_LINES)
+    }
+
     /// HTTP requests the connector has made so far (denied ones included).
     pub fn requests(&self) -> u64 {
         self.http.requests()
@@ -247,93 +347,170 @@ impl Harness {
         self.http.unused()
     }
 
-    /// Every egress denial and replay mismatch so far.
+    /// Every egress denial, replay mismatch, oversized body and request timeout so far.
     pub fn http_failures(&self) -> Vec<HttpFailure> {
         self.http.failures()
     }
 
-    fn begin(&self) -> Result<Mark, HarnessError> {
-        match &self.broken {
-            Some(why) => Err(HarnessError::Host(anyhow::anyhow!(
-                "the connector instance is unusable after an earlier failure: {why}"
-            ))),
-            None => Ok(self.http.mark()),
+    /// Makes sure a usable instance exists (replacing a discarded one, configured again when
+    /// the discarded one was) and marks the failure log.
+    async fn begin(&mut self) -> Result<Mark, HarnessError> {
+        if self.instance.is_none() {
+            self.instance = Some(self.fresh_instance().await?);
+            if self.configured {
+                let mark = self.http.mark();
+                self.configure_call(mark).await.map_err(|e| {
+                    HarnessError::Host(anyhow::anyhow!(
+                        "configuring a fresh instance after a discarded one failed: {e}"
+                    ))
+                })?;
+            }
         }
+        Ok(self.http.mark())
     }
 
-    /// Turns a call's outcome into the harness's answer. An egress denial or replay mismatch
-    /// during the call wins over whatever the guest made of the failed request.
-    fn end<T>(
-        &mut self,
-        what: &str,
-        mark: Mark,
-        result: wasmtime::Result<Result<T, wit::ConnectorError>>,
-    ) -> Result<T, HarnessError> {
-        if let Some(failure) = self.http.failure_since(mark) {
-            return Err(match failure {
-                HttpFailure::Denied(m) => HarnessError::EgressDenied(m),
-                HttpFailure::Mismatch(m) => HarnessError::ReplayMismatch(m),
-            });
-        }
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(ConnectorError::from_wit(e, &self.display).into()),
-            Err(trap) => {
+    fn live_instance(&mut self) -> Result<&mut Instance, HarnessError> {
+        self.instance
+            .as_mut()
+            .ok_or_else(|| HarnessError::Host(anyhow::anyhow!("no connector instance")))
+    }
+
+    /// Drops the instance; returns the guest's last stderr lines for the error message.
+    fn discard(&mut self) -> String {
+        self.instance = None;
+        self.stderr.context(&self.display)
+    }
+
+    /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch or
+    /// oversized body during the call wins over whatever the guest made of the failed request;
+    /// a request timeout explains a failed call.
+    fn end<T>(&mut self, what: &str, mark: Mark, result: CallResult<T>) -> Result<T, HarnessError> {
+        let http_failure = self.http.failure_since(mark).map(|failure| match failure {
+            HttpFailure::Denied(m) => HarnessError::EgressDenied(m),
+            HttpFailure::Mismatch(m) => HarnessError::ReplayMismatch(m),
+            HttpFailure::BodyTooLarge(m) => HarnessError::Limit {
+                kind: LimitKind::ResponseBody,
+                message: m,
+            },
+            HttpFailure::Timeout(m) => HarnessError::Limit {
+                kind: LimitKind::RequestTimeout,
+                message: m,
+            },
+        });
+        const DISCARDED: &str = "the instance was discarded; the next call starts a fresh one";
+        let outcome = match result {
+            Err(_elapsed) => {
+                let waiting = self
+                    .http
+                    .waiting_for()
+                    .map(|line| format!(" (waiting for {line})"))
+                    .unwrap_or_default();
+                let stderr = self.discard();
+                return Err(http_failure.unwrap_or_else(|| HarnessError::Limit {
+                    kind: LimitKind::Deadline,
+                    message: format!(
+                        "deadline exceeded: `{what}` did not finish within {}{waiting}; raise it \
+                         with --deadline or config `deadline`; {DISCARDED}{stderr}",
+                        crate::limits::secs(self.limits.deadline)
+                    ),
+                }));
+            }
+            Ok(Err(trap)) => {
+                let memory = self
+                    .instance
+                    .as_ref()
+                    .and_then(|i| i.store.data().limiter.exceeded);
+                let stderr = self.discard();
+                if let Some(e) = http_failure {
+                    return Err(e);
+                }
+                if let Some(desired) = memory {
+                    return Err(HarnessError::Limit {
+                        kind: LimitKind::Memory,
+                        message: format!(
+                            "{} in `{what}`; {DISCARDED}{stderr}",
+                            memory_message(self.limits.memory_bytes, Some(desired))
+                        ),
+                    });
+                }
                 let message = self
                     .display
                     .text(&format!("{:#}", anyhow::Error::from(trap)));
-                self.broken = Some(format!("`{what}` trapped"));
-                Err(HarnessError::Host(anyhow::anyhow!(
-                    "the connector trapped in `{what}`: {message}"
-                )))
+                return Err(HarnessError::Host(anyhow::anyhow!(
+                    "the connector trapped in `{what}`: {message}; {DISCARDED}{stderr}"
+                )));
+            }
+            Ok(Ok(outcome)) => outcome,
+        };
+        if let Some(e) = http_failure {
+            return Err(e);
+        }
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                let connector = ConnectorError::from_wit(e, &self.display);
+                match self.http.timeout_since(mark) {
+                    Some(timeout) => Err(HarnessError::Limit {
+                        kind: LimitKind::RequestTimeout,
+                        message: format!(
+                            "{}; the connector reported: {connector}",
+                            timeout.message()
+                        ),
+                    }),
+                    None => Err(connector.into()),
+                }
             }
         }
     }
 
     pub async fn configure(&mut self) -> Result<(), HarnessError> {
-        let mark = self.begin()?;
+        if self.instance.is_none() {
+            // Configured just below; `begin` would configure it a second time.
+            self.instance = Some(self.fresh_instance().await?);
+        }
+        let mark = self.http.mark();
+        self.configure_call(mark).await?;
+        self.configured = true;
+        Ok(())
+    }
+
+    async fn configure_call(&mut self, mark: Mark) -> Result<(), HarnessError> {
         let config: Vec<(String, String)> = self
             .settings
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let r = self
-            .bindings
-            .governance_connector_connector()
-            .call_configure(&mut self.store, &config)
-            .await;
+        let deadline = self.limits.deadline;
+        let Instance { store, bindings } = self.live_instance()?;
+        let r = tokio::time::timeout(
+            deadline,
+            bindings
+                .governance_connector_connector()
+                .call_configure(store, &config),
+        )
+        .await;
         self.end("configure", mark, r)
     }
 
     pub async fn metadata(&mut self) -> Result<wit::ConnectorInfo, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
-            .governance_connector_connector()
-            .call_metadata(&mut self.store)
-            .await
-            .map(Ok);
-        self.end("metadata", mark, r)
+        guest_call!(self, "metadata", |b, s| async {
+            b.governance_connector_connector()
+                .call_metadata(s)
+                .await
+                .map(Ok)
+        })
     }
 
     pub async fn validate(&mut self) -> Result<wit::Validation, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "validate", |b, s| b
             .governance_connector_connector()
-            .call_validate(&mut self.store)
-            .await;
-        self.end("validate", mark, r)
+            .call_validate(s))
     }
 
     pub async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "resource-types", |b, s| b
             .governance_connector_connector()
-            .call_resource_types(&mut self.store)
-            .await;
-        self.end("resource-types", mark, r)
+            .call_resource_types(s))
     }
 
     pub async fn list_resources(
@@ -341,13 +518,9 @@ impl Harness {
         resource_type: &str,
         page_token: Option<&str>,
     ) -> Result<wit::ResourcePage, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "list-resources", |b, s| b
             .governance_connector_connector()
-            .call_list_resources(&mut self.store, resource_type, page_token)
-            .await;
-        self.end("list-resources", mark, r)
+            .call_list_resources(s, resource_type, page_token))
     }
 
     pub async fn list_entitlements(
@@ -355,13 +528,9 @@ impl Harness {
         resource: &wit::ResourceRef,
         page_token: Option<&str>,
     ) -> Result<wit::EntitlementPage, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "list-entitlements", |b, s| b
             .governance_connector_connector()
-            .call_list_entitlements(&mut self.store, resource, page_token)
-            .await;
-        self.end("list-entitlements", mark, r)
+            .call_list_entitlements(s, resource, page_token))
     }
 
     pub async fn list_grants(
@@ -369,26 +538,18 @@ impl Harness {
         resource: &wit::ResourceRef,
         page_token: Option<&str>,
     ) -> Result<wit::GrantPage, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "list-grants", |b, s| b
             .governance_connector_connector()
-            .call_list_grants(&mut self.store, resource, page_token)
-            .await;
-        self.end("list-grants", mark, r)
+            .call_list_grants(s, resource, page_token))
     }
 
     pub async fn provision(
         &mut self,
         action: &wit::ProvisionAction,
     ) -> Result<wit::ProvisionOutcome, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
+        guest_call!(self, "provision", |b, s| b
             .governance_connector_connector()
-            .call_provision(&mut self.store, action)
-            .await;
-        self.end("provision", mark, r)
+            .call_provision(s, action))
     }
 
     /// A full sync as JSON Lines on `out` (see [`crate::sync`]).
@@ -404,22 +565,20 @@ impl Harness {
 
     /// What the connector learnt about the system (API flavour, discovery cost); no network.
     pub async fn session_info(&mut self) -> Result<Vec<(String, String)>, HarnessError> {
-        let mark = self.begin()?;
-        let r = self
-            .bindings
-            .governance_connector_connector()
-            .call_session_info(&mut self.store)
-            .await
-            .map(Ok);
-        self.end("session-info", mark, r)
+        guest_call!(self, "session-info", |b, s| async {
+            b.governance_connector_connector()
+                .call_session_info(s)
+                .await
+                .map(Ok)
+        })
     }
 
     /// Ends the run: writes the cassette (record) and reports unused interactions (replay).
     pub fn finish(self) -> Result<RunReport, HarnessError> {
-        let Self { store, http, .. } = self;
+        let Self { instance, http, .. } = self;
         // The store holds the hooks' handle on the shared state; drop it first so nothing
         // can still be adding interactions while the cassette is written.
-        drop(store);
+        drop(instance);
         Ok(http.finish()?)
     }
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use host_harness::cassette::Cassette;
+use host_harness::host_config::{self, HostConfig, HostFlags};
 use host_harness::progress::StderrProgress;
 use host_harness::scrub::Scrubber;
 use host_harness::settings::{self, FlagSettings, SettingsInput};
@@ -20,7 +21,14 @@ use host_harness::{
 #[command(name = "host-harness", version, about)]
 #[command(
     after_help = "Settings, later wins: cassette (replay) < --config < environment \
-(AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD; BATON_AIRFLOW_* accepted) < flags."
+(AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD; BATON_AIRFLOW_* accepted) < flags.
+
+Sandbox: the connector may reach only base_url's scheme://host:port, plus origins allowed \
+with --allow-origin, config `allowed_origins` (a list) or AIRFLOW_ALLOWED_ORIGINS (comma list). \
+Limits (flag = config key with _; later wins: defaults < --config < flags): deadline 60s per \
+connector call, connect_timeout 10s, first_byte_timeout 30s, between_bytes_timeout 30s, \
+memory_limit_mib 256, max_body_mib 16 (replay included). A call that traps or runs past the \
+deadline discards its instance; the next call starts a fresh, re-configured one."
 )]
 struct Cli {
     /// The connector component [default: target/wasm32-wasip2/release/airflow_connector.wasm]
@@ -58,10 +66,30 @@ struct Cli {
     /// Answer every request from CASSETTE; no network
     #[arg(long, value_name = "CASSETTE", global = true)]
     replay: Option<PathBuf>,
-    /// A further origin (scheme://host:port) the connector may reach besides base_url's
+    /// A further origin (scheme://host[:port]) the connector may reach besides base_url's;
+    /// repeatable (config `allowed_origins`, env AIRFLOW_ALLOWED_ORIGINS)
     #[arg(long, value_name = "ORIGIN", global = true)]
     allow_origin: Vec<String>,
-    /// Log each HTTP request (method, URL, status, duration) on stderr
+    /// Wall-clock limit per connector call, e.g. 60s, 2m [default: 60s; config `deadline`]
+    #[arg(long, value_name = "DURATION", global = true)]
+    deadline: Option<String>,
+    /// Cap on the time to connect to the server [default: 10s; config `connect_timeout`]
+    #[arg(long, value_name = "DURATION", global = true)]
+    connect_timeout: Option<String>,
+    /// Cap on the wait for a response's first byte [default: 30s; config `first_byte_timeout`]
+    #[arg(long, value_name = "DURATION", global = true)]
+    first_byte_timeout: Option<String>,
+    /// Cap on a pause inside a response body [default: 30s; config `between_bytes_timeout`]
+    #[arg(long, value_name = "DURATION", global = true)]
+    between_bytes_timeout: Option<String>,
+    /// Linear memory the connector instance may use [default: 256; config `memory_limit_mib`]
+    #[arg(long, value_name = "MIB", global = true)]
+    memory_limit_mib: Option<String>,
+    /// Largest response body passed to the connector, in every mode [default: 16; config `max_body_mib`]
+    #[arg(long, value_name = "MIB", global = true)]
+    max_body_mib: Option<String>,
+    /// Log the limits and each HTTP request (mode, method, URL, status, duration) on stderr;
+    /// never headers or credentials
     #[arg(long, short, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -238,21 +266,48 @@ fn read_stdin_line(what: &str) -> Result<String, Failure> {
     Ok(line)
 }
 
-fn resolve_settings(cli: &Cli) -> Result<BTreeMap<String, String>, Failure> {
+fn read_config_file(cli: &Cli) -> Result<Option<(String, String)>, Failure> {
+    match &cli.config {
+        Some(path) => Ok(Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn resolve_host_config(
+    cli: &Cli,
+    config_file: Option<&(String, String)>,
+) -> Result<HostConfig, Failure> {
+    let flags = HostFlags {
+        allow_origin: cli.allow_origin.clone(),
+        deadline: cli.deadline.clone(),
+        connect_timeout: cli.connect_timeout.clone(),
+        first_byte_timeout: cli.first_byte_timeout.clone(),
+        between_bytes_timeout: cli.between_bytes_timeout.clone(),
+        memory_limit_mib: cli.memory_limit_mib.clone(),
+        max_body_mib: cli.max_body_mib.clone(),
+    };
+    host_config::resolve(
+        config_file.map(|(f, c)| (f.as_str(), c.as_str())),
+        &host_config::env_snapshot(),
+        &flags,
+    )
+    .map_err(|e| usage(e.to_string()))
+}
+
+fn resolve_settings(
+    cli: &Cli,
+    config_file: Option<(String, String)>,
+) -> Result<BTreeMap<String, String>, Failure> {
     let cassette = match &cli.replay {
         Some(path) => Some(
             Cassette::load(path)
                 .map_err(|e| usage(format!("{e:#}")))?
                 .settings,
         ),
-        None => None,
-    };
-    let config_file = match &cli.config {
-        Some(path) => Some((
-            path.display().to_string(),
-            std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?,
-        )),
         None => None,
     };
     let password = if cli.password_stdin {
@@ -277,7 +332,9 @@ fn resolve_settings(cli: &Cli) -> Result<BTreeMap<String, String>, Failure> {
 }
 
 async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
-    let settings = resolve_settings(&cli)?;
+    let config_file = read_config_file(&cli)?;
+    let host = resolve_host_config(&cli, config_file.as_ref())?;
+    let settings = resolve_settings(&cli, config_file)?;
     *scrubber = Scrubber::for_display(&settings::secret_values(&settings));
     let mode = match (&cli.record, &cli.replay) {
         (Some(cassette), _) => HttpMode::Record {
@@ -296,9 +353,13 @@ async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
             .unwrap_or_else(host_harness::engine::default_component_path),
         mode,
         settings,
-        extra_allowed_origins: cli.allow_origin.clone(),
+        extra_allowed_origins: host.allowed_origins,
         verbose: cli.verbose,
+        limits: host.limits,
     };
+    if cli.verbose {
+        eprintln!("limits: {}", opts.limits.describe());
+    }
 
     // Metadata is callable before configure, so it works with incomplete settings.
     let mut harness = match cli.command {

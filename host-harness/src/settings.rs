@@ -52,6 +52,9 @@ pub enum SettingsError {
     },
     #[error("{flag} expects key=value, got `{value}`")]
     MalformedFlag { flag: &'static str, value: String },
+    /// A harness option (flag, config key or environment variable) with a bad value.
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
 }
 
 /// Settings given on the command line (or by a library caller in the same shape).
@@ -152,6 +155,8 @@ fn parse_config_file(
         });
     };
     map.into_iter()
+        // Sandbox and limit keys configure the harness (see `host_config`), not the connector.
+        .filter(|(key, _)| !crate::host_config::is_host_key(key))
         .map(|(key, value)| {
             let value = match value {
                 serde_json::Value::String(s) => s,

@@ -22,6 +22,31 @@ impl Origin {
         Self::of_uri(&uri).ok_or_else(|| format!("`{url}` is not an absolute http(s) URL"))
     }
 
+    /// An origin as an operator writes it: `scheme://host[:port]`, nothing more (a path,
+    /// query or credentials would suggest a finer rule than the policy enforces).
+    pub fn parse_strict(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let uri: http::Uri = trimmed
+            .parse()
+            .map_err(|e| format!("`{text}` is not scheme://host[:port]: {e}"))?;
+        let origin = Self::of_uri(&uri).ok_or_else(|| {
+            format!("`{text}` is not scheme://host[:port] with scheme http or https")
+        })?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(format!(
+                "`{text}` contains credentials; give only scheme://host[:port]"
+            ));
+        }
+        if let Some(pq) = uri.path_and_query() {
+            if pq.as_str() != "/" && !pq.as_str().is_empty() {
+                return Err(format!(
+                    "`{text}` has a path or query (`{pq}`); give only scheme://host[:port]"
+                ));
+            }
+        }
+        Ok(origin)
+    }
+
     pub fn of_uri(uri: &http::Uri) -> Option<Self> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let default_port = match scheme.as_str() {
@@ -66,7 +91,8 @@ impl EgressPolicy {
             None => policy.base_url_problem = Some("`base_url` is not set".to_string()),
         }
         for url in extra {
-            let origin = Origin::parse(url).map_err(|e| format!("extra allowed origin: {e}"))?;
+            let origin =
+                Origin::parse_strict(url).map_err(|e| format!("extra allowed origin: {e}"))?;
             policy.allowed.push(origin);
         }
         Ok(policy)
@@ -102,7 +128,8 @@ impl EgressPolicy {
             .unwrap_or_default();
         Err(format!(
             "egress denied: the connector tried to reach {origin} (allowed origins: {allowed}{note}); \
-             to allow it, set `base_url` (--base-url) to a URL on {origin} or pass --allow-origin {origin}"
+             to allow it, set `base_url` (--base-url) to a URL on {origin}, or allow the origin with \
+             --allow-origin {origin} (config `allowed_origins`, env AIRFLOW_ALLOWED_ORIGINS)"
         ))
     }
 }
@@ -148,6 +175,28 @@ mod tests {
         let p = EgressPolicy::new(Some("http://a:1"), &["https://b".to_string()]).unwrap();
         assert!(p.check(&uri("https://b:443/x")).is_ok());
         assert!(EgressPolicy::new(None, &["ftp://x".to_string()]).is_err());
+    }
+
+    #[test]
+    fn allowed_origins_must_be_bare_origins() {
+        assert_eq!(
+            Origin::parse_strict("https://b.example/")
+                .unwrap()
+                .to_string(),
+            "https://b.example:443"
+        );
+        for (bad, why) in [
+            ("http://b/api", "path"),
+            ("http://b?x=1", "query"),
+            ("http://u:p@b", "credentials"),
+            ("b.example:80", "scheme://host"),
+            ("ftp://b", "http or https"),
+        ] {
+            let msg = Origin::parse_strict(bad).unwrap_err();
+            assert!(msg.contains(why) && msg.contains(bad), "{bad}: {msg}");
+        }
+        let err = EgressPolicy::new(None, &["http://b/api".to_string()]).unwrap_err();
+        assert!(err.starts_with("extra allowed origin: "), "{err}");
     }
 
     #[test]

@@ -2,28 +2,26 @@
 //! against the egress policy, then sent live, recorded or replayed. Nothing else in the
 //! harness gives the guest network access (WASI sockets stay denied).
 
+pub mod caps;
 pub mod egress;
 pub mod player;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use crate::limits::Limits;
 use crate::scrub::Scrubber;
+use caps::{body_cap_message, capped, content_length, display_url, effective_timeouts};
+use caps::{BodyFault, TimeoutKind};
 use egress::EgressPolicy;
 use player::{describe, IncomingRequest, Player};
-
-/// Timeouts applied in live and record mode when the guest sets none (wasmtime's own
-/// defaults are ten minutes each).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
-pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headers that describe one transfer rather than the exchange; never stored or replayed.
 const TRANSFER_HEADERS: &[&str] = &[
@@ -49,19 +47,27 @@ enum Mode {
     },
 }
 
-/// A request the harness refused or could not answer; the harness operation that caused it
-/// fails with this message rather than with the guest's secondary error.
+/// A request the harness refused, could not answer, or cut short. The first three make the
+/// harness operation that caused them fail with this message rather than with the guest's
+/// secondary error; a timeout only explains a failure (the guest may retry and succeed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpFailure {
     Denied(String),
     Mismatch(String),
+    BodyTooLarge(String),
+    Timeout(String),
 }
 
 impl HttpFailure {
     pub fn message(&self) -> &str {
         match self {
-            Self::Denied(m) | Self::Mismatch(m) => m,
+            Self::Denied(m) | Self::Mismatch(m) | Self::BodyTooLarge(m) | Self::Timeout(m) => m,
         }
+    }
+
+    /// Whether the operation fails with this whatever the guest made of it.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Self::Timeout(_))
     }
 }
 
@@ -69,6 +75,23 @@ impl HttpFailure {
 struct Log {
     requests: u64,
     failures: Vec<HttpFailure>,
+    /// Requests sent and not yet answered (`METHOD url`), so a deadline can say what it
+    /// was waiting for.
+    in_flight: Vec<(u64, String)>,
+}
+
+/// Removes its request from the in-flight list when the request ends or is abandoned.
+struct InFlight<'a> {
+    state: &'a HttpState,
+    id: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.log)
+            .in_flight
+            .retain(|(id, _)| *id != self.id);
+    }
 }
 
 /// Position in the failure log, to ask for failures that happened after it.
@@ -95,6 +118,7 @@ pub struct HttpState {
     /// Scrubs what is printed.
     display: Scrubber,
     verbose: bool,
+    limits: Limits,
     log: Mutex<Log>,
 }
 
@@ -118,6 +142,7 @@ impl HttpState {
         storage: Scrubber,
         display: Scrubber,
         verbose: bool,
+        limits: Limits,
     ) -> Arc<Self> {
         let mode = match setup {
             HttpSetup::Live => Mode::Live,
@@ -139,6 +164,7 @@ impl HttpState {
             storage,
             display,
             verbose,
+            limits,
             log: Mutex::new(Log::default()),
         })
     }
@@ -147,13 +173,50 @@ impl HttpState {
         lock(&self.log).requests
     }
 
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.policy
+    }
+
     pub fn mark(&self) -> Mark {
         Mark(lock(&self.log).failures.len())
     }
 
-    /// The first denial or replay mismatch after `mark`, if any.
+    /// The first denial, replay mismatch or oversized body after `mark`, if any.
     pub fn failure_since(&self, mark: Mark) -> Option<HttpFailure> {
-        lock(&self.log).failures.get(mark.0).cloned()
+        self.first_since(mark, HttpFailure::is_fatal)
+    }
+
+    /// The first request timeout after `mark`, if any.
+    pub fn timeout_since(&self, mark: Mark) -> Option<HttpFailure> {
+        self.first_since(mark, |f| !f.is_fatal())
+    }
+
+    fn first_since(&self, mark: Mark, pred: impl Fn(&HttpFailure) -> bool) -> Option<HttpFailure> {
+        let log = lock(&self.log);
+        log.failures.iter().skip(mark.0).find(|f| pred(f)).cloned()
+    }
+
+    /// The oldest request still waiting for its answer.
+    pub fn waiting_for(&self) -> Option<String> {
+        lock(&self.log)
+            .in_flight
+            .first()
+            .map(|(_, line)| line.clone())
+    }
+
+    fn start(&self, line: &str) -> InFlight<'_> {
+        let mut log = lock(&self.log);
+        let id = log.requests;
+        log.in_flight.push((id, line.to_string()));
+        InFlight { state: self, id }
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Live => "live",
+            Mode::Record { .. } => "record",
+            Mode::Replay { .. } => "replay",
+        }
     }
 
     pub fn failures(&self) -> Vec<HttpFailure> {
@@ -202,7 +265,7 @@ impl HttpState {
             Ok(_) => Ok(()),
             Err(message) => {
                 if self.verbose {
-                    eprintln!("http: {}", self.display.text(&message));
+                    eprintln!("http: {} {}", self.mode_name(), self.display.text(&message));
                 }
                 self.fail(HttpFailure::Denied(message));
                 Err(HttpError::HttpRequestDenied)
@@ -216,30 +279,98 @@ impl HttpState {
         options: Option<RequestOptions>,
     ) -> SendResult {
         let started = Instant::now();
-        let line = describe_url(request.method().as_str(), &request.uri().to_string());
+        let line = self.display.text(&format!(
+            "{} {}",
+            request.method(),
+            display_url(request.uri())
+        ));
+        let timeouts = effective_timeouts(options, &self.limits);
+        let _in_flight = self.start(&line);
         let result = match &self.mode {
-            Mode::Live => live(request, options).await,
-            Mode::Record { .. } => self.record(request, options).await,
-            Mode::Replay { .. } => self.replay(request).await,
+            Mode::Live => self.clone().live(request, timeouts, &line).await,
+            Mode::Record { .. } => self.record(request, timeouts, &line).await,
+            Mode::Replay { .. } => self.replay(request, &line).await,
         };
+        if let Err(e) = &result {
+            if let Some(kind) = TimeoutKind::of(e, false) {
+                self.fail(HttpFailure::Timeout(kind.message(&line, &timeouts)));
+            }
+        }
         if self.verbose {
             let outcome = match &result {
                 Ok((res, _)) => res.status().as_u16().to_string(),
                 Err(e) => format!("error: {e}"),
             };
             eprintln!(
-                "http: {} -> {outcome} ({} ms)",
-                self.display.text(&line),
+                "http: {} {line} -> {outcome} ({} ms)",
+                self.mode_name(),
                 started.elapsed().as_millis()
             );
         }
         result
     }
 
-    async fn record(
+    /// Refuses a response whose declared length is over the cap before reading any of it.
+    fn check_declared_length(
         &self,
+        headers: &http::HeaderMap,
+        line: &str,
+    ) -> Result<(), HttpError> {
+        match content_length(headers) {
+            Some(n) if n > self.limits.max_body_bytes => Err(self.body_too_large(line, Some(n))),
+            _ => Ok(()),
+        }
+    }
+
+    fn body_too_large(&self, line: &str, seen: Option<u64>) -> HttpError {
+        let cap = self.limits.max_body_bytes;
+        self.fail(HttpFailure::BodyTooLarge(body_cap_message(line, cap, seen)));
+        HttpError::HttpResponseBodySize(Some(cap))
+    }
+
+    /// The body wrapped in the cap, reporting what goes wrong while it streams.
+    fn capped_body<B>(self: &Arc<Self>, body: B, line: &str, timeouts: &RequestOptions) -> WasiBody
+    where
+        B: http_body::Body<Data = Bytes, Error = HttpError> + Send + 'static,
+    {
+        let state = self.clone();
+        let line = line.to_string();
+        let timeouts = *timeouts;
+        capped(body, self.limits.max_body_bytes, move |fault| match fault {
+            BodyFault::TooLarge => {
+                state.body_too_large(&line, None);
+            }
+            BodyFault::Timeout(kind) => {
+                state.fail(HttpFailure::Timeout(kind.message(&line, &timeouts)));
+            }
+        })
+    }
+
+    async fn live(
+        self: Arc<Self>,
         request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
+        timeouts: RequestOptions,
+        line: &str,
+    ) -> SendResult {
+        // Buffered so the request goes out with a content-length, exactly as in record mode:
+        // the guest streams its body, which hyper would otherwise send chunked, and some
+        // servers (Python's http.server, for one) read a chunked body as empty. Request
+        // bodies are small.
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        let request = http::Request::from_parts(parts, full(bytes));
+        let (response, io) =
+            wasmtime_wasi_http::default_send_request(request, Some(timeouts)).await?;
+        self.check_declared_length(response.headers(), line)?;
+        let response = response.map(|b| self.capped_body(b, line, &timeouts));
+        Ok((response, Box::new(io)))
+    }
+
+    async fn record(
+        self: &Arc<Self>,
+        request: http::Request<WasiBody>,
+        timeouts: RequestOptions,
+        line: &str,
     ) -> SendResult {
         let (parts, body) = request.into_parts();
         // The guest writes the body after the request has started; this waits for all of it.
@@ -252,12 +383,16 @@ impl HttpState {
         };
         let forward = http::Request::from_parts(parts, full(req_bytes));
         let (response, io) =
-            wasmtime_wasi_http::default_send_request(forward, Some(with_default_timeouts(options)))
-                .await?;
+            wasmtime_wasi_http::default_send_request(forward, Some(timeouts)).await?;
+        self.check_declared_length(response.headers(), line)?;
         // The connection future must keep running while the body is read.
         let io = tokio::spawn(io);
         let (parts, body) = response.into_parts();
-        let res_bytes = body.collect().await?.to_bytes();
+        let res_bytes = self
+            .capped_body(body, line, &timeouts)
+            .collect()
+            .await?
+            .to_bytes();
         let recorded_response = RecordedResponse {
             status: parts.status.as_u16(),
             headers: stored_headers(&parts.headers, |n, v| self.storage.response_header(n, v)),
@@ -278,7 +413,7 @@ impl HttpState {
         Ok((http::Response::from_parts(parts, full(res_bytes)), io))
     }
 
-    async fn replay(&self, request: http::Request<WasiBody>) -> SendResult {
+    async fn replay(&self, request: http::Request<WasiBody>, line: &str) -> SendResult {
         let (parts, body) = request.into_parts();
         // The guest writes the body after the request has started; this waits for all of it.
         let bytes = body.collect().await?.to_bytes();
@@ -292,7 +427,13 @@ impl HttpState {
         };
         let taken = lock(player).take(&incoming);
         match taken {
-            Ok(recorded) => Ok((replayed_response(&recorded)?, Box::new(async { Ok(()) }))),
+            Ok(recorded) => {
+                let size = recorded.body.to_bytes().len() as u64;
+                if size > self.limits.max_body_bytes {
+                    return Err(self.body_too_large(line, Some(size)));
+                }
+                Ok((replayed_response(&recorded)?, Box::new(async { Ok(()) })))
+            }
             Err(message) => {
                 self.fail(HttpFailure::Mismatch(self.display.text(&message)));
                 Err(HttpError::InternalError(Some(format!(
@@ -316,36 +457,10 @@ impl HttpState {
     }
 }
 
-fn describe_url(method: &str, url: &str) -> String {
-    format!("{method} {url}")
-}
-
 fn full(bytes: Bytes) -> WasiBody {
     Full::new(bytes)
         .map_err(|never| match never {})
         .boxed_unsync()
-}
-
-fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
-    let o = options.unwrap_or_default();
-    RequestOptions {
-        connect_timeout: o.connect_timeout.or(Some(CONNECT_TIMEOUT)),
-        first_byte_timeout: o.first_byte_timeout.or(Some(FIRST_BYTE_TIMEOUT)),
-        between_bytes_timeout: o.between_bytes_timeout.or(Some(BETWEEN_BYTES_TIMEOUT)),
-    }
-}
-
-async fn live(request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
-    // Buffered so the request goes out with a content-length, exactly as in record mode: the
-    // guest streams its body, which hyper would otherwise send chunked, and some servers
-    // (Python's http.server, for one) read a chunked body as empty. Request bodies are small.
-    let (parts, body) = request.into_parts();
-    let bytes = body.collect().await?.to_bytes();
-    let request = http::Request::from_parts(parts, full(bytes));
-    let (response, io) =
-        wasmtime_wasi_http::default_send_request(request, Some(with_default_timeouts(options)))
-            .await?;
-    Ok((response.map(BodyExt::boxed_unsync), Box::new(io)))
 }
 
 fn is_transfer_header(name: &str) -> bool {
@@ -446,6 +561,7 @@ mod tests {
             storage,
             Scrubber::for_display(&secrets),
             false,
+            Limits::default(),
         )
     }
 
@@ -702,6 +818,7 @@ mod tests {
             storage,
             Scrubber::for_display(&secrets),
             true,
+            Limits::default(),
         );
         let err = send(
             &state,
@@ -736,14 +853,44 @@ mod tests {
         assert_eq!(res.headers()["content-length"], "3");
     }
 
-    #[test]
-    fn default_timeouts_fill_only_what_the_guest_left_unset() {
-        let o = with_default_timeouts(Some(RequestOptions {
-            connect_timeout: Some(Duration::from_secs(1)),
-            ..Default::default()
-        }));
-        assert_eq!(o.connect_timeout, Some(Duration::from_secs(1)));
-        assert_eq!(o.first_byte_timeout, Some(FIRST_BYTE_TIMEOUT));
-        assert_eq!(o.between_bytes_timeout, Some(BETWEEN_BYTES_TIMEOUT));
+    #[tokio::test(flavor = "multi_thread")]
+    async fn replay_refuses_a_recorded_body_over_the_cap() {
+        let secrets = vec![PASSWORD.to_string()];
+        let (storage, _) = Scrubber::for_storage(&secrets, &[]);
+        let state = HttpState::new(
+            HttpSetup::Replay {
+                path: "login.json".into(),
+                cassette: login_cassette(),
+            },
+            EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
+            storage,
+            Scrubber::for_display(&secrets),
+            false,
+            Limits {
+                max_body_bytes: 8,
+                ..Limits::default()
+            },
+        );
+        let mark = state.mark();
+        let req = request(
+            "POST",
+            "http://127.0.0.1:28080/auth/token",
+            full(Bytes::from(format!(
+                r#"{{"password":"{PASSWORD}","username":"admin"}}"#
+            ))),
+        );
+        let err = send(&state, req).await.err().unwrap();
+        assert!(
+            matches!(err, HttpError::HttpResponseBodySize(Some(8))),
+            "{err}"
+        );
+        let Some(HttpFailure::BodyTooLarge(msg)) = state.failure_since(mark) else {
+            panic!("no body failure recorded: {:?}", state.failures())
+        };
+        assert!(
+            msg.contains("POST http://127.0.0.1:28080/auth/token exceeds the cap of 8 bytes")
+                && msg.contains("--max-body-mib"),
+            "{msg}"
+        );
     }
 }

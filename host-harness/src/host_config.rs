@@ -1,0 +1,367 @@
+//! The harness's own configuration (sandbox and limits), as opposed to the connector settings
+//! passed to `configure`. Layers, later wins: defaults < `--config FILE` < environment < flags.
+//! Its keys share the config file with the connector settings and are taken out before
+//! `configure` sees them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::http::egress::Origin;
+use crate::limits::{Limits, MIB};
+use crate::settings::SettingsError;
+
+pub const ALLOWED_ORIGINS: &str = "allowed_origins";
+pub const DEADLINE: &str = "deadline";
+pub const CONNECT_TIMEOUT: &str = "connect_timeout";
+pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
+pub const BETWEEN_BYTES_TIMEOUT: &str = "between_bytes_timeout";
+pub const MEMORY_LIMIT_MIB: &str = "memory_limit_mib";
+pub const MAX_BODY_MIB: &str = "max_body_mib";
+
+/// Config-file keys that belong to the harness, not to the connector.
+pub const HOST_KEYS: [&str; 7] = [
+    ALLOWED_ORIGINS,
+    DEADLINE,
+    CONNECT_TIMEOUT,
+    FIRST_BYTE_TIMEOUT,
+    BETWEEN_BYTES_TIMEOUT,
+    MEMORY_LIMIT_MIB,
+    MAX_BODY_MIB,
+];
+
+/// Comma-separated extra allowed origins.
+pub const ENV_ALLOWED_ORIGINS: &str = "AIRFLOW_ALLOWED_ORIGINS";
+
+/// No limit may exceed a day: a larger value is a typo, not a policy.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// 4 GiB is all a 32-bit guest can address, so neither memory nor a body can use more.
+const MAX_MEMORY_MIB: u64 = 4096;
+const MAX_BODY_MIB_VALUE: u64 = MAX_MEMORY_MIB;
+
+pub fn is_host_key(key: &str) -> bool {
+    HOST_KEYS.contains(&key)
+}
+
+/// Harness options from the command line, unparsed so errors name the flag.
+#[derive(Debug, Default, Clone)]
+pub struct HostFlags {
+    pub allow_origin: Vec<String>,
+    pub deadline: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub first_byte_timeout: Option<String>,
+    pub between_bytes_timeout: Option<String>,
+    pub memory_limit_mib: Option<String>,
+    pub max_body_mib: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Validated `scheme://host[:port]` origins allowed besides `base_url`'s.
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
+}
+
+/// Snapshot of the environment variables [`resolve`] reads.
+pub fn env_snapshot() -> BTreeMap<String, String> {
+    std::env::var(ENV_ALLOWED_ORIGINS)
+        .ok()
+        .map(|v| (ENV_ALLOWED_ORIGINS.to_string(), v))
+        .into_iter()
+        .collect()
+}
+
+fn field_error(field: String, message: String) -> SettingsError {
+    SettingsError::Field { field, message }
+}
+
+/// `config_file` is `(file name for messages, contents)`.
+pub fn resolve(
+    config_file: Option<(&str, &str)>,
+    env: &BTreeMap<String, String>,
+    flags: &HostFlags,
+) -> Result<HostConfig, SettingsError> {
+    let mut out = HostConfig::default();
+    if let Some((file, contents)) = config_file {
+        apply_file(&mut out, file, contents)?;
+    }
+    if let Some(list) = env.get(ENV_ALLOWED_ORIGINS) {
+        out.allowed_origins = origins(
+            ENV_ALLOWED_ORIGINS,
+            list.split(',').filter(|s| !s.trim().is_empty()),
+        )?;
+    }
+    if !flags.allow_origin.is_empty() {
+        out.allowed_origins = origins("--allow-origin", flags.allow_origin.iter())?;
+    }
+    let l = &mut out.limits;
+    for (flag, value, slot) in [
+        ("--deadline", &flags.deadline, &mut l.deadline),
+        (
+            "--connect-timeout",
+            &flags.connect_timeout,
+            &mut l.connect_timeout,
+        ),
+        (
+            "--first-byte-timeout",
+            &flags.first_byte_timeout,
+            &mut l.first_byte_timeout,
+        ),
+        (
+            "--between-bytes-timeout",
+            &flags.between_bytes_timeout,
+            &mut l.between_bytes_timeout,
+        ),
+    ] {
+        if let Some(v) = value {
+            *slot = duration(flag, v)?;
+        }
+    }
+    if let Some(v) = &flags.memory_limit_mib {
+        l.memory_bytes = mib("--memory-limit-mib", v, MAX_MEMORY_MIB)?;
+    }
+    if let Some(v) = &flags.max_body_mib {
+        l.max_body_bytes = mib("--max-body-mib", v, MAX_BODY_MIB_VALUE)?;
+    }
+    Ok(out)
+}
+
+fn apply_file(out: &mut HostConfig, file: &str, contents: &str) -> Result<(), SettingsError> {
+    // A malformed file is reported by the connector-settings parser with the same name.
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(contents)
+    else {
+        return Ok(());
+    };
+    let field = |key: &str| format!("config file {file}: `{key}`");
+    for (key, value) in &map {
+        let name = field(key);
+        match key.as_str() {
+            ALLOWED_ORIGINS => {
+                out.allowed_origins = match value {
+                    serde_json::Value::Array(items) => {
+                        let mut texts = Vec::new();
+                        for item in items {
+                            match item.as_str() {
+                                Some(s) => texts.push(s.to_string()),
+                                None => {
+                                    return Err(field_error(
+                                        name,
+                                        format!("expected a list of origin strings, found {item}"),
+                                    ))
+                                }
+                            }
+                        }
+                        origins(&name, texts.iter())?
+                    }
+                    serde_json::Value::String(s) => {
+                        origins(&name, s.split(',').filter(|s| !s.trim().is_empty()))?
+                    }
+                    other => {
+                        let hint = "expected a list of origins like [\"https://host:443\"]";
+                        return Err(field_error(name, format!("{hint}, found {other}")));
+                    }
+                };
+            }
+            DEADLINE | CONNECT_TIMEOUT | FIRST_BYTE_TIMEOUT | BETWEEN_BYTES_TIMEOUT => {
+                let d = match value {
+                    serde_json::Value::String(s) => duration(&name, s)?,
+                    serde_json::Value::Number(n) => match n.as_f64() {
+                        Some(secs) if secs > 0.0 && secs <= MAX_DURATION.as_secs_f64() => {
+                            Duration::from_secs_f64(secs)
+                        }
+                        _ => return Err(field_error(name, duration_hint(&n.to_string()))),
+                    },
+                    other => return Err(field_error(name, duration_hint(&other.to_string()))),
+                };
+                let l = &mut out.limits;
+                *match key.as_str() {
+                    DEADLINE => &mut l.deadline,
+                    CONNECT_TIMEOUT => &mut l.connect_timeout,
+                    FIRST_BYTE_TIMEOUT => &mut l.first_byte_timeout,
+                    _ => &mut l.between_bytes_timeout,
+                } = d;
+            }
+            MEMORY_LIMIT_MIB | MAX_BODY_MIB => {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    other => other.to_string(),
+                };
+                if key == MEMORY_LIMIT_MIB {
+                    out.limits.memory_bytes = mib(&name, &text, MAX_MEMORY_MIB)?;
+                } else {
+                    out.limits.max_body_bytes = mib(&name, &text, MAX_BODY_MIB_VALUE)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn origins<'a>(
+    field: &str,
+    items: impl Iterator<Item = impl AsRef<str> + 'a>,
+) -> Result<Vec<String>, SettingsError> {
+    items
+        .map(|item| {
+            Origin::parse_strict(item.as_ref().trim())
+                .map(|o| o.to_string())
+                .map_err(|e| field_error(field.to_string(), e))
+        })
+        .collect()
+}
+
+fn duration_hint(found: &str) -> String {
+    format!(
+        "expected a duration such as \"60s\", \"2m\" or \"500ms\" (or a number of seconds) \
+         between 1 ms and 24 h, got `{found}`"
+    )
+}
+
+fn duration(field: &str, text: &str) -> Result<Duration, SettingsError> {
+    let t = text.trim();
+    // A bare number means seconds, as in the config file.
+    let parsed = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(t).ok(),
+    };
+    match parsed {
+        Some(d) if d >= Duration::from_millis(1) && d <= MAX_DURATION => Ok(d),
+        _ => Err(field_error(field.to_string(), duration_hint(text))),
+    }
+}
+
+fn mib(field: &str, text: &str, max: u64) -> Result<u64, SettingsError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 && n <= max => Ok(n * MIB),
+        _ => Err(field_error(
+            field.to_string(),
+            format!("expected a whole number of MiB between 1 and {max}, got `{text}`"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(contents: &str) -> Result<HostConfig, SettingsError> {
+        resolve(
+            Some(("c.json", contents)),
+            &BTreeMap::new(),
+            &HostFlags::default(),
+        )
+    }
+
+    #[test]
+    fn defaults_without_input() {
+        let c = resolve(None, &BTreeMap::new(), &HostFlags::default()).unwrap();
+        assert_eq!(c, HostConfig::default());
+        assert_eq!(c.limits.deadline, Duration::from_secs(60));
+        assert_eq!(c.limits.max_body_bytes, 16 * MIB);
+    }
+
+    #[test]
+    fn config_file_env_and_flags_layer_with_later_winning() {
+        let contents = r#"{"base_url":"http://a","allowed_origins":["https://b.example"],
+            "deadline":"90s","connect_timeout":5,"memory_limit_mib":64,"max_body_mib":"2"}"#;
+        let c = file(contents).unwrap();
+        assert_eq!(c.allowed_origins, ["https://b.example:443"]);
+        assert_eq!(c.limits.deadline, Duration::from_secs(90));
+        assert_eq!(c.limits.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.memory_bytes, 64 * MIB);
+        assert_eq!(c.limits.max_body_bytes, 2 * MIB);
+
+        let env: BTreeMap<String, String> = [(
+            ENV_ALLOWED_ORIGINS.to_string(),
+            "http://c:8080, http://d".to_string(),
+        )]
+        .into();
+        let c = resolve(Some(("c.json", contents)), &env, &HostFlags::default()).unwrap();
+        assert_eq!(c.allowed_origins, ["http://c:8080", "http://d:80"]);
+
+        let flags = HostFlags {
+            allow_origin: vec!["http://e:1".into()],
+            deadline: Some("2m".into()),
+            first_byte_timeout: Some("1.5".into()),
+            ..Default::default()
+        };
+        let c = resolve(Some(("c.json", contents)), &env, &flags).unwrap();
+        assert_eq!(c.allowed_origins, ["http://e:1"]);
+        assert_eq!(c.limits.deadline, Duration::from_secs(120));
+        assert_eq!(c.limits.first_byte_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_the_fix() {
+        let cases = [
+            (
+                r#"{"allowed_origins":["http://b/api"]}"#,
+                "config file c.json: `allowed_origins`: `http://b/api` has a path",
+            ),
+            (
+                r#"{"allowed_origins":[1]}"#,
+                "config file c.json: `allowed_origins`: expected a list of origin strings",
+            ),
+            (
+                r#"{"deadline":"soon"}"#,
+                "config file c.json: `deadline`: expected a duration such as \"60s\"",
+            ),
+            (r#"{"deadline":0}"#, "`deadline`: expected a duration"),
+            (
+                r#"{"memory_limit_mib":0.5}"#,
+                "config file c.json: `memory_limit_mib`: expected a whole number of MiB",
+            ),
+            (
+                r#"{"max_body_mib":true}"#,
+                "`max_body_mib`: expected a whole",
+            ),
+        ];
+        for (contents, expected) in cases {
+            let err = file(contents).unwrap_err().to_string();
+            assert!(err.contains(expected), "{contents}: {err}");
+        }
+        let env: BTreeMap<String, String> = [(
+            ENV_ALLOWED_ORIGINS.to_string(),
+            "http://ok,ftp://x".to_string(),
+        )]
+        .into();
+        let err = resolve(None, &env, &HostFlags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("AIRFLOW_ALLOWED_ORIGINS: `ftp://x`"),
+            "{err}"
+        );
+        let flags = HostFlags {
+            memory_limit_mib: Some("99999".into()),
+            ..Default::default()
+        };
+        let err = resolve(None, &BTreeMap::new(), &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--memory-limit-mib: expected"), "{err}");
+        let flags = HostFlags {
+            deadline: Some("-1s".into()),
+            ..Default::default()
+        };
+        let err = resolve(None, &BTreeMap::new(), &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--deadline: expected a duration"), "{err}");
+    }
+
+    #[test]
+    fn host_keys_are_not_connector_settings() {
+        let input = crate::settings::SettingsInput {
+            config_file: Some((
+                "c.json".into(),
+                r#"{"base_url":"http://a","allowed_origins":["http://b"],"deadline":"5s"}"#.into(),
+            )),
+            ..Default::default()
+        };
+        let settings = crate::settings::resolve(&input).unwrap();
+        assert_eq!(settings.keys().collect::<Vec<_>>(), ["base_url"]);
+    }
+}
