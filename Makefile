@@ -35,8 +35,12 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
 	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
 
-test: component harness ## Build everything; run unit tests and the replay integration tests
-	$(CARGO) test --locked --workspace
+# The suite's output and transcript (CLI output, raw component errors) are scanned for secrets
+# after it has run: tests/secrets.rs, `the_whole_test_output_holds_no_secret`.
+test: component harness ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
+	@rm -rf $(OUT)/transcript && mkdir -p $(OUT)/transcript
+	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --workspace -- --nocapture 2>&1 | tee $(OUT)/test-output.log
+	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
 
 unit-test: ## Native unit tests only (no component needed)
 	$(CARGO) test --locked -p airflow-connector --lib
