@@ -176,18 +176,25 @@ pub fn run(data: &[u8]) {
     // The configured credentials never appear in what the connector says, unless the fuzzed
     // server (or argument) put them there itself.
     if let Some(secret) = revealed(data, &said.0) {
-        panic!("the connector revealed the configured {secret}:\n{}", said.0);
+        panic!(
+            "the connector revealed the configured {secret}:\n{}",
+            said.0
+        );
     }
 }
 
 /// Which configured secret `said` holds that the input did not plant, if any.
 fn revealed(data: &[u8], said: &str) -> Option<&'static str> {
-    [("password", PASSWORD), ("token", TOKEN), ("Basic pair", BASIC_PAIR)]
-        .into_iter()
-        .find(|(_, secret)| {
-            said.contains(secret) && !data.windows(secret.len()).any(|w| w == secret.as_bytes())
-        })
-        .map(|(name, _)| name)
+    [
+        ("password", PASSWORD),
+        ("token", TOKEN),
+        ("Basic pair", BASIC_PAIR),
+    ]
+    .into_iter()
+    .find(|(_, secret)| {
+        said.contains(secret) && !data.windows(secret.len()).any(|w| w == secret.as_bytes())
+    })
+    .map(|(name, _)| name)
 }
 
 /// The parsers and the mapping, called directly on every argument and answer.
@@ -269,34 +276,44 @@ fn conversation(op: u8, config: u8, args: &[String], answers: Vec<Response>, sai
         0 => said.note(&c.validate()),
         1 => sync(&mut c, said),
         2 => said.note(&c.list_resources(arg(args, 0), opt(args, 1))),
-        3 => said.note(&c.list_entitlements(&ResourceRef::new(arg(args, 0), arg(args, 1)), opt(args, 2))),
+        3 => said.note(
+            &c.list_entitlements(&ResourceRef::new(arg(args, 0), arg(args, 1)), opt(args, 2)),
+        ),
         4 => said.note(&c.list_grants(&ResourceRef::new(arg(args, 0), arg(args, 1)), opt(args, 2))),
         5 => said.note(&c.provision(&ProvisionAction::Grant(arg(args, 0).into(), user(1)))),
         6 => said.note(&c.provision(&ProvisionAction::Revoke(RevokeTarget::GrantId(
             arg(args, 0).into(),
         )))),
-        7 => said.note(&c.provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
-            arg(args, 0).into(),
-            user(1),
-        )))),
-        8 => said.note(&c.provision(&ProvisionAction::CreateAccount(AccountRequest {
-            login: arg(args, 0).into(),
-            email: arg(args, 1).into(),
-            first_name: arg(args, 2).into(),
-            last_name: arg(args, 3).into(),
-            entitlement_ids: args.iter().skip(5).cloned().collect(),
-            password: opt(args, 4).filter(|p| !p.is_empty()).map(str::to_string),
-        }))),
+        7 => said.note(
+            &c.provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+                arg(args, 0).into(),
+                user(1),
+            ))),
+        ),
+        8 => said.note(
+            &c.provision(&ProvisionAction::CreateAccount(AccountRequest {
+                login: arg(args, 0).into(),
+                email: arg(args, 1).into(),
+                first_name: arg(args, 2).into(),
+                last_name: arg(args, 3).into(),
+                entitlement_ids: args.iter().skip(5).cloned().collect(),
+                password: opt(args, 4).filter(|p| !p.is_empty()).map(str::to_string),
+            })),
+        ),
         9 => said.note(&c.provision(&ProvisionAction::DeleteAccount(user(0)))),
-        10 => said.note(&c.provision(&ProvisionAction::CreateResource(ResourceRequest {
-            resource_type: mapping::ROLE.into(),
-            id: arg(args, 0).into(),
-            entitlement_ids: args.iter().skip(1).cloned().collect(),
-        }))),
-        _ => said.note(&c.provision(&ProvisionAction::DeleteResource(ResourceRef::new(
-            mapping::ROLE,
-            arg(args, 0),
-        )))),
+        10 => said.note(
+            &c.provision(&ProvisionAction::CreateResource(ResourceRequest {
+                resource_type: mapping::ROLE.into(),
+                id: arg(args, 0).into(),
+                entitlement_ids: args.iter().skip(1).cloned().collect(),
+            })),
+        ),
+        _ => said.note(
+            &c.provision(&ProvisionAction::DeleteResource(ResourceRef::new(
+                mapping::ROLE,
+                arg(args, 0),
+            ))),
+        ),
     }
     said.0.push_str(&format!("{:?}", c.session_info()));
 }
@@ -368,7 +385,10 @@ mod tests {
         assert_eq!(r.header("retry-after"), Some("7"));
         assert_eq!(r.body, b"{\"detail\":\"slow\"}");
         assert_eq!(parse_answer(b"x").status, 200);
-        assert_eq!(split_chunks(&input(0, 0, "a", &["200\n{}", "404"])).len(), 3);
+        assert_eq!(
+            split_chunks(&input(0, 0, "a", &["200\n{}", "404"])).len(),
+            3
+        );
     }
 
     #[test]
@@ -378,10 +398,15 @@ mod tests {
         let roles = r#"200
 {"roles":[{"name":"Op","actions":[{"action":{"name":"can_read"},"resource":{"name":"DAGs"}}]}],"total_entries":1}"#;
         let transport = ScriptedTransport::new(
-            ["400\n{\"detail\":\"x\"}", "201\n{\"access_token\":\"opaque\"}", users, roles]
-                .iter()
-                .map(|a| parse_answer(a.as_bytes()))
-                .collect(),
+            [
+                "400\n{\"detail\":\"x\"}",
+                "201\n{\"access_token\":\"opaque\"}",
+                users,
+                roles,
+            ]
+            .iter()
+            .map(|a| parse_answer(a.as_bytes()))
+            .collect(),
         );
         let config = Config::parse(&settings(0)).unwrap();
         let mut c = Connector::new(&transport, config);
@@ -397,8 +422,14 @@ mod tests {
 
     #[test]
     fn the_leak_check_tells_a_leak_from_a_planted_secret() {
-        assert_eq!(revealed(b"input", &format!("x {PASSWORD} y")), Some("password"));
-        assert_eq!(revealed(b"input", &format!("Basic {BASIC_PAIR}")), Some("Basic pair"));
+        assert_eq!(
+            revealed(b"input", &format!("x {PASSWORD} y")),
+            Some("password")
+        );
+        assert_eq!(
+            revealed(b"input", &format!("Basic {BASIC_PAIR}")),
+            Some("Basic pair")
+        );
         assert_eq!(revealed(PASSWORD.as_bytes(), PASSWORD), None);
         assert_eq!(revealed(b"input", "nothing secret"), None);
         use base64::Engine;
