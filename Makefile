@@ -11,7 +11,8 @@ OUT         := tests/out
 AIRFLOW     := scripts/airflow
 
 .PHONY: help setup component harness demo test unit-test lint check-wit \
-        airflow-up airflow-down seed record record-all test-live test-live-all golden clean
+        airflow-up airflow-down seed record record-all test-live test-live-all golden clean \
+        fuzz fuzz-smoke fuzz-seeds
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,8 +35,12 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
 	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
 
-test: component harness ## Build everything; run unit tests and the replay integration tests
-	$(CARGO) test --locked --workspace
+# The suite's output and transcript (CLI output, raw component errors) are scanned for secrets
+# after it has run: tests/secrets.rs, `the_whole_test_output_holds_no_secret`.
+test: component harness ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
+	@rm -rf $(OUT)/transcript && mkdir -p $(OUT)/transcript
+	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --workspace -- --nocapture 2>&1 | tee $(OUT)/test-output.log
+	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
 
 unit-test: ## Native unit tests only (no component needed)
 	$(CARGO) test --locked -p airflow-connector --lib
@@ -73,6 +78,28 @@ test-live: component harness airflow-up seed ## Live sync of a real Airflow, che
 
 test-live-all: ## make test-live on Airflow 3.3, 3.0 and 2.11 in turn (installs and seeds each)
 	for s in 3.3 3.0 2.11; do AIRFLOW_SERIES=$$s $(MAKE) test-live; done
+
+# --- Fuzzing: fuzz/ is its own crate (not in the workspace); see README "Fuzzing". ---
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets stable 1.95 accept them. No sanitizer:
+# the component is safe Rust, so ASan would only halve the speed; debug assertions stay on.
+FUZZ_SECONDS ?= 600
+CARGO_FUZZ   := .tools/bin/cargo-fuzz
+FUZZ_RUN      = cd fuzz && RUSTC_BOOTSTRAP=1 ../$(CARGO_FUZZ) run --sanitizer none responses \
+                corpus/responses seeds/responses -- -dict=responses.dict -timeout=10 \
+                -print_final_stats=1 -max_total_time=$(1)
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root .tools
+
+fuzz-seeds: ## Seed corpus for the fuzzer from the recorded cassettes (fuzz/seeds/)
+	rm -rf fuzz/seeds && mkdir -p fuzz/corpus/responses
+	python3 scripts/fuzz-seeds.py $(CASSETTES) fuzz/seeds/responses
+
+fuzz: $(CARGO_FUZZ) fuzz-seeds ## Fuzz response parsing and mapping for FUZZ_SECONDS (default 600)
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+fuzz-smoke: $(CARGO_FUZZ) fuzz-seeds ## The fuzzer for 20 seconds
+	$(call FUZZ_RUN,20)
 
 clean: ## Remove build outputs and test outputs
 	$(CARGO) clean

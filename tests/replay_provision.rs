@@ -255,20 +255,20 @@ async fn error_paths_are_typed() {
 #[test]
 fn the_cli_prints_a_generated_password_on_stdout_only() {
     require_component();
-    let output = Command::new(repo().join("target/debug/host-harness"))
-        .args(["--verbose", "--replay"])
-        .arg(cassette("airflow-3.3/provision/create-account.json"))
-        .args([
-            "provision",
-            "create-account",
-            "--login",
-            "rec.alice",
-            "--email",
-            "rec.alice@example.com",
-        ])
-        .args(["--first-name", "Alice", "--last-name", "Recorded"])
-        .output()
-        .unwrap();
+    let output = run_logged(
+        Command::new(repo().join("target/debug/host-harness"))
+            .args(["--verbose", "--replay"])
+            .arg(cassette("airflow-3.3/provision/create-account.json"))
+            .args([
+                "provision",
+                "create-account",
+                "--login",
+                "rec.alice",
+                "--email",
+                "rec.alice@example.com",
+            ])
+            .args(["--first-name", "Alice", "--last-name", "Recorded"]),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

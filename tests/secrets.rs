@@ -1,4 +1,14 @@
 //! No password, token or authorization header in anything the project commits or prints.
+//!
+//! The scanner looks for every configured credential (scripts/airflow/config.env, cassette
+//! `settings`, the test suite's own passwords and tokens, their Basic forms) and for JWT, Basic
+//! and Bearer values by shape. It runs over the cassettes and golden files here, and — run by
+//! `make test` after the whole suite (`the_whole_test_output_holds_no_secret`, ignored in the
+//! suite itself) — over the suite's captured stdout/stderr (tests/out/test-output.log) and the
+//! transcript the suite leaves in `TEST_TRANSCRIPT_DIR`: everything the CLI printed
+//! (`common::run_logged`) and every error text the component returned, before the harness
+//! scrubbed it (`host_harness::transcript`). A hit names the file, line and kind of secret,
+//! never the secret.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,29 +19,91 @@
 
 mod common;
 
+use base64::Engine;
 use common::*;
+use host_harness::HarnessError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The credentials the recordings were made with (scripts/airflow/config.env) and the wrong
-/// password of the bad-password scenario (scripts/record.sh).
-fn known_secrets() -> Vec<String> {
+/// A credential to look for, and the name a hit reports instead of it.
+struct Secret {
+    name: String,
+    value: String,
+}
+
+/// Passwords and tokens the test suite itself uses, with the file that must still hold each
+/// (checked below, so this list follows the code).
+const SUITE_SECRETS: [(&str, &str); 7] = [
+    ("scripts/record.sh", "not-the-password"),
+    ("scripts/record.sh", "Given-Pa55word-for-bob"),
+    ("tests/common/mod.rs", REPLAY_TEST_PASSWORD),
+    ("src/connector_tests.rs", "pw-Secret-123"),
+    ("src/connector_tests.rs", "static-operator-token"),
+    ("host-harness/src/http/mod.rs", "s3cret-password"),
+    ("fuzz/src/lib.rs", "Fuzz-Secret-Pa55word"),
+];
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "token", "secret"]
+        .iter()
+        .any(|w| key.contains(w))
+}
+
+fn known_secrets() -> Vec<Secret> {
+    let mut secrets = Vec::new();
+    // config.env: `NAME=${NAME:-value}` for every password/token/secret variable.
     let env = std::fs::read_to_string(repo().join("scripts/airflow/config.env")).unwrap();
-    let mut secrets: Vec<String> = env
-        .lines()
-        .filter(|l| {
-            l.starts_with("AIRFLOW_ADMIN_PASSWORD=") || l.starts_with("AIRFLOW_SEED_USER_PASSWORD=")
-        })
-        .map(|l| {
-            // NAME=${NAME:-value}
-            let value = l.split(":-").nth(1).unwrap().trim_end_matches('}');
-            value.to_string()
+    for line in env.lines() {
+        let Some((name, rest)) = line.split_once('=') else {
+            continue;
+        };
+        if let Some(value) = rest.split_once(":-").map(|(_, v)| v.trim_end_matches('}')) {
+            if is_secret_key(name) && !value.is_empty() {
+                secrets.push(Secret {
+                    name: format!("{name} of scripts/airflow/config.env"),
+                    value: value.to_string(),
+                });
+            }
+        }
+    }
+    assert!(
+        secrets.len() >= 2,
+        "config.env defines the admin and seed-user passwords"
+    );
+    // Every password/token a cassette's settings carry (the recorder stores none; a value other
+    // than the placeholder would be one that leaked into the recording).
+    for file in files_under(&repo().join("tests/cassettes")) {
+        let cassette: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for (key, value) in cassette["settings"].as_object().into_iter().flatten() {
+            let value = value.as_str().unwrap_or_default();
+            if is_secret_key(key) && !value.is_empty() && value != "[REDACTED]" {
+                secrets.push(Secret {
+                    name: format!("setting `{key}` of {}", file.display()),
+                    value: value.to_string(),
+                });
+            }
+        }
+    }
+    for (file, value) in SUITE_SECRETS {
+        secrets.push(Secret {
+            name: format!("test secret from {file}"),
+            value: value.to_string(),
+        });
+    }
+    // The Basic credential each password makes for the accounts the suite signs in as.
+    let basic: Vec<Secret> = secrets
+        .iter()
+        .flat_map(|s| {
+            ["admin", "svc-sync"].map(|user| Secret {
+                name: format!("Basic pair of `{user}` and the {}", s.name),
+                value: base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", s.value)),
+            })
         })
         .collect();
-    assert_eq!(secrets.len(), 2, "config.env defines both passwords");
-    secrets.push("not-the-password".into());
-    // The password given to `create-account --password-stdin` by scripts/record.sh.
-    secrets.push("Given-Pa55word-for-bob".into());
+    secrets.extend(basic);
     secrets
 }
 
@@ -45,41 +117,129 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             out.push(path);
         }
     }
+    out.sort();
     out
 }
 
-/// Finds what looks like a credential: a known password, a JWT, or a Basic/Bearer value.
-fn leaks(text: &str, secrets: &[String]) -> Vec<String> {
-    let mut found: Vec<String> = secrets
-        .iter()
-        .filter(|s| text.contains(s.as_str()))
-        .cloned()
-        .collect();
-    for marker in ["eyJ", "Basic ", "Bearer "] {
-        for (i, _) in text.match_indices(marker) {
-            let rest: String = text[i + marker.len()..].chars().take(12).collect();
-            if !rest.starts_with("[REDACTED]")
-                && rest.chars().filter(|c| c.is_ascii_alphanumeric()).count() >= 8
-            {
-                found.push(format!("{marker}{rest}…"));
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.~+/=".contains(c)
+}
+
+/// What the credential-shaped text at `rest` (just after a marker) looks like, if it is one.
+fn shaped(marker: &str, rest: &str) -> Option<&'static str> {
+    let value: String = rest.chars().take_while(|&c| token_char(c)).collect();
+    match marker {
+        // A JWT: base64url JSON header, a dot, a payload.
+        "eyJ" => {
+            let (header, payload) = value.split_once('.')?;
+            (header.len() >= 8 && !payload.is_empty()).then_some("a JWT")
+        }
+        // A Basic value decodes to `user:password`.
+        "Basic " => base64::engine::general_purpose::STANDARD
+            .decode(value.trim_end_matches('.'))
+            .ok()
+            .filter(|bytes| value.len() >= 8 && bytes.contains(&b':'))
+            .map(|_| "a Basic authorization value"),
+        // A bearer token: long, and not a plain word of prose.
+        _ => (value.len() >= 16 && value.chars().any(|c| !c.is_ascii_alphabetic()))
+            .then_some("a Bearer token"),
+    }
+}
+
+/// The kinds of secret on each line of `text`: (1-based line, what). Never the secret itself.
+fn scan_text(text: &str, secrets: &[Secret]) -> Vec<(usize, String)> {
+    let mut hits = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        for s in secrets {
+            if line.contains(&s.value) {
+                hits.push((n + 1, s.name.clone()));
+            }
+        }
+        for marker in ["eyJ", "Basic ", "Bearer "] {
+            for (i, _) in line.match_indices(marker) {
+                let rest = &line[i + marker.len()..];
+                if let Some(kind) = shaped(marker, rest) {
+                    hits.push((n + 1, kind.to_string()));
+                }
             }
         }
     }
-    found
+    hits.sort();
+    hits.dedup();
+    hits
+}
+
+/// `file:line: what` for every hit in `files`.
+fn scan_files(files: &[PathBuf], secrets: &[Secret]) -> Vec<String> {
+    let mut report = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(file).unwrap();
+        for (line, what) in scan_text(&String::from_utf8_lossy(&bytes), secrets) {
+            report.push(format!("{}:{line}: {what}", file.display()));
+        }
+    }
+    report
+}
+
+fn assert_clean(report: &[String]) {
+    assert!(
+        report.is_empty(),
+        "secrets found (values not shown):\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
-fn the_scanner_finds_what_it_looks_for() {
+fn the_scanner_finds_a_planted_secret_and_reports_where_not_what() {
     let secrets = known_secrets();
-    assert!(!leaks(&format!("x {} y", secrets[0]), &secrets).is_empty());
-    assert!(!leaks("authorization: Bearer abcdefghijklmnop", &secrets).is_empty());
-    assert!(!leaks("Basic YWRtaW46YWRtaW4=", &secrets).is_empty());
-    assert!(!leaks("eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiIxIn0.sig", &secrets).is_empty());
-    assert!(leaks(
-        r#""authorization":"[REDACTED]","password":"[REDACTED]""#,
-        &secrets
+    let admin_password = &secrets[0].value;
+    let dir = std::env::temp_dir().join(format!("secrets-self-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let planted = dir.join("planted.log");
+    let basic = base64::engine::general_purpose::STANDARD.encode("someone:hunter22");
+    std::fs::write(
+        &planted,
+        format!(
+            "clean line\nerror: login as admin with {admin_password} failed\n\
+             authorization: Basic {basic}\nauthorization: Bearer abc123def456ghi789\n\
+             token eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiIxIn0.sig\n\
+             \"authorization\":\"[REDACTED]\",\"password\":\"[REDACTED]\"\n\
+             Airflow 3.0 FAB API (Connexion, /auth/fab/v1, Basic); Bearer tokens; eyJ.real.token\n"
+        ),
     )
-    .is_empty());
+    .unwrap();
+    let report = scan_files(std::slice::from_ref(&planted), &secrets);
+    std::fs::remove_dir_all(&dir).ok();
+    let at = |line: usize, what: &str| {
+        report
+            .iter()
+            .any(|r| r.ends_with(&format!("planted.log:{line}: {what}")))
+    };
+    assert!(
+        at(2, "AIRFLOW_ADMIN_PASSWORD of scripts/airflow/config.env"),
+        "{report:?}"
+    );
+    assert!(at(3, "a Basic authorization value"), "{report:?}");
+    assert!(at(4, "a Bearer token"), "{report:?}");
+    assert!(at(5, "a JWT"), "{report:?}");
+    assert_eq!(
+        report.len(),
+        4,
+        "redactions and prose are not hits: {report:?}"
+    );
+    let text = report.join("\n");
+    assert!(!text.contains(admin_password.as_str()) && !text.contains(&basic));
+}
+
+#[test]
+fn the_suite_secrets_are_still_where_the_list_says() {
+    for (file, value) in SUITE_SECRETS {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            text.contains(value),
+            "{file} no longer holds a secret listed in SUITE_SECRETS: update the list"
+        );
+    }
 }
 
 #[test]
@@ -87,26 +247,57 @@ fn no_cassette_or_golden_file_holds_a_secret() {
     let secrets = known_secrets();
     let mut files = files_under(&repo().join("tests/cassettes"));
     files.extend(files_under(&repo().join("tests/golden")));
-    assert!(files.len() >= 5);
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let found = leaks(&text, &secrets);
-        assert!(found.is_empty(), "{} holds {found:?}", file.display());
-        if file.extension().is_some_and(|e| e == "json") {
-            let cassette: serde_json::Value = serde_json::from_str(&text).unwrap();
-            for i in cassette["interactions"].as_array().unwrap() {
-                let req = &i["request"];
-                if let Some(auth) = req["headers"].get("authorization") {
-                    assert_eq!(auth, "[REDACTED]", "{}", file.display());
-                }
-                if let Some(pw) = req["json"].get("password") {
-                    assert_eq!(pw, "[REDACTED]", "{}", file.display());
-                }
-                if let Some(token) = i["response"]["json"].get("access_token") {
-                    assert_eq!(token, "[REDACTED]", "{}", file.display());
-                }
+    assert!(files.len() >= 80, "found only {} files", files.len());
+    assert_clean(&scan_files(&files, &secrets));
+    for file in files
+        .iter()
+        .filter(|f| f.starts_with(repo().join("tests/cassettes")))
+    {
+        let cassette: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for i in cassette["interactions"].as_array().unwrap() {
+            let req = &i["request"];
+            if let Some(auth) = req["headers"].get("authorization") {
+                assert_eq!(auth, "[REDACTED]", "{}", file.display());
+            }
+            if let Some(pw) = req["json"].get("password") {
+                assert_eq!(pw, "[REDACTED]", "{}", file.display());
+            }
+            if let Some(token) = i["response"]["json"].get("access_token") {
+                assert_eq!(token, "[REDACTED]", "{}", file.display());
             }
         }
+    }
+}
+
+/// The component's error texts on every failing recorded scenario name no secret. The harness
+/// scrubs configured secrets from them, so a `[REDACTED]` in the text means the component
+/// itself repeated one.
+#[tokio::test(flavor = "multi_thread")]
+async fn component_error_texts_hold_no_secret() {
+    let secrets = known_secrets();
+    let mut texts = Vec::new();
+    for (series, _) in SERIES {
+        for name in ["bad-password", "no-read-permission"] {
+            let mut h = replay(&format!("airflow-{series}/{name}.json"))
+                .await
+                .unwrap();
+            let err = within(name, h.validate()).await.unwrap_err();
+            texts.push((format!("{series}/{name}"), err));
+        }
+    }
+    for (what, err) in &texts {
+        let text = err.to_string();
+        assert!(
+            matches!(err, HarnessError::Connector(_)),
+            "{what}: a typed connector error, got {text}"
+        );
+        assert!(
+            !text.contains("[REDACTED]"),
+            "{what}: the component repeated a secret"
+        );
+        let hits = scan_text(&text, &secrets);
+        assert!(hits.is_empty(), "{what}: {hits:?}");
     }
 }
 
@@ -123,6 +314,8 @@ fn the_cli_prints_no_secret() {
     for (recording, args) in [
         ("airflow-3.3/sync.json", vec!["sync", "--out"]),
         ("airflow-3.3/bad-password.json", vec!["validate"]),
+        ("airflow-3.0/bad-password.json", vec!["validate"]),
+        ("airflow-2.11/no-read-permission.json", vec!["validate"]),
         ("airflow-3.3/no-read-permission.json", vec!["validate"]),
     ] {
         let mut cmd = Command::new(&harness);
@@ -133,11 +326,10 @@ fn the_cli_prints_no_secret() {
         if args.contains(&"--out") {
             cmd.arg(out_dir.join("sync.jsonl"));
         }
-        let output = cmd
-            .env("AIRFLOW_PASSWORD", &secrets[0])
-            .env("BATON_AIRFLOW_PASSWORD", &secrets[1])
-            .output()
-            .unwrap();
+        let output = run_logged(
+            cmd.env("AIRFLOW_PASSWORD", &secrets[0].value)
+                .env("BATON_AIRFLOW_PASSWORD", &secrets[1].value),
+        );
         let printed = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -147,11 +339,44 @@ fn the_cli_prints_no_secret() {
             printed.contains("GET") || printed.contains("POST"),
             "--verbose shows requests: {printed}"
         );
-        let found = leaks(&printed, &secrets);
-        assert!(
-            found.is_empty(),
-            "{recording}: printed {found:?}:\n{printed}"
-        );
+        let hits = scan_text(&printed, &secrets);
+        assert!(hits.is_empty(), "{recording}: printed {hits:?}");
     }
     std::fs::remove_dir_all(&out_dir).ok();
+}
+
+/// Run by `make test` after the suite (`--ignored`): the suite's captured output and its
+/// transcript (CLI output, raw component error texts) hold no secret.
+#[test]
+#[ignore = "run by `make test` after the whole suite, over its captured output"]
+fn the_whole_test_output_holds_no_secret() {
+    let log = repo().join("tests/out/test-output.log");
+    let transcript = std::env::var_os(host_harness::transcript::ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("tests/out/transcript"));
+    let output = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make test`, which writes it", log.display()));
+    assert!(
+        output.contains("test result: ok"),
+        "{} holds no finished test run",
+        log.display()
+    );
+    let mut files = vec![log];
+    files.extend(files_under(&transcript));
+    let named = |prefix: &str| {
+        files.iter().any(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+    };
+    // The hooks ran: the CLI runs and the component's error texts reached the transcript.
+    assert!(
+        named("cli-") && named("guest-"),
+        "{} lacks cli-*.log or guest-*.log: was the suite run with {} set (make test)?",
+        transcript.display(),
+        host_harness::transcript::ENV
+    );
+    let report = scan_files(&files, &known_secrets());
+    eprintln!("scanned {} files of the suite's output", files.len());
+    assert_clean(&report);
 }

@@ -38,7 +38,10 @@ impl ConnectorError {
     /// Converts the guest's error, scrubbing secrets from its message: the contract forbids
     /// them there, and the harness does not rely on every connector honouring that.
     pub(crate) fn from_wit(e: wit::ConnectorError, scrub: &Scrubber) -> Self {
-        let s = |m: String| scrub.text(&m);
+        let s = |m: String| {
+            crate::transcript::record("connector-error", &m);
+            scrub.text(&m)
+        };
         match e {
             wit::ConnectorError::InvalidConfig(c) => Self::InvalidConfig {
                 field: s(c.field),

@@ -27,6 +27,7 @@ pub mod render;
 pub mod scrub;
 pub mod settings;
 pub mod sync;
+pub mod transcript;
 
 pub use bindings::wit;
 pub use error::{ConnectorError, HarnessError};

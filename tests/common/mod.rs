@@ -43,9 +43,16 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within 120 s"))
 }
 
+/// The password replayed tests configure. Replay accepts any password (the recordings hold
+/// `[REDACTED]`), so a distinctive one lets the secret scan after the suite (tests/secrets.rs)
+/// catch the component repeating it in an error text or output.
+pub const REPLAY_TEST_PASSWORD: &str = "Replay-Test-Pa55word-7q";
+
 pub async fn replay(cassette_name: &str) -> Result<Harness, HarnessError> {
     require_component();
-    let opts = HarnessOptions::replay(cassette(cassette_name))?;
+    let mut opts = HarnessOptions::replay(cassette(cassette_name))?;
+    opts.settings
+        .insert("password".into(), REPLAY_TEST_PASSWORD.into());
     within("instantiate + configure", Harness::new(opts)).await
 }
 
@@ -74,4 +81,33 @@ pub fn lines(output: &str) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {e}: {l}")))
         .collect()
+}
+
+/// Runs a CLI process and returns its output, appending what it printed to the test transcript
+/// (`TEST_TRANSCRIPT_DIR`, set by `make test`) for the secret scan after the suite. Every test
+/// that runs the CLI goes through here, so the scan sees everything the CLI printed.
+pub fn run_logged(cmd: &mut std::process::Command) -> std::process::Output {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    if let Some(dir) = std::env::var_os(host_harness::transcript::ENV) {
+        use std::io::Write;
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        let path = std::path::Path::new(&dir).join(format!("cli-{}.log", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        write!(
+            file,
+            "=== {} {}\n--- stdout\n{}\n--- stderr\n{}\n",
+            cmd.get_program().to_string_lossy(),
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .unwrap();
+    }
+    output
 }
