@@ -34,7 +34,7 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
 	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
 
-test: component harness ## Build everything; run unit tests and the replay integration tests
+test: component harness tools ## Build everything; run unit tests and the replay integration tests
 	$(CARGO) test --locked --workspace
 
 unit-test: ## Native unit tests only (no component needed)
@@ -77,3 +77,16 @@ test-live-all: ## make test-live on Airflow 3.3, 3.0 and 2.11 in turn (installs 
 clean: ## Remove build outputs and test outputs
 	$(CARGO) clean
 	rm -rf $(OUT)
+
+# --- plain wasmtime CLI (pinned; tests/wasmtime_cli.rs runs it) ---
+WASMTIME_CLI_VERSION := 48.0.8
+TOOLS   := .tools
+WASMTIME := $(TOOLS)/bin/wasmtime
+
+.PHONY: tools
+tools: $(WASMTIME) ## Install the pinned wasmtime CLI into .tools/ (once; only run + component model + wasi-http)
+
+$(WASMTIME):
+	$(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
+	  --no-default-features --features run,cranelift,component-model,wasi-http
+	@$(WASMTIME) --version
