@@ -460,6 +460,10 @@ pub fn summary(
     )
 }
 
+/// A failed command whose message is already on stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reported;
+
 /// Runs one command. `args` excludes the program name; `env` is the whole environment.
 /// Every failure is printed as `error: …` on stderr and returned as `Err`, which `wasmtime
 /// run` turns into exit status 1.
@@ -469,7 +473,7 @@ pub fn run<T: Transport>(
     transport: T,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> std::result::Result<(), ()> {
+) -> std::result::Result<(), Reported> {
     let outcome = match parse_args(args) {
         Ok(command) => execute(command, env, transport, stdout, stderr),
         Err(message) => Err(format!("{message}\n\n{USAGE}")),
@@ -477,6 +481,7 @@ pub fn run<T: Transport>(
     outcome.map_err(|message| {
         // Nothing more can be reported if stderr itself fails.
         let _ = writeln!(stderr, "error: {message}");
+        Reported
     })
 }
 

@@ -57,7 +57,7 @@ impl exports::wasi::cli::run::Guest for Component {
             .collect();
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         let mut stderr = std::io::stderr().lock();
-        cli::run(&args, &env_vars(), WakiTransport, &mut stdout, &mut stderr)
+        cli::run(&args, &env_vars(), WakiTransport, &mut stdout, &mut stderr).map_err(|_| ())
     }
 }
 
