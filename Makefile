@@ -84,9 +84,11 @@ TOOLS   := .tools
 WASMTIME := $(TOOLS)/bin/wasmtime
 
 .PHONY: tools
-tools: $(WASMTIME) ## Install the pinned wasmtime CLI into .tools/ (once; only run + component model + wasi-http)
-
-$(WASMTIME):
-	$(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
-	  --no-default-features --features run,cranelift,component-model,wasi-http
-	@$(WASMTIME) --version
+tools: ## Install the pinned wasmtime CLI into .tools/ (once; features: run, component model, wasi-http)
+	@if [ "$$($(WASMTIME) --version 2>/dev/null | cut -d' ' -f2)" = "$(WASMTIME_CLI_VERSION)" ]; then \
+	  echo "tools: $$($(WASMTIME) --version)"; \
+	else \
+	  $(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
+	    --no-default-features --features run,cranelift,component-model,wasi-http; \
+	  $(WASMTIME) --version; \
+	fi
