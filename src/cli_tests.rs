@@ -2,7 +2,11 @@
 //! de-duplication, and what each command prints.
 
 use super::*;
-use crate::model::{Capabilities, Entitlement, EntitlementPurpose, Grant, Resource, ResourceTrait};
+use crate::cli_sync::{SyncSource, SyncStats};
+use crate::model::{
+    Capabilities, Entitlement, EntitlementPage, EntitlementPurpose, Grant, GrantPage, Resource,
+    ResourcePage, ResourceRef, ResourceTrait, ResourceType,
+};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

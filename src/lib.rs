@@ -6,6 +6,7 @@
 pub mod airflow;
 pub mod cli;
 pub mod cli_jsonl;
+pub mod cli_sync;
 pub mod config;
 pub mod connector;
 pub mod error;
