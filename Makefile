@@ -37,7 +37,7 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 
 # The suite's output and transcript (CLI output, raw component errors) are scanned for secrets
 # after it has run: tests/secrets.rs, `the_whole_test_output_holds_no_secret`.
-test: component harness ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
+test: component harness tools ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
 	@rm -rf $(OUT)/transcript && mkdir -p $(OUT)/transcript
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --workspace -- --nocapture 2>&1 | tee $(OUT)/test-output.log
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
@@ -104,3 +104,18 @@ fuzz-smoke: $(CARGO_FUZZ) fuzz-seeds ## The fuzzer for 20 seconds
 clean: ## Remove build outputs and test outputs
 	$(CARGO) clean
 	rm -rf $(OUT)
+
+# --- plain wasmtime CLI (pinned; tests/wasmtime_cli.rs runs it) ---
+WASMTIME_CLI_VERSION := 48.0.8
+TOOLS   := .tools
+WASMTIME := $(TOOLS)/bin/wasmtime
+
+.PHONY: tools
+tools: ## Install the pinned wasmtime CLI into .tools/ (once; features: run, component model, wasi-http)
+	@if [ "$$($(WASMTIME) --version 2>/dev/null | cut -d' ' -f2)" = "$(WASMTIME_CLI_VERSION)" ]; then \
+	  echo "tools: $$($(WASMTIME) --version)"; \
+	else \
+	  $(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
+	    --no-default-features --features run,cranelift,component-model,wasi-http; \
+	  $(WASMTIME) --version; \
+	fi

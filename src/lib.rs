@@ -4,6 +4,9 @@
 //! to `connector::Connector` and convert records. Everything else builds and tests natively.
 
 pub mod airflow;
+pub mod cli;
+pub mod cli_jsonl;
+pub mod cli_sync;
 pub mod config;
 pub mod connector;
 pub mod error;

@@ -1,13 +1,14 @@
 //! WIT glue: the exported functions forward to `Connector`; records convert both ways.
+//! `wasi:cli/run` forwards to `cli::run`.
 
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::error::Error;
 use crate::http_waki::WakiTransport;
-use crate::{metadata, model};
+use crate::{cli, metadata, model};
 use std::cell::RefCell;
 
-wit_bindgen::generate!({ world: "connector-world", path: "wit" });
+wit_bindgen::generate!({ world: "connector-command", path: "wit" });
 
 use exports::governance::connector::connector::Guest;
 use exports::governance::connector::types as t;
@@ -23,13 +24,41 @@ thread_local! {
 fn with_connector<R>(
     f: impl FnOnce(&mut Connector<WakiTransport>) -> Result<R, Error>,
 ) -> Result<R, t::ConnectorError> {
-    STATE.with(|state| match state.borrow_mut().as_mut() {
-        Some(connector) => f(connector).map_err(error),
-        None => Err(error(Error::config(
-            crate::config::BASE_URL,
-            "the connector is not configured: call `configure` with base_url, username and password first",
-        ))),
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        if state.is_none() {
+            // `wasmtime run --invoke` makes a fresh instance per call: with settings in the
+            // environment it configures itself. A host passes none, so nothing changes there.
+            if let Some(config) = cli::config_from_env(&env_vars()).map_err(error)? {
+                *state = Some(Connector::new(WakiTransport, config));
+            }
+        }
+        match state.as_mut() {
+            Some(connector) => f(connector).map_err(error),
+            None => Err(error(Error::config(
+                crate::config::BASE_URL,
+                "the connector is not configured: call `configure` with base_url, username and password first",
+            ))),
+        }
     })
+}
+
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+impl exports::wasi::cli::run::Guest for Component {
+    fn run() -> Result<(), ()> {
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut stderr = std::io::stderr().lock();
+        cli::run(&args, &env_vars(), WakiTransport, &mut stdout, &mut stderr).map_err(|_| ())
+    }
 }
 
 impl Guest for Component {

@@ -1,4 +1,5 @@
-//! The built component imports only WASI and exports the governance contract.
+//! The built component imports only WASI and exports the governance contract, plus
+//! `wasi:cli/run` so the plain `wasmtime run` CLI can drive it.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +13,7 @@ mod common;
 use wasmtime::component::types::ComponentItem;
 
 #[test]
-fn the_component_imports_only_wasi_and_exports_the_contract() {
+fn the_component_imports_only_wasi_and_exports_the_contract_and_wasi_cli_run() {
     common::require_component();
     let engine = host_harness::engine::engine();
     let component =
@@ -37,10 +38,15 @@ fn the_component_imports_only_wasi_and_exports_the_contract() {
         .exports(engine)
         .map(|(n, i)| (n.to_string(), i.ty))
         .collect();
-    let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(
-        names.contains(&"governance:connector/connector@0.1.0"),
-        "{names:?}"
+    let mut names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "governance:connector/connector@0.1.0",
+            "governance:connector/types@0.1.0",
+            "wasi:cli/run@0.2.12",
+        ]
     );
     let connector = exports
         .iter()
