@@ -33,7 +33,7 @@ struct Secret {
 
 /// Passwords and tokens the test suite itself uses, with the file that must still hold each
 /// (checked below, so this list follows the code).
-const SUITE_SECRETS: [(&str, &str); 7] = [
+const SUITE_SECRETS: [(&str, &str); 10] = [
     ("scripts/record.sh", "not-the-password"),
     ("scripts/record.sh", "Given-Pa55word-for-bob"),
     ("tests/common/mod.rs", REPLAY_TEST_PASSWORD),
@@ -41,6 +41,9 @@ const SUITE_SECRETS: [(&str, &str); 7] = [
     ("src/connector_tests.rs", "static-operator-token"),
     ("host-harness/src/http/mod.rs", "s3cret-password"),
     ("fuzz/src/lib.rs", "Fuzz-Secret-Pa55word"),
+    ("tests/fault_suite.rs", "Fault-Suite-Pa55word"),
+    ("tests/fault_limits.rs", "Limits-Pa55word-xyz"),
+    ("tests/wasmtime_cli.rs", "cli-Test-Secret-42"),
 ];
 
 fn is_secret_key(key: &str) -> bool {

@@ -57,11 +57,11 @@ fn run_cli(server: &ReplayServer, tail: &[&str]) -> Output {
             args.extend(tail);
         }
     }
-    let output = Command::new(wasmtime())
-        .args(&args)
-        .env("AIRFLOW_PASSWORD", PASSWORD)
-        .output()
-        .expect("wasmtime starts");
+    let output = common::run_logged(
+        Command::new(wasmtime())
+            .args(&args)
+            .env("AIRFLOW_PASSWORD", PASSWORD),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for text in [&stdout, &stderr] {
