@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -61,9 +62,16 @@ struct Cli {
     /// A further origin (scheme://host:port) the connector may reach besides base_url's
     #[arg(long, value_name = "ORIGIN", global = true)]
     allow_origin: Vec<String>,
-    /// Log each HTTP request (method, URL, status, duration) on stderr
+    /// Log start-up timings and each HTTP request (method, URL, status, duration) on stderr
     #[arg(long, short, global = true)]
     verbose: bool,
+    /// Keep precompiled components in DIR
+    /// [default: $XDG_CACHE_HOME/airflow-connector-harness, else ~/.cache/…]
+    #[arg(long, value_name = "DIR", global = true)]
+    compile_cache: Option<PathBuf>,
+    /// Compile the component on every run instead of using the precompiled cache
+    #[arg(long, global = true, conflicts_with = "compile_cache")]
+    no_compile_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -199,6 +207,7 @@ fn runtime(message: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -213,7 +222,7 @@ fn main() -> ExitCode {
     // Secrets are known only once settings resolve; until then nothing secret can be in a
     // message, so an empty scrubber is right.
     let mut scrubber = Scrubber::default();
-    let result = rt.block_on(run(cli, &mut scrubber));
+    let result = rt.block_on(run(cli, &mut scrubber, started));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -276,7 +285,31 @@ fn resolve_settings(cli: &Cli) -> Result<BTreeMap<String, String>, Failure> {
     settings::resolve(&input).map_err(|e| usage(e.to_string()))
 }
 
-async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
+/// Sets up the precompiled-component cache; without a usable one the run still works, it
+/// only compiles the component (a warning says why).
+fn use_compile_cache(cli: &Cli) {
+    if cli.no_compile_cache {
+        return;
+    }
+    let Some(dir) = cli
+        .compile_cache
+        .clone()
+        .or_else(host_harness::engine::default_cache_dir)
+    else {
+        return;
+    };
+    match host_harness::engine::DiskCache::open(dir) {
+        Ok(cache) => host_harness::engine::set_disk_cache(Some(cache)),
+        Err(e) => eprintln!("warning: not caching the compiled component: {e:#}"),
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), Failure> {
+    use_compile_cache(&cli);
     let settings = resolve_settings(&cli)?;
     *scrubber = Scrubber::for_display(&settings::secret_values(&settings));
     let mode = match (&cli.record, &cli.replay) {
@@ -300,14 +333,33 @@ async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
         verbose: cli.verbose,
     };
 
+    // Loaded here, ahead of the harness (which then finds it in memory), to time it; a
+    // failure is reported by the harness below.
+    if let Ok((_, report)) = host_harness::engine::load_component_traced(&opts.component) {
+        if cli.verbose {
+            eprintln!("startup: {report}");
+        }
+    }
+    let verbose = cli.verbose;
     // Metadata is callable before configure, so it works with incomplete settings.
     let mut harness = match cli.command {
         Command::Metadata => Harness::instantiate(opts).await?,
         _ => {
+            let instantiating = Instant::now();
             let mut harness = Harness::instantiate(opts).await?;
             print_warnings(&harness);
+            let configuring = Instant::now();
             if let Err(e) = harness.configure().await {
                 return finish(harness, Err(e.into()));
+            }
+            if verbose {
+                eprintln!(
+                    "startup: instantiated in {:.2} ms, configured in {:.2} ms; first call \
+                     returned {:.2} ms after start",
+                    ms(configuring - instantiating),
+                    ms(configuring.elapsed()),
+                    ms(started.elapsed())
+                );
             }
             harness
         }
