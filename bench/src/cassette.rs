@@ -11,7 +11,13 @@ use crate::directory::{jwt, Directory, Kind, PAGE};
 /// Where the synthetic server claims to be; replay never connects to it.
 const BASE_URL: &str = "http://127.0.0.1:28080";
 
-fn interaction(method: &str, target: &str, request_json: Option<Value>, status: u16, response: Value) -> Value {
+fn interaction(
+    method: &str,
+    target: &str,
+    request_json: Option<Value>,
+    status: u16,
+    response: Value,
+) -> Value {
     let mut request = json!({
         "method": method,
         "url": format!("{BASE_URL}{target}"),
@@ -63,7 +69,13 @@ pub fn write(directory: &Directory, path: &Path) -> std::io::Result<()> {
         for offset in (0..directory.total(kind).max(1)).step_by(PAGE) {
             let target = format!("/auth/fab/v1/{}?limit={PAGE}&offset={offset}", kind.key());
             out.write_all(b",")?;
-            let page = interaction("GET", &target, None, 200, directory.page(kind, offset, PAGE));
+            let page = interaction(
+                "GET",
+                &target,
+                None,
+                200,
+                directory.page(kind, offset, PAGE),
+            );
             serde_json::to_writer(&mut out, &page)?;
         }
     }

@@ -13,9 +13,14 @@ pub struct ChildRun {
 
 pub fn run(command: &mut Command) -> Result<ChildRun, String> {
     let what = format!("{command:?}");
-    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
     let mut stderr_pipe = child.stderr.take();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();

@@ -8,10 +8,30 @@ pub const PAGE: usize = 100;
 
 const ACTIONS: [&str; 4] = ["can_read", "can_edit", "can_create", "can_delete"];
 const RESOURCES: [&str; 24] = [
-    "DAGs", "DAG Runs", "Task Instances", "Connections", "Variables", "Pools", "XComs",
-    "Audit Logs", "Jobs", "Plugins", "Providers", "Configurations", "Users", "Roles",
-    "Permissions", "Website", "Assets", "Backfills", "Task Logs", "DAG Code", "DAG Warnings",
-    "Import Errors", "Cluster Activity", "Docs",
+    "DAGs",
+    "DAG Runs",
+    "Task Instances",
+    "Connections",
+    "Variables",
+    "Pools",
+    "XComs",
+    "Audit Logs",
+    "Jobs",
+    "Plugins",
+    "Providers",
+    "Configurations",
+    "Users",
+    "Roles",
+    "Permissions",
+    "Website",
+    "Assets",
+    "Backfills",
+    "Task Logs",
+    "DAG Code",
+    "DAG Warnings",
+    "Import Errors",
+    "Cluster Activity",
+    "Docs",
 ];
 
 pub struct Directory {
@@ -129,13 +149,18 @@ pub fn jwt() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let claims = format!(r#"{{"sub":"1","iat":{now},"exp":{}}}"#, now + 10 * 365 * 86400);
-    format!("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{}.c3ludGhldGlj", base64url(claims.as_bytes()))
+    let claims = format!(
+        r#"{{"sub":"1","iat":{now},"exp":{}}}"#,
+        now + 10 * 365 * 86400
+    );
+    format!(
+        "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{}.c3ludGhldGlj",
+        base64url(claims.as_bytes())
+    )
 }
 
 fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let b = [0, 1, 2].map(|i| chunk.get(i).copied().unwrap_or(0));
@@ -155,8 +180,20 @@ mod tests {
     #[test]
     fn pages_cover_the_directory_and_requests_follow() {
         let d = Directory::new(250, 50);
-        assert_eq!(d.page(Kind::Users, 200, 100)["users"].as_array().unwrap().len(), 50);
-        assert_eq!(d.page(Kind::Users, 300, 100)["users"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            d.page(Kind::Users, 200, 100)["users"]
+                .as_array()
+                .unwrap()
+                .len(),
+            50
+        );
+        assert_eq!(
+            d.page(Kind::Users, 300, 100)["users"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(d.page(Kind::Roles, 0, 100)["total_entries"], 50);
         assert_eq!(d.expected_requests(), 1 + 3 + 1);
         let role = d.role(7);

@@ -71,7 +71,11 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
             "--component" => opts.component = value("--component")?.into(),
             "--work" => opts.work = value("--work")?.into(),
             "--out" => opts.out = Some(value("--out")?.into()),
-            other => return Err(format!("unknown argument `{other}`; see the top of bench/src/main.rs")),
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; see the top of bench/src/main.rs"
+                ))
+            }
         }
     }
     if opts.roles == 0 {

@@ -61,7 +61,10 @@ impl Harness<'_> {
         let run = self.sync(self.live(server, configured), tag)?;
         let seen = server.requests() - before;
         if seen != run.requests {
-            return Err(format!("the harness counted {} requests, the server {seen}", run.requests));
+            return Err(format!(
+                "the harness counted {} requests, the server {seen}",
+                run.requests
+            ));
         }
         Ok(run)
     }
@@ -183,7 +186,10 @@ fn after(text: &str, marker: &str) -> Option<f64> {
 fn startup(h: &Harness, server: &Server, reps: usize) -> Result<Vec<Startup>, String> {
     let _ = std::fs::remove_dir_all(&h.cache);
     let mut out = Vec::new();
-    for (label, cached) in [("cold (compile, no cache)", false), ("warm (precompiled cache)", true)] {
+    for (label, cached) in [
+        ("cold (compile, no cache)", false),
+        ("warm (precompiled cache)", true),
+    ] {
         if cached {
             // Fills the cache (compiles once and saves).
             child::run(h.live(server, true).arg("-v").arg("validate"))?;
@@ -192,7 +198,11 @@ fn startup(h: &Harness, server: &Server, reps: usize) -> Result<Vec<Startup>, St
         for _ in 0..reps {
             let mut c = h.live_with(server, true, cached);
             let run = child::run(c.arg("-v").arg("validate"))?;
-            let marker = if cached { "loaded precompiled in" } else { "compiled in" };
+            let marker = if cached {
+                "loaded precompiled in"
+            } else {
+                "compiled in"
+            };
             load.push(after(&run.stderr, marker).ok_or_else(|| {
                 format!("no `startup: component {marker}` line in:\n{}", run.stderr)
             })?);
@@ -224,7 +234,10 @@ fn cpu_model() -> String {
 pub fn run(opts: &Options) -> Result<(), String> {
     for (what, path) in [("harness", &opts.harness), ("component", &opts.component)] {
         if !path.exists() {
-            return Err(format!("{what} {} is missing: run `make bench`", path.display()));
+            return Err(format!(
+                "{what} {} is missing: run `make bench`",
+                path.display()
+            ));
         }
     }
     std::fs::create_dir_all(&opts.work).map_err(|e| e.to_string())?;
@@ -254,9 +267,13 @@ pub fn run(opts: &Options) -> Result<(), String> {
         let (mut per_request, mut keep_alive) = (Vec::new(), Vec::new());
         let mut native_requests = 0;
         for _ in 0..opts.reps {
-            let r = native::sync(server.port, Connections::PerRequest).map_err(|e| e.to_string())?;
+            let r =
+                native::sync(server.port, Connections::PerRequest).map_err(|e| e.to_string())?;
             if r.users != users || r.roles != opts.roles {
-                return Err(format!("native floor read {} users, {} roles", r.users, r.roles));
+                return Err(format!(
+                    "native floor read {} users, {} roles",
+                    r.users, r.roles
+                ));
             }
             native_requests = r.requests;
             per_request.push(ms(r.elapsed));
@@ -293,7 +310,15 @@ pub fn run(opts: &Options) -> Result<(), String> {
         rows.push(row(users, "replay", expected, &replay));
     }
 
-    let report = render(opts, cores, component_size, &startups, &rows, &floors, &detections);
+    let report = render(
+        opts,
+        cores,
+        component_size,
+        &startups,
+        &rows,
+        &floors,
+        &detections,
+    );
     print!("{report}");
     let path = opts.work.join("results.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -319,43 +344,88 @@ fn render(
     detections: &[Detection],
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "### Machine\n\n{cores} cores (`nproc`), {}; medians of {} runs.\n", cpu_model(), opts.reps);
-    let _ = writeln!(s, "### Full sync ({} roles with permissions; `api_generation=fab-fastapi`, no detection)\n", opts.roles);
+    let _ = writeln!(
+        s,
+        "### Machine\n\n{cores} cores (`nproc`), {}; medians of {} runs.\n",
+        cpu_model(),
+        opts.reps
+    );
+    let _ = writeln!(
+        s,
+        "### Full sync ({} roles with permissions; `api_generation=fab-fastapi`, no detection)\n",
+        opts.roles
+    );
     let _ = writeln!(s, "| users | served by | requests (expected) | sync ms | users/s | peak RSS MB | process wall ms | resources | grants |");
     let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(
             s,
             "| {} | {} | {} ({}) | {:.0} | {:.0} | {:.1} | {:.0} | {} | {} |",
-            r.users, r.mode, r.requests, r.expected, r.sync_ms,
+            r.users,
+            r.mode,
+            r.requests,
+            r.expected,
+            r.sync_ms,
             r.users as f64 / (r.sync_ms.max(1.0) / 1000.0),
-            mb(r.rss), r.wall_ms, r.resources, r.grants
+            mb(r.rss),
+            r.wall_ms,
+            r.resources,
+            r.grants
         );
     }
-    let _ = writeln!(s, "\n### Against the native floor (same server, same pages, serde_json, no wasm)\n");
+    let _ = writeln!(
+        s,
+        "\n### Against the native floor (same server, same pages, serde_json, no wasm)\n"
+    );
     let _ = writeln!(s, "| users | requests | native, connection per request ms | native, keep-alive ms | component over loopback ms | ratio (per request) | ratio (keep-alive) |");
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
     for f in floors {
         let _ = writeln!(
             s,
             "| {} | {} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} |",
-            f.users, f.requests, f.per_request_ms, f.keep_alive_ms, f.loopback_ms,
-            f.loopback_ms / f.per_request_ms, f.loopback_ms / f.keep_alive_ms
+            f.users,
+            f.requests,
+            f.per_request_ms,
+            f.keep_alive_ms,
+            f.loopback_ms,
+            f.loopback_ms / f.per_request_ms,
+            f.loopback_ms / f.keep_alive_ms
         );
     }
-    let _ = writeln!(s, "\n### API detection (no `api_generation`), over loopback\n");
-    let _ = writeln!(s, "| users | requests | of which detection | sync ms | configured sync ms |");
+    let _ = writeln!(
+        s,
+        "\n### API detection (no `api_generation`), over loopback\n"
+    );
+    let _ = writeln!(
+        s,
+        "| users | requests | of which detection | sync ms | configured sync ms |"
+    );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
     for d in detections {
-        let _ = writeln!(s, "| {} | {} | {} | {:.0} | {:.0} |", d.users, d.requests, d.discovery, d.sync_ms, d.configured_ms);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} | {:.0} |",
+            d.users, d.requests, d.discovery, d.sync_ms, d.configured_ms
+        );
     }
     let _ = writeln!(s, "\n### Start-up (`host-harness -v validate`, loopback)\n");
-    let _ = writeln!(s, "| | component load ms | first `configure` returned, ms after start | process wall ms |");
+    let _ = writeln!(
+        s,
+        "| | component load ms | first `configure` returned, ms after start | process wall ms |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|");
     for st in startups {
-        let _ = writeln!(s, "| {} | {:.2} | {:.2} | {:.1} |", st.label, st.load_ms, st.first_call_ms, st.wall_ms);
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.1} |",
+            st.label, st.load_ms, st.first_call_ms, st.wall_ms
+        );
     }
-    let _ = writeln!(s, "\nComponent: {component_size} bytes ({:.0} KB).\n", component_size as f64 / 1000.0);
+    let _ = writeln!(
+        s,
+        "\nComponent: {component_size} bytes ({:.0} KB).\n",
+        component_size as f64 / 1000.0
+    );
 
     let _ = writeln!(s, "### Targets\n");
     let _ = writeln!(s, "| target | measured | |");
@@ -366,7 +436,12 @@ fn render(
         .filter(|r| r.mode == "replay")
         .map(|r| format!("{}: {}", r.users, r.requests))
         .collect();
-    let _ = writeln!(s, "| requests = 1 + ⌈users/100⌉ + ⌈roles/100⌉ | {} | {} |", counts.join(", "), verdict(exact));
+    let _ = writeln!(
+        s,
+        "| requests = 1 + ⌈users/100⌉ + ⌈roles/100⌉ | {} | {} |",
+        counts.join(", "),
+        verdict(exact)
+    );
     let worst = floors
         .iter()
         .map(|f| f.loopback_ms / f.per_request_ms)
@@ -378,8 +453,18 @@ fn render(
     let _ = writeln!(s, "| loopback sync ≤ 1.25 × native floor | worst ratio {worst:.2} (per-request floor), {worst_ka:.2} (keep-alive floor) | {} |", verdict(worst <= 1.25));
     let find = |mode: &str, users: usize| rows.iter().find(|r| r.mode == mode && r.users == users);
     if let Some(r) = find("replay", 100_000) {
-        let _ = writeln!(s, "| 100k users in replay ≤ 1 s | {:.0} ms | {} |", r.sync_ms, verdict(r.sync_ms <= 1000.0));
-        let _ = writeln!(s, "| peak RSS ≤ 100 MB (100k, replay) | {:.1} MB | {} |", mb(r.rss), verdict(r.rss <= 100e6));
+        let _ = writeln!(
+            s,
+            "| 100k users in replay ≤ 1 s | {:.0} ms | {} |",
+            r.sync_ms,
+            verdict(r.sync_ms <= 1000.0)
+        );
+        let _ = writeln!(
+            s,
+            "| peak RSS ≤ 100 MB (100k, replay) | {:.1} MB | {} |",
+            mb(r.rss),
+            verdict(r.rss <= 100e6)
+        );
     }
     for mode in ["replay", "loopback HTTP"] {
         if let (Some(a), Some(b)) = (find(mode, 10_000), find(mode, 100_000)) {
@@ -394,6 +479,11 @@ fn render(
     if let Some(warm) = startups.get(1) {
         let _ = writeln!(s, "| warm start to first call ≤ 2 ms | load {:.2} ms, first `configure` returned {:.2} ms after start | {} |", warm.load_ms, warm.first_call_ms, verdict(warm.first_call_ms <= 2.0));
     }
-    let _ = writeln!(s, "| component ≤ 400 KB | {:.0} KB | {} |", component_size as f64 / 1000.0, verdict(component_size <= 400_000));
+    let _ = writeln!(
+        s,
+        "| component ≤ 400 KB | {:.0} KB | {} |",
+        component_size as f64 / 1000.0,
+        verdict(component_size <= 400_000)
+    );
     s
 }

@@ -90,7 +90,13 @@ struct Http {
 type Error = Box<dyn std::error::Error>;
 
 impl Http {
-    fn send(&mut self, method: &str, target: &str, auth: Option<&str>, body: &[u8]) -> Result<Vec<u8>, Error> {
+    fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        auth: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         if self.mode == Connections::PerRequest || self.conn.is_none() {
             let stream = TcpStream::connect(("127.0.0.1", self.port))?;
             stream.set_nodelay(true)?;
@@ -120,7 +126,11 @@ impl Http {
         stream.write_all(&message)?;
         let mut line = String::new();
         reader.read_line(&mut line)?;
-        let status = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
         let mut length = 0;
         loop {
             line.clear();

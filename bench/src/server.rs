@@ -159,7 +159,10 @@ fn answer<'a>(site: &'a Site, request: &Request) -> (&'static str, Cow<'a, [u8]>
     if request.method == "POST" && path == "/auth/token" {
         let creds: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
         if creds["username"].is_string() && creds["password"].is_string() {
-            return ("201 Created", json(serde_json::json!({ "access_token": site.token })));
+            return (
+                "201 Created",
+                json(serde_json::json!({ "access_token": site.token })),
+            );
         }
         return (
             "400 Bad Request",
@@ -169,7 +172,12 @@ fn answer<'a>(site: &'a Site, request: &Request) -> (&'static str, Cow<'a, [u8]>
     let kind = match (request.method.as_str(), path) {
         ("GET", "/auth/fab/v1/users") => Kind::Users,
         ("GET", "/auth/fab/v1/roles") => Kind::Roles,
-        _ => return ("404 Not Found", json(serde_json::json!({ "detail": "Not Found" }))),
+        _ => {
+            return (
+                "404 Not Found",
+                json(serde_json::json!({ "detail": "Not Found" })),
+            )
+        }
     };
     if request.authorization.as_deref() != Some(&format!("Bearer {}", site.token)) {
         return (

@@ -189,6 +189,9 @@ mod tests {
     fn wasmtime_version_constant_matches_the_pin() {
         let manifest = include_str!("../Cargo.toml");
         let pin = format!("wasmtime = {{ version = \"={WASMTIME_VERSION}\"");
-        assert!(manifest.contains(&pin), "update WASMTIME_VERSION to the pin");
+        assert!(
+            manifest.contains(&pin),
+            "update WASMTIME_VERSION to the pin"
+        );
     }
 }

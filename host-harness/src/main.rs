@@ -249,11 +249,7 @@ fn read_stdin_line(what: &str) -> Result<String, Failure> {
 
 fn resolve_settings(cli: &Cli) -> Result<BTreeMap<String, String>, Failure> {
     let cassette = match &cli.replay {
-        Some(path) => Some(
-            Cassette::load(path)
-                .map_err(|e| usage(format!("{e:#}")))?
-                .settings,
-        ),
+        Some(path) => Some(Cassette::load_settings(path).map_err(|e| usage(format!("{e:#}")))?),
         None => None,
     };
     let config_file = match &cli.config {

@@ -98,8 +98,8 @@ fn verified_payload<'a>(bytes: &'a [u8], key: &str) -> Option<&'a [u8]> {
     let rest = bytes.strip_prefix(MAGIC)?;
     let (stored_key, rest) = split_line(rest)?;
     let (stored_hash, payload) = split_line(rest)?;
-    let ok = stored_key == key.as_bytes()
-        && stored_hash == hex(&Sha256::digest(payload)).as_bytes();
+    let ok =
+        stored_key == key.as_bytes() && stored_hash == hex(&Sha256::digest(payload)).as_bytes();
     ok.then_some(payload)
 }
 
@@ -251,7 +251,10 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
-            assert!(cache.load(engine, &wasm).is_none(), "world-writable refused");
+            assert!(
+                cache.load(engine, &wasm).is_none(),
+                "world-writable refused"
+            );
             std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         assert!(cache.load(engine, &wasm).is_some());
@@ -264,7 +267,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = DiskCache::open(dir.path()).unwrap_err();
-        assert!(format!("{err:#}").contains("writable by other users"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("writable by other users"),
+            "{err:#}"
+        );
     }
 
     #[test]
