@@ -119,3 +119,13 @@ tools: ## Install the pinned wasmtime CLI into .tools/ (once; features: run, com
 	    --no-default-features --features run,cranelift,component-model,wasi-http; \
 	  $(WASMTIME) --version; \
 	fi
+
+# --- Benchmarks (issue 6): not part of `make test` or CI -------------------------------------
+.PHONY: bench
+# Fat LTO is for the component (workspace release profile); on the host it would add many
+# minutes of wasmtime linking for no measured gain, so the bench's host builds turn it off.
+BENCH_HOST_ENV := CARGO_PROFILE_RELEASE_LTO=false
+BENCH_ARGS ?=
+bench: component ## Full syncs of 1k/10k/100k synthetic users vs a native floor, start-up, size (BENCHMARKS.md)
+	$(BENCH_HOST_ENV) $(CARGO) build --locked --release -p host-harness -p connector-bench
+	target/release/connector-bench $(BENCH_ARGS)

@@ -1,14 +1,23 @@
 //! The wasmtime engine and component loading, shared process-wide so a test binary compiles
-//! the component once.
+//! the component once; optionally backed by an on-disk cache of precompiled components so a
+//! second run starts in about a millisecond instead of compiling again (hundreds of ms).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::SystemTime;
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
+
+mod disk_cache;
+
+pub use disk_cache::{default_cache_dir, DiskCache};
+
+/// The wasmtime this harness is built with (pinned `=` in host-harness/Cargo.toml; a unit test
+/// keeps the two in step). Part of the precompiled-cache key.
+pub const WASMTIME_VERSION: &str = "48.0.8";
 
 /// `target/wasm32-wasip2/release/airflow_connector.wasm` of this workspace.
 pub fn default_component_path() -> PathBuf {
@@ -32,12 +41,62 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Identity of a file's contents for the cache: a rebuilt component is compiled again.
+/// The on-disk cache `load_component` uses; none (the default for library users, so tests
+/// write nothing outside target/) until the CLI or an embedder sets one.
+fn disk_cache_setting() -> &'static RwLock<Option<DiskCache>> {
+    static SETTING: OnceLock<RwLock<Option<DiskCache>>> = OnceLock::new();
+    SETTING.get_or_init(|| RwLock::new(None))
+}
+
+/// Use `cache` (or no disk cache) for the components loaded from now on.
+pub fn set_disk_cache(cache: Option<DiskCache>) {
+    *disk_cache_setting()
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = cache;
+}
+
+/// How a component came to be ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Already loaded earlier in this process.
+    Memory,
+    /// Deserialized from a precompiled file this harness wrote to its disk cache.
+    Precompiled,
+    /// Compiled from the `.wasm` (and, with a disk cache, saved for next time).
+    Compiled,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    pub source: LoadSource,
+    pub elapsed: Duration,
+    /// Compiled, but the disk cache could not be written (the reason went to stderr).
+    pub cache_write_failed: bool,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.elapsed.as_secs_f64() * 1000.0;
+        match self.source {
+            LoadSource::Memory => write!(f, "component already loaded ({ms:.2} ms)"),
+            LoadSource::Precompiled => write!(f, "component loaded precompiled in {ms:.2} ms"),
+            LoadSource::Compiled => write!(f, "component compiled in {ms:.2} ms"),
+        }
+    }
+}
+
+/// Identity of a file's contents for the in-memory cache: a rebuilt component is loaded again.
 type CacheKey = (PathBuf, Option<SystemTime>, u64);
 
 /// Load and compile a component, reusing an earlier compilation of the same unchanged file.
 pub fn load_component(path: &Path) -> Result<Component> {
+    load_component_traced(path).map(|(component, _)| component)
+}
+
+/// [`load_component`], also saying where the component came from and how long it took.
+pub fn load_component_traced(path: &Path) -> Result<(Component, LoadReport)> {
     static CACHE: OnceLock<Mutex<HashMap<CacheKey, Component>>> = OnceLock::new();
+    let started = Instant::now();
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -56,13 +115,48 @@ pub fn load_component(path: &Path) -> Result<Component> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     if let Some(component) = cache.get(&key) {
-        return Ok(component.clone());
+        let report = LoadReport {
+            source: LoadSource::Memory,
+            elapsed: started.elapsed(),
+            cache_write_failed: false,
+        };
+        return Ok((component.clone(), report));
     }
-    let component = Component::from_file(engine(), path)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot compile component {}", path.display()))?;
+    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let disk = disk_cache_setting()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let (component, source, cache_write_failed) = match &disk {
+        Some(disk) => match disk.load(engine(), &wasm) {
+            Some(component) => (component, LoadSource::Precompiled, false),
+            None => {
+                let component = compile(&wasm, path)?;
+                let saved = disk.save(engine(), &wasm, &component);
+                if let Err(e) = &saved {
+                    eprintln!(
+                        "warning: cannot save the precompiled component in {}: {e:#}",
+                        disk.dir().display()
+                    );
+                }
+                (component, LoadSource::Compiled, saved.is_err())
+            }
+        },
+        None => (compile(&wasm, path)?, LoadSource::Compiled, false),
+    };
     cache.insert(key, component.clone());
-    Ok(component)
+    let report = LoadReport {
+        source,
+        elapsed: started.elapsed(),
+        cache_write_failed,
+    };
+    Ok((component, report))
+}
+
+fn compile(wasm: &[u8], path: &Path) -> Result<Component> {
+    Component::new(engine(), wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot compile component {}", path.display()))
 }
 
 #[cfg(test)]
@@ -91,6 +185,16 @@ mod tests {
         assert!(
             format!("{err:#}").contains("cannot compile component"),
             "{err:#}"
+        );
+    }
+
+    #[test]
+    fn wasmtime_version_constant_matches_the_pin() {
+        let manifest = include_str!("../Cargo.toml");
+        let pin = format!("wasmtime = {{ version = \"={WASMTIME_VERSION}\"");
+        assert!(
+            manifest.contains(&pin),
+            "update WASMTIME_VERSION to the pin"
         );
     }
 }

@@ -70,9 +70,9 @@ impl HarnessOptions {
     /// password), using the default component.
     pub fn replay(cassette: impl Into<PathBuf>) -> Result<Self, HarnessError> {
         let cassette = cassette.into();
-        let recorded = Cassette::load(&cassette)?;
+        let recorded = Cassette::load_settings(&cassette)?;
         let settings = settings::resolve(&settings::SettingsInput {
-            cassette: Some(recorded.settings),
+            cassette: Some(recorded),
             replay: true,
             ..Default::default()
         })?;
@@ -211,7 +211,7 @@ impl Harness {
                 }
             }
             HttpMode::Replay { cassette } => {
-                let recorded = Cassette::load(&cassette)?;
+                let recorded = Cassette::load_for_replay(&cassette)?;
                 HttpSetup::Replay {
                     path: cassette,
                     cassette: recorded,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -88,10 +89,18 @@ struct Cli {
     /// Largest response body passed to the connector, in every mode [default: 16; config `max_body_mib`]
     #[arg(long, value_name = "MIB", global = true)]
     max_body_mib: Option<String>,
-    /// Log the limits and each HTTP request (mode, method, URL, status, duration) on stderr;
+    /// Log the limits, start-up timings and each HTTP request (mode, method, URL, status,
+    /// duration) on stderr;
     /// never headers or credentials
     #[arg(long, short, global = true)]
     verbose: bool,
+    /// Keep precompiled components in DIR
+    /// [default: $XDG_CACHE_HOME/airflow-connector-harness, else ~/.cache/…]
+    #[arg(long, value_name = "DIR", global = true)]
+    compile_cache: Option<PathBuf>,
+    /// Compile the component on every run instead of using the precompiled cache
+    #[arg(long, global = true, conflicts_with = "compile_cache")]
+    no_compile_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -227,6 +236,7 @@ fn runtime(message: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -241,7 +251,7 @@ fn main() -> ExitCode {
     // Secrets are known only once settings resolve; until then nothing secret can be in a
     // message, so an empty scrubber is right.
     let mut scrubber = Scrubber::default();
-    let result = rt.block_on(run(cli, &mut scrubber));
+    let result = rt.block_on(run(cli, &mut scrubber, started));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -303,11 +313,7 @@ fn resolve_settings(
     config_file: Option<(String, String)>,
 ) -> Result<BTreeMap<String, String>, Failure> {
     let cassette = match &cli.replay {
-        Some(path) => Some(
-            Cassette::load(path)
-                .map_err(|e| usage(format!("{e:#}")))?
-                .settings,
-        ),
+        Some(path) => Some(Cassette::load_settings(path).map_err(|e| usage(format!("{e:#}")))?),
         None => None,
     };
     let password = if cli.password_stdin {
@@ -331,7 +337,31 @@ fn resolve_settings(
     settings::resolve(&input).map_err(|e| usage(e.to_string()))
 }
 
-async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
+/// Sets up the precompiled-component cache; without a usable one the run still works, it
+/// only compiles the component (a warning says why).
+fn use_compile_cache(cli: &Cli) {
+    if cli.no_compile_cache {
+        return;
+    }
+    let Some(dir) = cli
+        .compile_cache
+        .clone()
+        .or_else(host_harness::engine::default_cache_dir)
+    else {
+        return;
+    };
+    match host_harness::engine::DiskCache::open(dir) {
+        Ok(cache) => host_harness::engine::set_disk_cache(Some(cache)),
+        Err(e) => eprintln!("warning: not caching the compiled component: {e:#}"),
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), Failure> {
+    use_compile_cache(&cli);
     let config_file = read_config_file(&cli)?;
     let host = resolve_host_config(&cli, config_file.as_ref())?;
     let settings = resolve_settings(&cli, config_file)?;
@@ -361,14 +391,36 @@ async fn run(cli: Cli, scrubber: &mut Scrubber) -> Result<(), Failure> {
         eprintln!("limits: {}", opts.limits.describe());
     }
 
+    // Engine and component are made here, ahead of the harness (which then finds them in
+    // memory), to time them; a failure is reported by the harness below.
+    let creating = Instant::now();
+    host_harness::engine::engine();
+    let engine_ms = ms(creating.elapsed());
+    if let Ok((_, report)) = host_harness::engine::load_component_traced(&opts.component) {
+        if cli.verbose {
+            eprintln!("startup: engine created in {engine_ms:.2} ms; {report}");
+        }
+    }
+    let verbose = cli.verbose;
     // Metadata is callable before configure, so it works with incomplete settings.
     let mut harness = match cli.command {
         Command::Metadata => Harness::instantiate(opts).await?,
         _ => {
+            let instantiating = Instant::now();
             let mut harness = Harness::instantiate(opts).await?;
             print_warnings(&harness);
+            let configuring = Instant::now();
             if let Err(e) = harness.configure().await {
                 return finish(harness, Err(e.into()));
+            }
+            if verbose {
+                eprintln!(
+                    "startup: instantiated in {:.2} ms, configured in {:.2} ms; first call \
+                     returned {:.2} ms after start",
+                    ms(configuring - instantiating),
+                    ms(configuring.elapsed()),
+                    ms(started.elapsed())
+                );
             }
             harness
         }

@@ -1,0 +1,117 @@
+//! `make bench`: full syncs of synthetic 1k/10k/100k-user directories through the release
+//! harness (replay, and loopback HTTP against a server answering like Airflow 3), beside a
+//! native floor (same pages, same server, serde_json, no wasm); start-up cold and warm;
+//! component size. Prints the tables as markdown (also written to target/bench/results.md).
+//!
+//! ```text
+//! connector-bench [--sizes 1000,10000,100000] [--roles 50] [--reps 5]
+//!                 [--harness target/release/host-harness] [--component PATH] [--work target/bench]
+//! connector-bench serve --users N [--roles 50]      # the loopback server alone, for profiling
+//! connector-bench cassette --users N --out FILE     # a synthetic replay cassette alone
+//! ```
+
+mod cassette;
+mod child;
+mod directory;
+mod measure;
+mod native;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub struct Options {
+    pub sizes: Vec<usize>,
+    pub roles: usize,
+    pub reps: usize,
+    pub harness: PathBuf,
+    pub component: PathBuf,
+    pub work: PathBuf,
+    pub users: usize,
+    pub out: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<(String, Options), String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut opts = Options {
+        sizes: vec![1_000, 10_000, 100_000],
+        roles: 50,
+        reps: 5,
+        harness: root.join("target/release/host-harness"),
+        component: root.join("target/wasm32-wasip2/release/airflow_connector.wasm"),
+        work: root.join("target/bench"),
+        users: 1_000,
+        out: None,
+    };
+    let mut command = "run".to_string();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let number = |name: &str, v: String| {
+            v.replace('_', "")
+                .parse::<usize>()
+                .map_err(|_| format!("{name} takes a whole number, got `{v}`"))
+        };
+        match arg.as_str() {
+            "run" | "serve" | "cassette" => command = arg.clone(),
+            "--sizes" => {
+                opts.sizes = value("--sizes")?
+                    .split(',')
+                    .map(|s| number("--sizes", s.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--roles" => opts.roles = number("--roles", value("--roles")?)?,
+            "--reps" => opts.reps = number("--reps", value("--reps")?)?.max(1),
+            "--users" => opts.users = number("--users", value("--users")?)?,
+            "--harness" => opts.harness = value("--harness")?.into(),
+            "--component" => opts.component = value("--component")?.into(),
+            "--work" => opts.work = value("--work")?.into(),
+            "--out" => opts.out = Some(value("--out")?.into()),
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; see the top of bench/src/main.rs"
+                ))
+            }
+        }
+    }
+    if opts.roles == 0 {
+        return Err("--roles must be at least 1".into());
+    }
+    Ok((command, opts))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse(&args).and_then(|(command, opts)| match command.as_str() {
+        "serve" => serve(&opts),
+        "cassette" => {
+            let out = opts.out.clone().ok_or("cassette needs --out FILE")?;
+            cassette::write(&directory::Directory::new(opts.users, opts.roles), &out)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))
+        }
+        _ => measure::run(&opts),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(opts: &Options) -> Result<(), String> {
+    let server = server::Server::start(opts.users, opts.roles).map_err(|e| e.to_string())?;
+    println!("{}", server.base_url());
+    eprintln!(
+        "serving {} users, {} roles like Airflow 3 FAB FastAPI; any password; Ctrl-C stops",
+        opts.users, opts.roles
+    );
+    loop {
+        std::thread::park();
+    }
+}

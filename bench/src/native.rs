@@ -1,0 +1,232 @@
+//! The native floor: what a plain Rust program spends on the same full sync — the same
+//! requests to the same server, each answer parsed with serde_json into typed rows — with no
+//! wasm, no component boundary and no output. The connector's sync is measured against it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::directory::PAGE;
+
+// Parsed as the connector parses them (every field it reads), so parsing costs the same work.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct User {
+    username: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    roles: Option<Vec<Named>>,
+    active: Option<bool>,
+    last_login: Option<String>,
+    login_count: Option<u64>,
+    fail_login_count: Option<u64>,
+    created_on: Option<String>,
+    changed_on: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Permission {
+    action: Named,
+    resource: Named,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Role {
+    name: String,
+    actions: Option<Vec<Permission>>,
+}
+
+#[derive(Deserialize)]
+struct Users {
+    users: Vec<User>,
+    total_entries: usize,
+}
+
+#[derive(Deserialize)]
+struct Roles {
+    roles: Vec<Role>,
+    total_entries: usize,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+}
+
+pub struct NativeRun {
+    pub elapsed: Duration,
+    pub requests: usize,
+    pub users: usize,
+    pub roles: usize,
+}
+
+/// How the floor talks HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// A new TCP connection per request, as wasmtime-wasi-http's sender makes.
+    PerRequest,
+    /// One kept-alive connection for the whole sync.
+    KeepAlive,
+}
+
+struct Http {
+    port: u16,
+    mode: Connections,
+    conn: Option<(TcpStream, BufReader<TcpStream>)>,
+    requests: usize,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+impl Http {
+    fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        auth: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        if self.mode == Connections::PerRequest || self.conn.is_none() {
+            let stream = TcpStream::connect(("127.0.0.1", self.port))?;
+            stream.set_nodelay(true)?;
+            let reader = BufReader::new(stream.try_clone()?);
+            self.conn = Some((stream, reader));
+        }
+        let Some((stream, reader)) = self.conn.as_mut() else {
+            return Err("no connection".into());
+        };
+        self.requests += 1;
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\naccept: application/json\r\n",
+            self.port
+        );
+        if let Some(auth) = auth {
+            head.push_str(&format!("authorization: {auth}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str(&format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        let mut message = head.into_bytes();
+        message.extend_from_slice(body);
+        stream.write_all(&message)?;
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let mut length = 0;
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                }
+            }
+        }
+        let mut response = vec![0; length];
+        reader.read_exact(&mut response)?;
+        if !status.starts_with('2') {
+            return Err(format!("{method} {target} -> {status}").into());
+        }
+        Ok(response)
+    }
+}
+
+/// Signs in, then pages through users and roles, parsing every page.
+pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
+    let started = Instant::now();
+    let mut http = Http {
+        port,
+        mode,
+        conn: None,
+        requests: 0,
+    };
+    let token: Token = serde_json::from_slice(&http.send(
+        "POST",
+        "/auth/token",
+        None,
+        br#"{"username":"admin","password":"admin"}"#,
+    )?)?;
+    let auth = format!("Bearer {}", token.access_token);
+    let mut users = 0;
+    loop {
+        let target = format!("/auth/fab/v1/users?limit={PAGE}&offset={users}");
+        let page: Users = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
+        users += page.users.len();
+        if page.users.is_empty() || users >= page.total_entries {
+            break;
+        }
+    }
+    let mut roles = 0;
+    loop {
+        let target = format!("/auth/fab/v1/roles?limit={PAGE}&offset={roles}");
+        let page: Roles = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
+        roles += page.roles.len();
+        if page.roles.is_empty() || roles >= page.total_entries {
+            break;
+        }
+    }
+    Ok(NativeRun {
+        elapsed: started.elapsed(),
+        requests: http.requests,
+        users,
+        roles,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::Directory;
+    use crate::server::Server;
+
+    #[test]
+    fn the_floor_reads_the_whole_directory_in_the_expected_requests() {
+        let server = Server::start(250, 50).unwrap();
+        for mode in [Connections::PerRequest, Connections::KeepAlive] {
+            let run = sync(server.port, mode).unwrap();
+            assert_eq!((run.users, run.roles), (250, 50));
+            assert_eq!(run.requests, Directory::new(250, 50).expected_requests());
+        }
+        assert_eq!(server.requests(), 2 * 5);
+    }
+
+    #[test]
+    fn the_server_answers_the_detection_probe_and_refuses_without_a_token() {
+        let server = Server::start(10, 2).unwrap();
+        let mut http = Http {
+            port: server.port,
+            mode: Connections::PerRequest,
+            conn: None,
+            requests: 0,
+        };
+        let probe = http.send("POST", "/auth/token", None, b"{}").unwrap_err();
+        assert!(probe.to_string().contains("400"), "{probe}");
+        let anonymous = http
+            .send("GET", "/auth/fab/v1/users?limit=100&offset=0", None, &[])
+            .unwrap_err();
+        assert!(anonymous.to_string().contains("401"), "{anonymous}");
+    }
+}
