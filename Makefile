@@ -109,13 +109,17 @@ clean: ## Remove build outputs and test outputs
 WASMTIME_CLI_VERSION := 48.0.8
 TOOLS   := .tools
 WASMTIME := $(TOOLS)/bin/wasmtime
+# A test tool, not a product: opt-level 1 and parallel codegen cut its build from 16.6 to 12.5
+# CPU-minutes (measured), and it still compiles the component in about a second.
+WASMTIME_CLI_PROFILE := CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_DEBUG=false
 
 .PHONY: tools
 tools: ## Install the pinned wasmtime CLI into .tools/ (once; features: run, component model, wasi-http)
 	@if [ "$$($(WASMTIME) --version 2>/dev/null | cut -d' ' -f2)" = "$(WASMTIME_CLI_VERSION)" ]; then \
 	  echo "tools: $$($(WASMTIME) --version)"; \
 	else \
-	  $(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
+	  $(WASMTIME_CLI_PROFILE) $(CARGO) install wasmtime-cli --version $(WASMTIME_CLI_VERSION) --locked --root $(TOOLS) \
 	    --no-default-features --features run,cranelift,component-model,wasi-http; \
 	  $(WASMTIME) --version; \
 	fi
