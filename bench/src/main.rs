@@ -86,6 +86,9 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--peak-rss-of") {
+        return child::peak_rss_of(args.get(1..).unwrap_or_default());
+    }
     let result = parse(&args).and_then(|(command, opts)| match command.as_str() {
         "serve" => serve(&opts),
         "cassette" => {
