@@ -126,13 +126,7 @@ impl Cassette {
             .with_context(|| format!("cannot read cassette {}", path.display()))?;
         let cassette: Cassette = serde_json::from_str(&text)
             .with_context(|| format!("cassette {} is not a valid cassette", path.display()))?;
-        if cassette.format != FORMAT {
-            bail!(
-                "cassette {} has format `{}`; this harness reads `{FORMAT}`",
-                path.display(),
-                cassette.format
-            );
-        }
+        check_format(&cassette.format, path)?;
         Ok(cassette)
     }
 
@@ -152,13 +146,7 @@ impl Cassette {
             settings: compact.settings,
             interactions: compact.interactions.0,
         };
-        if cassette.format != FORMAT {
-            bail!(
-                "cassette {} has format `{}`; this harness reads `{FORMAT}`",
-                path.display(),
-                cassette.format
-            );
-        }
+        check_format(&cassette.format, path)?;
         Ok(cassette)
     }
 
@@ -175,13 +163,7 @@ impl Cassette {
             .with_context(|| format!("cannot read cassette {}", path.display()))?;
         let head: Head = serde_json::from_reader(std::io::BufReader::new(file))
             .with_context(|| format!("cassette {} is not a valid cassette", path.display()))?;
-        if head.format != FORMAT {
-            bail!(
-                "cassette {} has format `{}`; this harness reads `{FORMAT}`",
-                path.display(),
-                head.format
-            );
-        }
+        check_format(&head.format, path)?;
         Ok(head.settings)
     }
 
@@ -281,6 +263,17 @@ pub fn path_and_query(url: &str) -> String {
 /// Current time as RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Every loader refuses a cassette of another format the same way.
+fn check_format(format: &str, path: &Path) -> Result<()> {
+    if format != FORMAT {
+        bail!(
+            "cassette {} has format `{format}`; this harness reads `{FORMAT}`",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
