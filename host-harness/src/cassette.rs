@@ -130,41 +130,26 @@ impl Cassette {
         Ok(cassette)
     }
 
-    /// For replay: response bodies are kept as their compact JSON text (what replay sends)
-    /// rather than as parsed trees, one interaction at a time while reading, so a 33 MB
-    /// cassette costs about 33 MB of memory instead of ten times that.
-    pub fn load_for_replay(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot read cassette {}", path.display()))?;
-        let compact: CompactCassette = serde_json::from_reader(std::io::BufReader::new(file))
-            .with_context(|| format!("cassette {} is not a valid cassette", path.display()))?;
-        let cassette = Cassette {
-            format: compact.format,
-            source: compact.source,
-            recorded_at: compact.recorded_at,
-            synthetic: compact.synthetic,
-            settings: compact.settings,
-            interactions: compact.interactions.0,
-        };
-        check_format(&cassette.format, path)?;
-        Ok(cassette)
-    }
-
-    /// Only the settings a cassette was recorded with; the interactions are skipped without
-    /// being built, so a large cassette is not held in memory twice (replay loads it again).
+    /// Only the settings a cassette was recorded with. Reading stops as soon as `format` and
+    /// `settings` are known (they come first in what `save` writes), so a 33 MB cassette is
+    /// not scanned just for its head.
     pub fn load_settings(path: &Path) -> Result<BTreeMap<String, String>> {
-        #[derive(Deserialize)]
-        struct Head {
-            format: String,
-            #[serde(default)]
-            settings: BTreeMap<String, String>,
-        }
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot read cassette {}", path.display()))?;
-        let head: Head = serde_json::from_reader(std::io::BufReader::new(file))
-            .with_context(|| format!("cassette {} is not a valid cassette", path.display()))?;
-        check_format(&head.format, path)?;
-        Ok(head.settings)
+        let mut head = Head::default();
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let parsed = serde::Deserializer::deserialize_map(&mut de, HeadVisitor(&mut head));
+        // The visitor ends early with an error once it has both; only then is it not one.
+        let (Some(format), Some(settings)) = (head.format, head.settings) else {
+            let err = match parsed {
+                Err(e) => anyhow::Error::new(e),
+                Ok(()) => anyhow::anyhow!("no `format` field"),
+            };
+            return Err(err)
+                .with_context(|| format!("cassette {} is not a valid cassette", path.display()));
+        };
+        check_format(&format, path)?;
+        Ok(settings)
     }
 
     /// Pretty-printed, written through a temporary file so a failed write never leaves a
@@ -187,58 +172,38 @@ impl Cassette {
     }
 }
 
-#[derive(Deserialize)]
-struct CompactCassette {
-    format: String,
-    source: String,
-    recorded_at: String,
-    #[serde(default)]
-    synthetic: bool,
-    #[serde(default)]
-    settings: BTreeMap<String, String>,
-    interactions: CompactInteractions,
+#[derive(Default)]
+struct Head {
+    format: Option<String>,
+    settings: Option<BTreeMap<String, String>>,
 }
 
-/// Interactions whose response bodies are compacted as each one is read.
-struct CompactInteractions(Vec<Interaction>);
+struct HeadVisitor<'a>(&'a mut Head);
 
-impl<'de> Deserialize<'de> for CompactInteractions {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = CompactInteractions;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of interactions")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(mut interaction) = seq.next_element::<Interaction>()? {
-                    compact_response(&mut interaction.response);
-                    out.push(interaction);
-                }
-                Ok(CompactInteractions(out))
-            }
-        }
-        d.deserialize_seq(Visit)
+impl<'de> serde::de::Visitor<'de> for HeadVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a cassette object")
     }
-}
-
-/// A JSON body becomes its compact text, with the content type replay would have added.
-fn compact_response(response: &mut RecordedResponse) {
-    if let Some(json) = response.body.json.take() {
-        if !response
-            .headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"))
-        {
-            response
-                .headers
-                .insert("content-type".into(), "application/json".into());
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "format" => self.0.format = Some(map.next_value()?),
+                "settings" => self.0.settings = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            if self.0.format.is_some() && self.0.settings.is_some() {
+                return Err(serde::de::Error::custom("head read"));
+            }
         }
-        response.body.text = Some(serde_json::to_string(&json).unwrap_or_default());
+        // `settings` is optional.
+        self.0.settings.get_or_insert_with(BTreeMap::new);
+        Ok(())
     }
 }
 
@@ -266,7 +231,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Every loader refuses a cassette of another format the same way.
-fn check_format(format: &str, path: &Path) -> Result<()> {
+pub(crate) fn check_format(format: &str, path: &Path) -> Result<()> {
     if format != FORMAT {
         bail!(
             "cassette {} has format `{format}`; this harness reads `{FORMAT}`",
@@ -360,29 +325,36 @@ mod tests {
     }
 
     #[test]
-    fn replay_loading_keeps_responses_as_the_bytes_replay_sends() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
-        let c = sample();
-        c.save(&path).unwrap();
-        let loaded = Cassette::load_for_replay(&path).unwrap();
-        assert_eq!(loaded.settings, c.settings);
-        for (a, b) in loaded.interactions.iter().zip(&c.interactions) {
-            assert_eq!(a.request, b.request);
-            assert_eq!(a.response.status, b.response.status);
-            assert_eq!(a.response.body.to_bytes(), b.response.body.to_bytes());
-        }
-        let second = &loaded.interactions[1].response;
-        assert!(second.body.json.is_none());
-        assert_eq!(second.headers["content-type"], "application/json");
-    }
-
-    #[test]
     fn settings_load_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         sample().save(&path).unwrap();
         assert_eq!(Cassette::load_settings(&path).unwrap(), sample().settings);
+        // Settings after the interactions, or none at all, are found by reading on.
+        let text = r#"{"interactions":[{"x":[1,{"y":2}]}],"settings":{"a":"b"},"format":"governance-connector-cassette/1"}"#;
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            Cassette::load_settings(&path).unwrap(),
+            [("a".to_string(), "b".to_string())].into()
+        );
+        std::fs::write(
+            &path,
+            r#"{"format":"governance-connector-cassette/1","interactions":[]}"#,
+        )
+        .unwrap();
+        assert!(Cassette::load_settings(&path).unwrap().is_empty());
+        std::fs::write(&path, r#"{"settings":{}}"#).unwrap();
+        let err = format!("{:#}", Cassette::load_settings(&path).unwrap_err());
+        assert!(
+            err.contains("not a valid cassette") && err.contains("format"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            r#"{"format":"governance-connector-cassette/1","settings":{"#,
+        )
+        .unwrap();
+        assert!(Cassette::load_settings(&path).is_err());
     }
 
     #[test]

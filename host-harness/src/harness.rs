@@ -211,7 +211,7 @@ impl Harness {
                 }
             }
             HttpMode::Replay { cassette } => {
-                let recorded = Cassette::load_for_replay(&cassette)?;
+                let recorded = crate::http::replay_cassette::ReplayCassette::load(&cassette)?;
                 HttpSetup::Replay {
                     path: cassette,
                     cassette: recorded,

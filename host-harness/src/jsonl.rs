@@ -150,6 +150,12 @@ impl<'a> Line<'a> {
         // Serialising these borrowed strings and integers cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// The line and its newline, serialised straight into `out` (no intermediate `String`).
+    pub fn write_to<W: std::io::Write>(&self, mut out: W) -> std::io::Result<()> {
+        serde_json::to_writer(&mut out, self).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +253,12 @@ mod tests {
             entitlement_id: "role:Admin:member".into(),
             principal: rref("user", "alice"),
         };
+        let mut written = Vec::new();
+        Line::grant(&g).write_to(&mut written).unwrap();
+        assert_eq!(
+            written,
+            format!("{}\n", Line::grant(&g).to_json()).into_bytes()
+        );
         assert_eq!(
             Line::grant(&g).to_json(),
             r#"{"type":"grant","id":"role:Admin:member:user:alice","entitlement":"role:Admin:member","principal_type":"user","principal_id":"alice"}"#

@@ -89,7 +89,7 @@ impl Spool {
     }
 
     fn push(&mut self, line: &Line<'_>) -> Result<(), HarnessError> {
-        writeln!(self.file, "{}", line.to_json()).map_err(io_error)
+        line.write_to(&mut self.file).map_err(io_error)
     }
 
     fn copy_to(self, out: &mut (dyn Write + Send)) -> Result<(), HarnessError> {
@@ -107,8 +107,16 @@ fn io_error(e: std::io::Error) -> HarnessError {
     HarnessError::Host(anyhow::anyhow!("writing sync output: {e}"))
 }
 
-fn write_line(out: &mut (dyn Write + Send), line: &Line<'_>) -> Result<(), HarnessError> {
-    writeln!(out, "{}", line.to_json()).map_err(io_error)
+/// Writes one line through `buf`, so that `out` (behind `dyn`, often unbuffered stdout) gets
+/// one `write_all` per line rather than one per JSON token.
+fn write_line(
+    out: &mut (dyn Write + Send),
+    buf: &mut Vec<u8>,
+    line: &Line<'_>,
+) -> Result<(), HarnessError> {
+    buf.clear();
+    line.write_to(&mut *buf).map_err(io_error)?;
+    out.write_all(buf).map_err(io_error)
 }
 
 pub(crate) async fn run<S: SyncSource>(
@@ -133,10 +141,11 @@ async fn run_inner<S: SyncSource>(
     let mut stats = SyncStats::default();
     let mut entitlements = Spool::new()?;
     let mut grants = Spool::new()?;
+    let mut buf = Vec::with_capacity(1024);
 
     let types = source.resource_types().await?;
     for t in &types {
-        write_line(out, &Line::resource_type(t))?;
+        write_line(out, &mut buf, &Line::resource_type(t))?;
         stats.resource_types += 1;
     }
 
@@ -169,12 +178,15 @@ async fn run_inner<S: SyncSource>(
                 {
                     continue;
                 }
-                write_line(out, &Line::resource(r))?;
+                write_line(out, &mut buf, &Line::resource(r))?;
                 stats.resources += 1;
-                *stats
-                    .resources_by_type
-                    .entry(r.resource_type.clone())
-                    .or_default() += 1;
+                // Looked up before inserting: an owned key per resource was an allocation each.
+                match stats.resources_by_type.get_mut(&r.resource_type) {
+                    Some(n) => *n += 1,
+                    None => {
+                        stats.resources_by_type.insert(r.resource_type.clone(), 1);
+                    }
+                }
             }
             for e in &page.entitlements {
                 if inline.contains(e.resource.resource_type.as_str())
@@ -190,15 +202,15 @@ async fn run_inner<S: SyncSource>(
                 stats.grants += 1;
             }
             for r in &page.resources {
+                // Inline resources follow their own type's capabilities.
+                let caps = capabilities(&r.resource_type).unwrap_or(t.capabilities);
+                if caps.inline_resources || (caps.inline_entitlements && caps.inline_grants) {
+                    continue;
+                }
                 let rref = wit::ResourceRef {
                     resource_type: r.resource_type.clone(),
                     id: r.id.clone(),
                 };
-                // Inline resources follow their own type's capabilities.
-                let caps = capabilities(&r.resource_type).unwrap_or(t.capabilities);
-                if caps.inline_resources {
-                    continue;
-                }
                 if !caps.inline_entitlements {
                     list_entitlements(source, &rref, &mut entitlements, &mut stats).await?;
                 }

@@ -160,19 +160,15 @@ fn serve(
     };
     let answer = player.lock().unwrap().take(&incoming);
     let (status, headers, body) = match answer {
-        Ok(recorded) => {
-            let body = recorded.body.to_bytes();
-            let mut headers: Vec<(String, String)> = recorded
+        Ok(answer) => {
+            let headers: Vec<(String, String)> = answer
                 .headers
                 .into_iter()
                 .filter(|(k, _)| {
                     !["content-length", "transfer-encoding", "connection"].contains(&k.as_str())
                 })
                 .collect();
-            if recorded.body.json.is_some() && !headers.iter().any(|(k, _)| k == "content-type") {
-                headers.push(("content-type".into(), "application/json".into()));
-            }
-            (recorded.status, headers, body)
+            (answer.status, headers, answer.body)
         }
         Err(message) => {
             mismatches.lock().unwrap().push(message.clone());

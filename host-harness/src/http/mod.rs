@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod egress;
 pub mod player;
+pub mod replay_cassette;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use caps::{body_cap_message, capped, content_length, display_url, effective_time
 use caps::{BodyFault, TimeoutKind};
 use egress::EgressPolicy;
 use player::{describe, IncomingRequest, Player};
+use replay_cassette::{Answer, ReplayCassette};
 
 /// Headers that describe one transfer rather than the exchange; never stored or replayed.
 const TRANSFER_HEADERS: &[&str] = &[
@@ -131,8 +133,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// How the HTTP layer is set up.
 pub enum HttpSetup {
     Live,
-    Record { path: PathBuf, cassette: Cassette },
-    Replay { path: PathBuf, cassette: Cassette },
+    Record {
+        path: PathBuf,
+        cassette: Cassette,
+    },
+    Replay {
+        path: PathBuf,
+        cassette: ReplayCassette,
+    },
 }
 
 impl HttpState {
@@ -154,7 +162,7 @@ impl HttpState {
                 let name = path.display().to_string();
                 Mode::Replay {
                     path,
-                    player: Mutex::new(Player::new(cassette, name)),
+                    player: Mutex::new(Player::from_replay(cassette, name)),
                 }
             }
         };
@@ -427,12 +435,12 @@ impl HttpState {
         };
         let taken = lock(player).take(&incoming);
         match taken {
-            Ok(recorded) => {
-                let size = recorded.body.to_bytes().len() as u64;
+            Ok(answer) => {
+                let size = answer.body.len() as u64;
                 if size > self.limits.max_body_bytes {
                     return Err(self.body_too_large(line, Some(size)));
                 }
-                Ok((replayed_response(&recorded)?, Box::new(async { Ok(()) })))
+                Ok((replayed_response(answer)?, Box::new(async { Ok(()) })))
             }
             Err(message) => {
                 self.fail(HttpFailure::Mismatch(self.display.text(&message)));
@@ -490,30 +498,18 @@ fn stored_headers(
     out
 }
 
-/// The recorded response as the guest will see it: JSON re-serialised, content-length
-/// recomputed (the recorded one may describe a body before scrubbing or hand edits).
-pub fn replayed_response(
-    recorded: &RecordedResponse,
-) -> Result<http::Response<WasiBody>, HttpError> {
-    let bytes = recorded.body.to_bytes();
-    let mut builder = http::Response::builder().status(recorded.status);
-    for (name, value) in &recorded.headers {
+/// The recorded response as the guest will see it: content-length recomputed (the recorded
+/// one may describe a body before scrubbing or hand edits).
+pub fn replayed_response(answer: Answer) -> Result<http::Response<WasiBody>, HttpError> {
+    let mut builder = http::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
         if !is_transfer_header(name) {
             builder = builder.header(name.as_str(), value.as_str());
         }
     }
-    // Hand-written cassettes often leave the content type out of a JSON answer.
-    if recorded.body.json.is_some()
-        && !recorded
-            .headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-    }
     builder
-        .header(http::header::CONTENT_LENGTH, bytes.len())
-        .body(full(Bytes::from(bytes)))
+        .header(http::header::CONTENT_LENGTH, answer.body.len())
+        .body(full(Bytes::from(answer.body)))
         .map_err(|e| HttpError::InternalError(Some(format!("replay: bad recorded response: {e}"))))
 }
 
@@ -616,7 +612,7 @@ mod tests {
         state(
             HttpSetup::Replay {
                 path: "login.json".into(),
-                cassette: login_cassette(),
+                cassette: ReplayCassette::from_cassette(login_cassette()),
             },
             "http://127.0.0.1:28080",
         )
@@ -812,7 +808,7 @@ mod tests {
         let state = HttpState::new(
             HttpSetup::Replay {
                 path: "login.json".into(),
-                cassette: login_cassette(),
+                cassette: ReplayCassette::from_cassette(login_cassette()),
             },
             EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
             storage,
@@ -843,12 +839,22 @@ mod tests {
 
     #[test]
     fn replayed_json_gets_a_content_type_when_the_cassette_has_none() {
-        let res = replayed_response(&RecordedResponse {
-            status: 200,
-            headers: BTreeMap::new(),
-            body: Body::from_bytes(b"[1]"),
-        })
-        .unwrap();
+        let mut c = Cassette::new("t".into(), "t".into(), BTreeMap::new());
+        c.interactions.push(Interaction {
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: "http://h/".into(),
+                headers: BTreeMap::new(),
+                body: Body::default(),
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: BTreeMap::new(),
+                body: Body::from_bytes(b"[1]"),
+            },
+        });
+        let answer = ReplayCassette::from_cassette(c).answer(0).unwrap();
+        let res = replayed_response(answer).unwrap();
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(res.headers()["content-length"], "3");
     }
@@ -860,7 +866,7 @@ mod tests {
         let state = HttpState::new(
             HttpSetup::Replay {
                 path: "login.json".into(),
-                cassette: login_cassette(),
+                cassette: ReplayCassette::from_cassette(login_cassette()),
             },
             EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
             storage,

@@ -1,6 +1,7 @@
 //! Replay: answering requests from a cassette, each interaction consumed once.
 
-use crate::cassette::{path_and_query, Body, Cassette, Interaction, RecordedResponse};
+use super::replay_cassette::{Answer, ReplayCassette};
+use crate::cassette::{path_and_query, Body, Cassette};
 
 /// A request as the replay matcher sees it (already scrubbed like the cassette was).
 #[derive(Debug, Clone)]
@@ -58,7 +59,7 @@ fn bodies_match(recorded: &Body, incoming: &Body) -> bool {
 
 pub struct Player {
     name: String,
-    interactions: Vec<Interaction>,
+    cassette: ReplayCassette,
     keys: Vec<Key>,
     used: Vec<bool>,
 }
@@ -68,15 +69,20 @@ const EXCERPT: usize = 200;
 impl Player {
     /// `name` identifies the cassette in messages (its path).
     pub fn new(cassette: Cassette, name: String) -> Self {
+        Self::from_replay(ReplayCassette::from_cassette(cassette), name)
+    }
+
+    /// A cassette streamed from disk for replay (`ReplayCassette::load`).
+    pub fn from_replay(cassette: ReplayCassette, name: String) -> Self {
         let keys = cassette
-            .interactions
+            .requests
             .iter()
-            .map(|i| Key::new(&i.request.method, &i.request.url))
+            .map(|r| Key::new(&r.method, &r.url))
             .collect();
-        let used = vec![false; cassette.interactions.len()];
+        let used = vec![false; cassette.len()];
         Self {
             name,
-            interactions: cassette.interactions,
+            cassette,
             keys,
             used,
         }
@@ -84,35 +90,41 @@ impl Player {
 
     /// The response of the first unused interaction matching `req`, which is then used up;
     /// or a message showing the request and the closest recorded interaction.
-    pub fn take(&mut self, req: &IncomingRequest) -> Result<RecordedResponse, String> {
+    pub fn take(&mut self, req: &IncomingRequest) -> Result<Answer, String> {
         let key = Key::new(&req.method, &req.url);
-        let found = (0..self.interactions.len()).find(|&i| {
+        let found = (0..self.cassette.len()).find(|&i| {
             !self.used[i]
                 && self.keys[i] == key
-                && bodies_match(&self.interactions[i].request.body, &req.body)
+                && bodies_match(&self.cassette.requests[i].body, &req.body)
         });
         match found {
             Some(i) => {
                 self.used[i] = true;
-                Ok(self.interactions[i].response.clone())
+                self.cassette.answer(i).map_err(|e| {
+                    format!(
+                        "replay: cannot read the recorded response to {} from the spill file: {e}",
+                        describe(&req.method, &req.url)
+                    )
+                })
             }
             None => Err(self.mismatch_message(req, &key)),
         }
     }
 
     pub fn unused(&self) -> Vec<String> {
-        self.interactions
+        self.cassette
+            .requests
             .iter()
             .zip(&self.used)
             .filter(|(_, used)| !**used)
-            .map(|(i, _)| describe(&i.request.method, &i.request.url))
+            .map(|(r, _)| describe(&r.method, &r.url))
             .collect()
     }
 
     fn closest(&self, key: &Key, req: &IncomingRequest) -> Option<usize> {
         let same_route =
             |i: &usize| self.keys[*i].method == key.method && self.keys[*i].path == key.path;
-        let all = 0..self.interactions.len();
+        let all = 0..self.cassette.len();
         // Prefer what replay could still have served, then anything on the same route, then
         // the nearest by text.
         all.clone()
@@ -127,7 +139,7 @@ impl Player {
     }
 
     fn route_distance(&self, i: usize, req: &IncomingRequest) -> usize {
-        let recorded = &self.interactions[i].request;
+        let recorded = &self.cassette.requests[i];
         strsim::levenshtein(
             &describe(&recorded.method, &recorded.url),
             &describe(&req.method, &req.url),
@@ -143,7 +155,7 @@ impl Player {
         push_body(&mut msg, &req.body);
         match self.closest(key, req) {
             Some(i) => {
-                let rec = &self.interactions[i].request;
+                let rec = &self.cassette.requests[i];
                 msg.push_str(&format!("\n  closest: {}", describe(&rec.method, &rec.url)));
                 push_body(&mut msg, &rec.body);
                 let mut diffs = Vec::new();
@@ -173,7 +185,7 @@ impl Player {
         let used = self.used.iter().filter(|u| **u).count();
         msg.push_str(&format!(
             "\n  {used} of {} recorded interactions used so far",
-            self.interactions.len()
+            self.cassette.len()
         ));
         msg
     }
@@ -189,7 +201,7 @@ fn push_body(msg: &mut String, body: &Body) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::{RecordedRequest, RecordedResponse};
+    use crate::cassette::{Interaction, RecordedRequest, RecordedResponse};
     use std::collections::BTreeMap;
 
     fn interaction(method: &str, url: &str, body: &str, status: u16) -> Interaction {

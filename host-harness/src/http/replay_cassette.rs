@@ -1,0 +1,362 @@
+//! A cassette as replay holds it: requests parsed (they are matched), response bodies as the
+//! compact bytes replay sends, kept out of memory in a spill file. A 100k-user cassette is
+//! 33 MB; holding it made replay's memory grow with the directory, which a sync over HTTP
+//! does not (BENCHMARKS.md, "Memory bounded by a page").
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::cassette::{check_format, Cassette, RecordedRequest, RecordedResponse};
+
+/// A response without its body, which is a span of the body store.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// With `content-type: application/json` added to a JSON body that recorded none.
+    pub headers: BTreeMap<String, String>,
+    body: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    offset: u64,
+    len: usize,
+}
+
+/// A recorded response ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// Where response bodies live: memory for a cassette already in memory (tests, small
+/// scenarios), an anonymous temporary file for one streamed from disk.
+enum Store {
+    Memory(Vec<u8>),
+    File { file: BufWriter<File>, len: u64 },
+}
+
+pub struct BodyStore(Store);
+
+impl BodyStore {
+    fn memory() -> Self {
+        BodyStore(Store::Memory(Vec::new()))
+    }
+
+    fn spill_file() -> std::io::Result<Self> {
+        Ok(BodyStore(Store::File {
+            file: BufWriter::new(tempfile::tempfile()?),
+            len: 0,
+        }))
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<Span> {
+        let offset = match &mut self.0 {
+            Store::Memory(buf) => {
+                let offset = buf.len() as u64;
+                buf.extend_from_slice(bytes);
+                offset
+            }
+            Store::File { file, len } => {
+                let offset = *len;
+                file.write_all(bytes)?;
+                *len += bytes.len() as u64;
+                offset
+            }
+        };
+        Ok(Span {
+            offset,
+            len: bytes.len(),
+        })
+    }
+
+    fn read(&mut self, span: Span) -> std::io::Result<Vec<u8>> {
+        match &mut self.0 {
+            Store::Memory(buf) => {
+                let start = usize::try_from(span.offset).unwrap_or(usize::MAX);
+                buf.get(start..start.saturating_add(span.len))
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| std::io::Error::other("body span outside the store"))
+            }
+            Store::File { file, .. } => {
+                // A no-op once the first read has flushed what loading wrote.
+                file.flush()?;
+                let file = file.get_mut();
+                file.seek(SeekFrom::Start(span.offset))?;
+                let mut body = vec![0; span.len];
+                file.read_exact(&mut body)?;
+                Ok(body)
+            }
+        }
+    }
+}
+
+/// Interactions split into what matching reads and what replay sends.
+pub struct ReplayCassette {
+    pub requests: Vec<RecordedRequest>,
+    pub responses: Vec<StoredResponse>,
+    bodies: BodyStore,
+}
+
+impl ReplayCassette {
+    /// Streams `path` once: each response body is re-serialised compactly straight from the
+    /// parser into the spill file (no JSON tree, no copy of the file in memory).
+    pub fn load(path: &Path) -> Result<Self> {
+        let file =
+            File::open(path).with_context(|| format!("cannot read cassette {}", path.display()))?;
+        let head: ReplayFile = serde_json::from_reader(BufReader::with_capacity(1 << 16, file))
+            .with_context(|| format!("cassette {} is not a valid cassette", path.display()))?;
+        check_format(&head.format, path)?;
+        Ok(head.interactions.0)
+    }
+
+    /// From a cassette already in memory; bodies stay in memory.
+    pub fn from_cassette(cassette: Cassette) -> Self {
+        let mut out = ReplayCassette {
+            requests: Vec::with_capacity(cassette.interactions.len()),
+            responses: Vec::with_capacity(cassette.interactions.len()),
+            bodies: BodyStore::memory(),
+        };
+        for i in cassette.interactions {
+            let bytes = i.response.body.to_bytes();
+            let json = i.response.body.json.is_some();
+            // Appending to memory cannot fail.
+            if let Ok(span) = out.bodies.append(&bytes) {
+                out.push(i.request, i.response.status, i.response.headers, json, span);
+            }
+        }
+        out
+    }
+
+    fn push(
+        &mut self,
+        request: RecordedRequest,
+        status: u16,
+        mut headers: BTreeMap<String, String>,
+        json: bool,
+        body: Span,
+    ) {
+        // Hand-written cassettes often leave the content type out of a JSON answer.
+        if json
+            && !headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.insert("content-type".into(), "application/json".into());
+        }
+        self.requests.push(request);
+        self.responses.push(StoredResponse {
+            status,
+            headers,
+            body,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Response `i` with its body read back from the store.
+    pub fn answer(&mut self, i: usize) -> std::io::Result<Answer> {
+        let stored = self
+            .responses
+            .get(i)
+            .ok_or_else(|| std::io::Error::other("no such interaction"))?;
+        let (status, headers, span) = (stored.status, stored.headers.clone(), stored.body);
+        Ok(Answer {
+            status,
+            headers,
+            body: self.bodies.read(span)?,
+        })
+    }
+}
+
+impl Answer {
+    /// The answer as a recorded response (bodies that are JSON become JSON again).
+    pub fn to_recorded(&self) -> RecordedResponse {
+        RecordedResponse {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: crate::cassette::Body::from_bytes(&self.body),
+        }
+    }
+}
+
+/// The fields replay needs; `source`, `recorded_at` and `synthetic` are skipped.
+#[derive(Deserialize)]
+struct ReplayFile {
+    format: String,
+    interactions: Interactions,
+}
+
+struct Interactions(ReplayCassette);
+
+/// No `#[serde(flatten)]` (it buffers every value it sees), so each field streams.
+#[derive(Deserialize)]
+struct InteractionIn {
+    request: RecordedRequest,
+    response: ResponseIn,
+}
+
+#[derive(Deserialize)]
+struct ResponseIn {
+    status: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    json: Option<CompactJson>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// A JSON value re-serialised compactly as it is parsed, without building a tree. Measured
+/// on the 10k-user cassette: a `Value` tree per body cost ~570 M instructions to load, this
+/// ~250 M; capturing the raw text and stripping its whitespace instead cost more than this
+/// (serde_json reads a `Read` one byte at a time either way).
+struct CompactJson(Vec<u8>);
+
+impl<'de> Deserialize<'de> for CompactJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut out = Vec::new();
+        serde_transcode::transcode(d, &mut serde_json::Serializer::new(&mut out))
+            .map_err(D::Error::custom)?;
+        Ok(CompactJson(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for Interactions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Interactions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of interactions")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let bodies = BodyStore::spill_file()
+                    .map_err(|e| A::Error::custom(format!("cannot create a spill file: {e}")))?;
+                let mut out = ReplayCassette {
+                    requests: Vec::new(),
+                    responses: Vec::new(),
+                    bodies,
+                };
+                while let Some(i) = seq.next_element::<InteractionIn>()? {
+                    let ResponseIn {
+                        status,
+                        headers,
+                        json,
+                        text,
+                    } = i.response;
+                    let (json, bytes) = match (json, text) {
+                        (Some(CompactJson(bytes)), _) => (true, bytes),
+                        (None, Some(text)) => (false, text.into_bytes()),
+                        (None, None) => (false, Vec::new()),
+                    };
+                    let span = out.bodies.append(&bytes).map_err(|e| {
+                        A::Error::custom(format!("cannot write the spill file: {e}"))
+                    })?;
+                    out.push(i.request, status, headers, json, span);
+                }
+                Ok(Interactions(out))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Body, Interaction};
+
+    fn cassette() -> Cassette {
+        let mut c = Cassette::new("t".into(), "t".into(), BTreeMap::new());
+        for (status, body, content_type) in [
+            (
+                200,
+                &br#"{ "users": [ {"name": "a\"b"} ], "n": 1.5 }"#[..],
+                None,
+            ),
+            (502, &b"<html>bad gateway"[..], Some("text/html")),
+            (204, &b""[..], None),
+            (200, &b"[1, 2]"[..], Some("application/problem+json")),
+        ] {
+            c.interactions.push(Interaction {
+                request: RecordedRequest {
+                    method: "GET".into(),
+                    url: format!("http://h/{status}"),
+                    headers: BTreeMap::new(),
+                    body: Body::default(),
+                },
+                response: RecordedResponse {
+                    status,
+                    headers: content_type
+                        .map(|t| [("content-type".to_string(), t.to_string())].into())
+                        .unwrap_or_default(),
+                    body: Body::from_bytes(body),
+                },
+            });
+        }
+        c
+    }
+
+    #[test]
+    fn streamed_and_in_memory_answers_are_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        cassette().save(&path).unwrap();
+        let mut streamed = ReplayCassette::load(&path).unwrap();
+        let mut in_memory = ReplayCassette::from_cassette(cassette());
+        assert_eq!(streamed.len(), 4);
+        // Out of order, as replay may take them.
+        for i in [3, 0, 2, 1] {
+            assert_eq!(streamed.answer(i).unwrap(), in_memory.answer(i).unwrap());
+        }
+        let first = streamed.answer(0).unwrap();
+        assert_eq!(first.body, br#"{"users":[{"name":"a\"b"}],"n":1.5}"#);
+        assert_eq!(first.headers["content-type"], "application/json");
+        let html = streamed.answer(1).unwrap();
+        assert_eq!(html.body, b"<html>bad gateway");
+        assert_eq!(html.headers["content-type"], "text/html");
+        assert!(streamed.answer(2).unwrap().body.is_empty());
+        assert_eq!(
+            streamed.answer(3).unwrap().headers["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(streamed.requests, in_memory.requests);
+    }
+
+    #[test]
+    fn a_broken_cassette_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.json");
+        std::fs::write(
+            &path,
+            r#"{"format":"governance-connector-cassette/1","interactions":[{"request":"#,
+        )
+        .unwrap();
+        let err = format!("{:#}", ReplayCassette::load(&path).err().unwrap());
+        assert!(
+            err.contains("broken.json") && err.contains("not a valid cassette"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"format":"x/2","interactions":[]}"#).unwrap();
+        let err = format!("{:#}", ReplayCassette::load(&path).err().unwrap());
+        assert!(err.contains("x/2"), "{err}");
+    }
+}
