@@ -14,10 +14,17 @@
 //!   is never picked up;
 //! - the trailer carries the BLAKE3 hash of the payload (the serialized component), checked
 //!   over a mapping of the open file before wasmtime maps the same file (same inode, through
-//!   `/proc/self/fd`) and makes its code executable. Between the check and wasmtime's mapping
-//!   only a writer with this user's rights could change the file in place (entries are only
-//!   ever replaced by rename, which leaves an open file alone); such a writer could as well
-//!   change the harness binary, so this is not a boundary the cache could defend.
+//!   `/proc/self/fd`) and makes its code executable. The file's identity (device, inode, size,
+//!   mtime, ctime) when it was written, or when its hash was checked and it had not changed for
+//!   [`SETTLED`], is recorded beside it (`<key>.verified`, 0600); while the entry keeps that
+//!   identity the 2 MB are not hashed again (about 0.9 ms a start): changing a file's bytes
+//!   moves its ctime, which only the kernel sets, and replacing it changes the inode.
+//!
+//! What this does not defend against: a writer with this user's rights (it could change the
+//! file in place between the check and wasmtime's mapping, or within the clock tick after a
+//! save); such a writer could as well change the harness binary, so this is not a boundary
+//! the cache could hold. Entries are only ever replaced by rename, which leaves an open file
+//! alone.
 //!
 //! The entry is the serialized component followed by the trailer (not preceded by a header):
 //! wasmtime's `deserialize_file` needs the ELF image at offset 0 and ignores what follows it,
@@ -48,7 +55,7 @@ const MAGIC: &[u8] = b"host-harness precompiled component v2\n";
 const HEX_LEN: usize = 64;
 /// MAGIC, the key, the payload hash, each hash followed by a newline.
 const TRAILER_LEN: usize = MAGIC.len() + 2 * (HEX_LEN + 1);
-const INDEX_MAGIC: &str = "host-harness wasm index v1";
+const STAMP_MAGIC: &str = "host-harness file stamp v1";
 /// How old a `.wasm`'s last change must be for its hash to be remembered by file identity:
 /// more than any filesystem's timestamp granularity (FAT: 2 s), so that a change after the
 /// hash was taken cannot leave the same mtime and ctime behind.
@@ -140,35 +147,75 @@ impl DiskCache {
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
         file.write_all(&payload)?;
         file.write_all(&trailer(&key, &payload))?;
-        file.persist(self.entry(&key)).map_err(|e| e.error)?;
+        let file = file.persist(self.entry(&key)).map_err(|e| e.error)?;
+        // The bytes are the ones just written: the next load need not hash them again. The
+        // stamp is taken after the rename, which changes the ctime.
+        if let Some(stamp) = file.metadata().ok().as_ref().and_then(Stamp::of) {
+            let _ = self.record_verified(key.as_str(), &stamp);
+        }
         Ok(())
     }
 
     fn load_entry(&self, engine: &Engine, key: &str) -> Option<Component> {
         let file = open_private(&self.entry(key))?;
-        // SAFETY: a read-only mapping of a private file of this user; if it changed under the
-        // mapping, the hash below would see other bytes (or wasmtime a different ELF), not
-        // undefined behaviour in this process: the mapping is only read as bytes.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
-        let payload = verified_payload(&map, key)?;
+        let stamp = file.metadata().ok().as_ref().and_then(Stamp::of);
+        let verified_before = stamp
+            .as_ref()
+            .is_some_and(|s| self.verified(key).as_ref() == Some(s));
+        if !verified_before {
+            // SAFETY: a read-only mapping of a private file of this user; if it changed under
+            // the mapping, the hash below would see other bytes (or wasmtime a different ELF),
+            // not undefined behaviour in this process: the mapping is only read as bytes.
+            let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+            verified_payload(&map, key)?;
+            if let Some(stamp) = stamp.filter(Stamp::settled) {
+                let _ = self.record_verified(key, &stamp);
+            }
+        }
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
-            // The very file checked above (not the path, which could have been renamed over
-            // since): wasmtime maps it copy-on-write, with no read into memory and no copy.
+            // The very file checked (not the path, which could have been renamed over since):
+            // wasmtime maps it copy-on-write, with no read into memory and no copy.
             let same_file = format!("/proc/self/fd/{}", file.as_raw_fd());
-            // SAFETY: as below; the file is the one whose payload hash was just verified.
+            // SAFETY: as below.
             if let Ok(component) = unsafe { Component::deserialize_file(engine, &same_file) } {
                 return Some(component);
             }
         }
-        // SAFETY: `payload` is exactly what `save` above wrote from `Component::serialize`:
-        // the file is in a directory only this user can write to, is a regular file of this
-        // user that no one else can write, its trailer names this engine's compatibility hash
-        // and this `.wasm`, and the payload's BLAKE3 hash matches the trailer. wasmtime
-        // copies the checked bytes (the mapping) before using them, re-checks version and
-        // configuration compatibility and fails cleanly on a mismatch.
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).ok()?;
+        let payload = verified_payload(&bytes, key)?;
+        // SAFETY: the file is exactly what `save` above wrote from `Component::serialize`: it
+        // is in a directory only this user can write to, is a regular file of this user that
+        // no one else can write, its trailer names this engine's compatibility hash and this
+        // `.wasm`, and its payload's BLAKE3 hash matches the trailer: checked just now (on the
+        // very bytes deserialized here), or when it was written or last verified, since when
+        // its device, inode, size, mtime and ctime have not changed. wasmtime itself re-checks
+        // version and configuration compatibility and fails cleanly on a mismatch.
         unsafe { Component::deserialize(engine, payload) }.ok()
+    }
+
+    fn verified_record(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.verified"))
+    }
+
+    /// The identity the entry for `key` had when its payload hash was last checked.
+    fn verified(&self, key: &str) -> Option<Stamp> {
+        let mut text = String::new();
+        open_private(&self.verified_record(key))?
+            .take(512)
+            .read_to_string(&mut text)
+            .ok()?;
+        Stamp::parse(text.strip_suffix('\n')?)
+    }
+
+    fn record_verified(&self, key: &str, stamp: &Stamp) -> Result<()> {
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
+        writeln!(file, "{}", stamp.line())?;
+        file.persist(self.verified_record(key))
+            .map_err(|e| e.error)?;
+        Ok(())
     }
 
     fn index(&self, stamp: &Stamp) -> PathBuf {
@@ -238,9 +285,27 @@ impl Stamp {
         now.saturating_sub(last_change) > SETTLED.as_secs().cast_signed()
     }
 
+    fn parse(line: &str) -> Option<Self> {
+        let rest = line.strip_prefix(STAMP_MAGIC)?.strip_prefix(' ')?;
+        let mut fields = rest.split(' ');
+        let mut next = || fields.next();
+        let time = |t: &str| -> Option<(i64, i64)> {
+            let (s, ns) = t.split_once('.')?;
+            Some((s.parse().ok()?, ns.parse().ok()?))
+        };
+        let stamp = Self {
+            dev: next()?.parse().ok()?,
+            ino: next()?.parse().ok()?,
+            size: next()?.parse().ok()?,
+            mtime: time(next()?)?,
+            ctime: time(next()?)?,
+        };
+        next().is_none().then_some(stamp)
+    }
+
     fn line(&self) -> String {
         format!(
-            "{INDEX_MAGIC} {} {} {} {}.{:09} {}.{:09}",
+            "{STAMP_MAGIC} {} {} {} {}.{:09} {}.{:09}",
             self.dev, self.ino, self.size, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
         )
     }
@@ -451,6 +516,9 @@ mod tests {
         fill(&cache, &path);
         let entry = entries(cache.dir(), "cwasm").remove(0);
         let good = std::fs::read(&entry).unwrap();
+        // Past the clock tick of the save, so that the rewrite below moves the ctime (within
+        // the tick it could not be told from the saved file: see the module's notes).
+        std::thread::sleep(Duration::from_millis(50));
 
         let mut flipped = good.clone();
         flipped[good.len() - TRAILER_LEN - 1] ^= 1;
@@ -531,6 +599,57 @@ mod tests {
             !is_hit(&cache, &a),
             "changed .wasm hashed again, not served"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_saved_entry_is_recorded_as_verified_and_a_changed_one_is_hashed_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path().join("c")).unwrap();
+        let (path, _) = wasm_file(dir.path(), "a.wasm", EMPTY);
+        fill(&cache, &path);
+        let entry = entries(cache.dir(), "cwasm").remove(0);
+        let key = entry.file_stem().unwrap().to_str().unwrap().to_string();
+        let stamp = Stamp::of(&std::fs::metadata(&entry).unwrap()).unwrap();
+        assert_eq!(cache.verified(&key), Some(stamp.clone()));
+        let record = cache.verified_record(&key);
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(is_hit(&cache, &path));
+
+        // Same size, one payload byte flipped, past the save's clock tick: the identity no
+        // longer matches the record, so the hash is checked, and fails.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut flipped = std::fs::read(&entry).unwrap();
+        flipped[0x100] ^= 1;
+        std::fs::write(&entry, &flipped).unwrap();
+        assert_ne!(
+            Stamp::of(&std::fs::metadata(&entry).unwrap()),
+            Some(stamp.clone())
+        );
+        assert!(!is_hit(&cache, &path), "changed entry hashed again");
+
+        // A record others can write is not believed; garbage is no record.
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(cache.verified(&key), None);
+        std::fs::write(&record, "nonsense\n").unwrap();
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(cache.verified(&key), None);
+    }
+
+    #[test]
+    fn stamps_read_back_as_written() {
+        let stamp = Stamp {
+            dev: 65024,
+            ino: 5_923_733,
+            size: 682_169,
+            mtime: (1_795_379_173, 790_197_273),
+            ctime: (1_795_384_284, 30_978_429),
+        };
+        assert_eq!(Stamp::parse(&stamp.line()), Some(stamp.clone()));
+        assert_eq!(Stamp::parse(&format!("{} 1", stamp.line())), None);
+        assert_eq!(Stamp::parse("host-harness file stamp v1 1 2 3 4.5"), None);
     }
 
     #[cfg(unix)]
