@@ -1,6 +1,6 @@
 //! The wasmtime engine and component loading, shared process-wide so a test binary compiles
 //! the component once; optionally backed by an on-disk cache of precompiled components so a
-//! second run starts in about a millisecond instead of compiling again (hundreds of ms).
+//! second run maps the precompiled file instead of compiling again (hundreds of ms).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine};
 
 mod disk_cache;
 
-pub use disk_cache::{default_cache_dir, DiskCache};
+pub use disk_cache::{default_cache_dir, DiskCache, Lookup, WasmDigest};
 
 /// The wasmtime this harness is built with (pinned `=` in host-harness/Cargo.toml; a unit test
 /// keeps the two in step). Part of the precompiled-cache key.
@@ -122,17 +122,19 @@ pub fn load_component_traced(path: &Path) -> Result<(Component, LoadReport)> {
         };
         return Ok((component.clone(), report));
     }
-    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let disk = disk_cache_setting()
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
+    let cannot_read = || format!("cannot read {}", path.display());
     let (component, source, cache_write_failed) = match &disk {
-        Some(disk) => match disk.load(engine(), &wasm) {
-            Some(component) => (component, LoadSource::Precompiled, false),
-            None => {
+        // A hit reads neither the `.wasm` (its hash is remembered by file identity) nor the
+        // entry (mapped): see disk_cache.rs.
+        Some(disk) => match disk.load(engine(), path, &meta).with_context(cannot_read)? {
+            Lookup::Hit(component) => (component, LoadSource::Precompiled, false),
+            Lookup::Miss { wasm, digest } => {
                 let component = compile(&wasm, path)?;
-                let saved = disk.save(engine(), &wasm, &component);
+                let saved = disk.save(engine(), &digest, &component);
                 if let Err(e) = &saved {
                     eprintln!(
                         "warning: cannot save the precompiled component in {}: {e:#}",
@@ -142,7 +144,10 @@ pub fn load_component_traced(path: &Path) -> Result<(Component, LoadReport)> {
                 (component, LoadSource::Compiled, saved.is_err())
             }
         },
-        None => (compile(&wasm, path)?, LoadSource::Compiled, false),
+        None => {
+            let wasm = std::fs::read(path).with_context(cannot_read)?;
+            (compile(&wasm, path)?, LoadSource::Compiled, false)
+        }
     };
     cache.insert(key, component.clone());
     let report = LoadReport {

@@ -238,7 +238,11 @@ fn runtime(message: impl Into<String>) -> Failure {
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a run is one guest making one request at a time, and the only tasks
+    // (each request's connection) have nothing to overlap with, since the response body is
+    // read in full before the guest sees it. A multi-thread runtime would start a worker
+    // per core before the first call, for nothing (the epoch ticker is its own thread).
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
