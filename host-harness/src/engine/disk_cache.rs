@@ -44,22 +44,19 @@ use std::fs::{File, Metadata};
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use stamp::Stamp;
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+mod stamp;
 
 /// Part of every key and of the trailer: a new layout never reads an old one's files.
 const MAGIC: &[u8] = b"host-harness precompiled component v2\n";
 const HEX_LEN: usize = 64;
 /// MAGIC, the key, the payload hash, each hash followed by a newline.
 const TRAILER_LEN: usize = MAGIC.len() + 2 * (HEX_LEN + 1);
-const STAMP_MAGIC: &str = "host-harness file stamp v1";
-/// How old a `.wasm`'s last change must be for its hash to be remembered by file identity:
-/// more than any filesystem's timestamp granularity (FAT: 2 s), so that a change after the
-/// hash was taken cannot leave the same mtime and ctime behind.
-const SETTLED: Duration = Duration::from_secs(3);
 
 /// `$XDG_CACHE_HOME/airflow-connector-harness`, else `~/.cache/airflow-connector-harness`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -245,72 +242,6 @@ impl DiskCache {
     }
 }
 
-/// What identifies a file's contents without reading them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    #[cfg(unix)]
-    fn of(meta: &Metadata) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        meta.is_file().then(|| Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        })
-    }
-
-    /// Without a ctime to rely on, the `.wasm` is hashed on every start.
-    #[cfg(not(unix))]
-    fn of(_meta: &Metadata) -> Option<Self> {
-        None
-    }
-
-    /// Last changed at least [`SETTLED`] ago (by the system clock; a clock set back makes
-    /// this false, which only costs a hash).
-    fn settled(&self) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let last_change = self.mtime.0.max(self.ctime.0);
-        // Whole seconds, rounded against us: the change may have been late in its second.
-        now.saturating_sub(last_change) > SETTLED.as_secs().cast_signed()
-    }
-
-    fn parse(line: &str) -> Option<Self> {
-        let rest = line.strip_prefix(STAMP_MAGIC)?.strip_prefix(' ')?;
-        let mut fields = rest.split(' ');
-        let mut next = || fields.next();
-        let time = |t: &str| -> Option<(i64, i64)> {
-            let (s, ns) = t.split_once('.')?;
-            Some((s.parse().ok()?, ns.parse().ok()?))
-        };
-        let stamp = Self {
-            dev: next()?.parse().ok()?,
-            ino: next()?.parse().ok()?,
-            size: next()?.parse().ok()?,
-            mtime: time(next()?)?,
-            ctime: time(next()?)?,
-        };
-        next().is_none().then_some(stamp)
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "{STAMP_MAGIC} {} {} {} {}.{:09} {}.{:09}",
-            self.dev, self.ino, self.size, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
-        )
-    }
-}
-
 fn trailer(key: &str, payload: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(TRAILER_LEN);
     t.extend_from_slice(MAGIC);
@@ -421,6 +352,7 @@ fn current_uid() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// The smallest valid component: the preamble alone (`\0asm`, component version 0xd).
     const EMPTY: &[u8] = b"\0asm\x0d\0\x01\0";
@@ -636,20 +568,6 @@ mod tests {
         std::fs::write(&record, "nonsense\n").unwrap();
         std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(cache.verified(&key), None);
-    }
-
-    #[test]
-    fn stamps_read_back_as_written() {
-        let stamp = Stamp {
-            dev: 65024,
-            ino: 5_923_733,
-            size: 682_169,
-            mtime: (1_795_379_173, 790_197_273),
-            ctime: (1_795_384_284, 30_978_429),
-        };
-        assert_eq!(Stamp::parse(&stamp.line()), Some(stamp.clone()));
-        assert_eq!(Stamp::parse(&format!("{} 1", stamp.line())), None);
-        assert_eq!(Stamp::parse("host-harness file stamp v1 1 2 3 4.5"), None);
     }
 
     #[cfg(unix)]
