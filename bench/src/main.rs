@@ -1,6 +1,7 @@
 //! `make bench`: full syncs of synthetic 1k/10k/100k-user directories through the release
 //! harness (replay, and loopback HTTP against a server answering like Airflow 3), beside a
-//! native floor (same pages, same server, serde_json, no wasm); start-up cold and warm;
+//! native floor (same pages, same server, serde_json, no wasm) and the same connector compiled
+//! natively (same server, same sync, a connection per request); start-up cold and warm;
 //! component size. Prints the tables as markdown (also written to target/bench/results.md).
 //!
 //! ```text
@@ -15,6 +16,7 @@ mod child;
 mod directory;
 mod measure;
 mod native;
+mod native_connector;
 mod server;
 
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! The measurement run and its report.
+//! The measurement run and its report: the harness syncs, the native floor and the native
+//! connector per size, start-up, and the markdown tables.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::time::Duration;
 use crate::child::{self, ChildRun};
 use crate::directory::Directory;
 use crate::native::{self, Connections};
+use crate::native_connector;
 use crate::server::Server;
 use crate::{cassette, Options};
 
@@ -153,6 +155,7 @@ struct Floor {
     users: usize,
     per_request_ms: f64,
     keep_alive_ms: f64,
+    connector_ms: f64,
     requests: usize,
     loopback_ms: f64,
 }
@@ -281,6 +284,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
             keep_alive.push(ms(r.elapsed));
         }
 
+        eprintln!("bench: {users} users: the connector natively");
+        let mut native_connector = Vec::new();
+        for _ in 0..opts.reps {
+            let before = server.requests();
+            let r = native_connector::connector_sync(server.port).map_err(|e| e.to_string())?;
+            let seen = server.requests() - before;
+            if r.requests != expected || seen != r.requests as u64 {
+                return Err(format!(
+                    "the native connector sent {} requests (the server saw {seen}), expected {expected}",
+                    r.requests
+                ));
+            }
+            native_connector.push(r);
+        }
+
         eprintln!("bench: {users} users: harness over loopback");
         let loopback: Vec<SyncRun> = (0..opts.reps)
             .map(|i| h.sync_live(&server, true, &format!("loopback-{users}-{i}")))
@@ -292,10 +310,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
             .collect::<Result<_, _>>()?;
 
         let loop_row = row(users, "loopback HTTP", expected, &loopback);
+        // Same connector, same server: any difference in output is a bug, not a cost.
+        for r in &native_connector {
+            if (r.resources, r.grants) != (loop_row.resources, loop_row.grants) {
+                return Err(format!(
+                    "{users} users: the native connector counted {} resources, {} grants; \
+                     the component over loopback {}, {}",
+                    r.resources, r.grants, loop_row.resources, loop_row.grants
+                ));
+            }
+        }
         floors.push(Floor {
             users,
             per_request_ms: median(per_request),
             keep_alive_ms: median(keep_alive),
+            connector_ms: median(native_connector.iter().map(|r| ms(r.elapsed)).collect()),
             requests: native_requests,
             loopback_ms: loop_row.sync_ms,
         });
@@ -377,19 +406,22 @@ fn render(
         s,
         "\n### Against the native floor (same server, same pages, serde_json, no wasm)\n"
     );
-    let _ = writeln!(s, "| users | requests | native, connection per request ms | native, keep-alive ms | component over loopback ms | ratio (per request) | ratio (keep-alive) |");
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "\"native connector\": this connector compiled natively, the full sync with JSON Lines into a sink, a connection per request.\n");
+    let _ = writeln!(s, "| users | requests | native, connection per request ms | native, keep-alive ms | native connector ms | component over loopback ms | ratio (per request) | ratio (keep-alive) | component / native connector |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for f in floors {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} |",
             f.users,
             f.requests,
             f.per_request_ms,
             f.keep_alive_ms,
+            f.connector_ms,
             f.loopback_ms,
             f.loopback_ms / f.per_request_ms,
-            f.loopback_ms / f.keep_alive_ms
+            f.loopback_ms / f.keep_alive_ms,
+            f.loopback_ms / f.connector_ms
         );
     }
     let _ = writeln!(
@@ -451,6 +483,11 @@ fn render(
         .map(|f| f.loopback_ms / f.keep_alive_ms)
         .fold(0.0, f64::max);
     let _ = writeln!(s, "| loopback sync ≤ 1.25 × native floor | worst ratio {worst:.2} (per-request floor), {worst_ka:.2} (keep-alive floor) | {} |", verdict(worst <= 1.25));
+    let worst_connector = floors
+        .iter()
+        .map(|f| f.loopback_ms / f.connector_ms)
+        .fold(0.0, f64::max);
+    let _ = writeln!(s, "| loopback sync vs the same connector natively (context, not a target) | worst ratio {worst_connector:.2} | — |");
     let find = |mode: &str, users: usize| rows.iter().find(|r| r.mode == mode && r.users == users);
     if let Some(r) = find("replay", 100_000) {
         let _ = writeln!(

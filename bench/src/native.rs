@@ -2,6 +2,7 @@
 //! requests to the same server, each answer parsed with serde_json into typed rows — with no
 //! wasm, no component boundary and no output. The connector's sync is measured against it.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -80,16 +81,34 @@ pub enum Connections {
     KeepAlive,
 }
 
-struct Http {
+pub(crate) struct Http {
     port: u16,
     mode: Connections,
     conn: Option<(TcpStream, BufReader<TcpStream>)>,
-    requests: usize,
+    pub(crate) requests: usize,
 }
 
-type Error = Box<dyn std::error::Error>;
+pub(crate) type Error = Box<dyn std::error::Error>;
+
+/// One HTTP answer, whatever its status.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    /// Lower-case names, as `airflow_connector::http::Response` wants them.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
 
 impl Http {
+    pub(crate) fn new(port: u16, mode: Connections) -> Self {
+        Http {
+            port,
+            mode,
+            conn: None,
+            requests: 0,
+        }
+    }
+
+    /// The floor's request: fails on a non-2xx answer, which the floor never expects.
     fn send(
         &mut self,
         method: &str,
@@ -97,6 +116,29 @@ impl Http {
         auth: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, Error> {
+        let mut headers = vec![("accept", "application/json")];
+        if let Some(auth) = auth {
+            headers.push(("authorization", auth));
+        }
+        if !body.is_empty() {
+            headers.push(("content-type", "application/json"));
+        }
+        let reply = self.exchange(method, target, &headers, body)?;
+        if !(200..300).contains(&reply.status) {
+            return Err(format!("{method} {target} -> {}", reply.status).into());
+        }
+        Ok(reply.body)
+    }
+
+    /// Sends `headers` as given (plus host, and content-length when there is a body) and
+    /// returns the answer of any status.
+    pub(crate) fn exchange<N: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<Reply, Error> {
         if self.mode == Connections::PerRequest || self.conn.is_none() {
             let stream = TcpStream::connect(("127.0.0.1", self.port))?;
             stream.set_nodelay(true)?;
@@ -108,17 +150,14 @@ impl Http {
         };
         self.requests += 1;
         let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\naccept: application/json\r\n",
+            "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\n",
             self.port
         );
-        if let Some(auth) = auth {
-            head.push_str(&format!("authorization: {auth}\r\n"));
+        for (name, value) in headers {
+            let _ = write!(head, "{}: {}\r\n", name.as_ref(), value.as_ref());
         }
         if !body.is_empty() {
-            head.push_str(&format!(
-                "content-type: application/json\r\ncontent-length: {}\r\n",
-                body.len()
-            ));
+            let _ = write!(head, "content-length: {}\r\n", body.len());
         }
         head.push_str("\r\n");
         let mut message = head.into_bytes();
@@ -129,9 +168,10 @@ impl Http {
         let status = line
             .split_whitespace()
             .nth(1)
-            .unwrap_or_default()
-            .to_string();
+            .ok_or_else(|| format!("{method} {target}: no status line"))?
+            .parse()?;
         let mut length = 0;
+        let mut headers = Vec::new();
         loop {
             line.clear();
             reader.read_line(&mut line)?;
@@ -140,29 +180,27 @@ impl Http {
                 break;
             }
             if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse()?;
+                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+                if name == "content-length" {
+                    length = value.parse()?;
                 }
+                headers.push((name, value.to_string()));
             }
         }
-        let mut response = vec![0; length];
-        reader.read_exact(&mut response)?;
-        if !status.starts_with('2') {
-            return Err(format!("{method} {target} -> {status}").into());
-        }
-        Ok(response)
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
 /// Signs in, then pages through users and roles, parsing every page.
 pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
     let started = Instant::now();
-    let mut http = Http {
-        port,
-        mode,
-        conn: None,
-        requests: 0,
-    };
+    let mut http = Http::new(port, mode);
     let token: Token = serde_json::from_slice(&http.send(
         "POST",
         "/auth/token",
@@ -216,12 +254,7 @@ mod tests {
     #[test]
     fn the_server_answers_the_detection_probe_and_refuses_without_a_token() {
         let server = Server::start(10, 2).unwrap();
-        let mut http = Http {
-            port: server.port,
-            mode: Connections::PerRequest,
-            conn: None,
-            requests: 0,
-        };
+        let mut http = Http::new(server.port, Connections::PerRequest);
         let probe = http.send("POST", "/auth/token", None, b"{}").unwrap_err();
         assert!(probe.to_string().contains("400"), "{probe}");
         let anonymous = http
