@@ -232,6 +232,9 @@ fn execute<T: Transport>(
         Command::Metadata => print(stdout, &cli_jsonl::metadata_pretty(&metadata::metadata())),
         Command::Validate => {
             let config = require_config(env).map_err(|e| e.to_string())?;
+            // Counted like a sync although the count is unused: one connector type for every
+            // command (and the contract's, see `wit.rs`) keeps the component smaller.
+            let (transport, _) = Counting::new(transport);
             let validation = Connector::new(transport, config)
                 .validate()
                 .map_err(|e| e.to_string())?;
