@@ -22,7 +22,8 @@ pub fn server_detail(response: &Response) -> String {
             None => "an HTML page".to_string(),
         };
     }
-    match serde_json::from_str::<Value>(trimmed) {
+    // `from_slice` as everywhere else: one serde_json reader compiled into the component.
+    match serde_json::from_slice::<Value>(trimmed.as_bytes()) {
         Ok(value) => json_detail(&value).unwrap_or_else(|| "a JSON body without `detail`".into()),
         Err(_) => format!("a non-JSON body starting `{}`", excerpt(trimmed)),
     }
