@@ -36,20 +36,24 @@ fn with_connector<R>(
 ) -> Result<R, t::ConnectorError> {
     STATE.with(|state| {
         let mut state = state.borrow_mut();
-        if state.is_none() {
-            // `wasmtime run --invoke` makes a fresh instance per call: with settings in the
-            // environment it configures itself. A host passes none, so nothing changes there.
-            if let Some(config) = cli::config_from_env(&env_vars()).map_err(error)? {
-                *state = Some(new_connector(config));
-            }
+        f(configured(&mut state)?).map_err(error)
+    })
+}
+
+/// The instance's connector. Not generic, unlike `with_connector`, so it is compiled once.
+fn configured(state: &mut Option<WitConnector>) -> Result<&mut WitConnector, t::ConnectorError> {
+    if state.is_none() {
+        // `wasmtime run --invoke` makes a fresh instance per call: with settings in the
+        // environment it configures itself. A host passes none, so nothing changes there.
+        if let Some(config) = cli::config_from_env(&env_vars()).map_err(error)? {
+            *state = Some(new_connector(config));
         }
-        match state.as_mut() {
-            Some(connector) => f(connector).map_err(error),
-            None => Err(error(Error::config(
-                crate::config::BASE_URL,
-                "the connector is not configured: call `configure` with base_url, username and password first",
-            ))),
-        }
+    }
+    state.as_mut().ok_or_else(|| {
+        error(Error::config(
+            crate::config::BASE_URL,
+            "the connector is not configured: call `configure` with base_url, username and password first",
+        ))
     })
 }
 
