@@ -10,7 +10,7 @@ SYNC_CASSETTE := $(CASSETTES)/airflow-3.3/sync.json
 OUT         := tests/out
 AIRFLOW     := scripts/airflow
 
-.PHONY: help setup component harness demo test unit-test lint check-wit \
+.PHONY: help setup binaryen component harness demo test unit-test lint check-wit \
         airflow-up airflow-down seed record record-all test-live test-live-all golden clean \
         fuzz fuzz-smoke fuzz-seeds
 
@@ -20,8 +20,25 @@ help: ## List the tasks
 setup: ## Install the wasm target (idempotent)
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-component: setup ## Build the connector component (.wasm)
+# binaryen's wasm-opt -O3 on the component's core module takes ~100 KB (15%) off what rustc and
+# LLVM leave and speeds the guest up (BENCHMARKS.md, "Component size"). The npm package is
+# binaryen compiled to wasm for node: a 5 s install, no C++ build. `cargo build` alone gives the
+# larger, equivalent component. The input is cargo's own output in deps/ (never rewritten), so
+# running `make component` twice gives the same bytes.
+BINARYEN_VERSION := 132.0.0
+WASM_OPT := .tools/binaryen/node_modules/.bin/wasm-opt
+
+binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
+	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" = "wasm-opt version $(word 1,$(subst ., ,$(BINARYEN_VERSION))) (version_$(word 1,$(subst ., ,$(BINARYEN_VERSION))))" ]; then \
+	  true; \
+	else \
+	  npm install --silent --no-audit --no-fund --prefix .tools/binaryen binaryen@$(BINARYEN_VERSION); \
+	  $(WASM_OPT) --version; \
+	fi
+
+component: setup binaryen ## Build the connector component (.wasm), then shrink it with wasm-opt
 	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector
+	python3 scripts/wasm-opt-component.py $(WASM_OPT) $(dir $(WASM))deps/$(notdir $(WASM)) $(WASM)
 	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
 harness: ## Build the host harness CLI

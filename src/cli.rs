@@ -6,7 +6,6 @@
 //! arguments, the environment, stdout and stderr.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -85,19 +84,28 @@ pub fn env_names(setting: &str) -> Vec<String> {
 /// Settings found in the environment, with the variable each came from.
 struct EnvSettings {
     pairs: Vec<(String, String)>,
-    sources: BTreeMap<String, String>,
+    /// (setting, variable); a `Vec` rather than a map: a few entries, and one map type fewer
+    /// compiled into the component.
+    sources: Vec<(String, String)>,
+}
+
+/// The value of the environment variable `name`; the last one wins if it is there twice.
+fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn read_env(env: &[(String, String)]) -> EnvSettings {
-    let lookup: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut settings = EnvSettings {
         pairs: Vec::new(),
-        sources: BTreeMap::new(),
+        sources: Vec::new(),
     };
     for field in metadata::config_fields() {
         let found = env_names(field.name)
             .into_iter()
-            .find_map(|name| lookup.get(name.as_str()).map(|v| (name, v.to_string())));
+            .find_map(|name| lookup(env, &name).map(|v| (name, v.to_string())));
         if let Some((name, value)) = found {
             let value = if field.name == PROVISIONING {
                 normalise_bool(&value)
@@ -105,7 +113,7 @@ fn read_env(env: &[(String, String)]) -> EnvSettings {
                 value
             };
             settings.pairs.push((field.name.to_string(), value));
-            settings.sources.insert(field.name.to_string(), name);
+            settings.sources.push((field.name.to_string(), name));
         }
     }
     settings
@@ -132,7 +140,11 @@ pub fn config_from_env(env: &[(String, String)]) -> Result<Option<Config>> {
         .map(Some)
         .map_err(|e| match e {
             Error::InvalidConfig { field, message } => {
-                let variable = match settings.sources.get(&field) {
+                let source = settings
+                    .sources
+                    .iter()
+                    .find(|(setting, _)| *setting == field);
+                let variable = match source.map(|(_, name)| name) {
                     Some(name) => format!("environment variable {name}"),
                     None => format!(
                         "set environment variable {}",
@@ -232,6 +244,9 @@ fn execute<T: Transport>(
         Command::Metadata => print(stdout, &cli_jsonl::metadata_pretty(&metadata::metadata())),
         Command::Validate => {
             let config = require_config(env).map_err(|e| e.to_string())?;
+            // Counted like a sync although the count is unused: one connector type for every
+            // command (and the contract's, see `wit.rs`) keeps the component smaller.
+            let (transport, _) = Counting::new(transport);
             let validation = Connector::new(transport, config)
                 .validate()
                 .map_err(|e| e.to_string())?;

@@ -22,7 +22,8 @@ pub fn server_detail(response: &Response) -> String {
             None => "an HTML page".to_string(),
         };
     }
-    match serde_json::from_str::<Value>(trimmed) {
+    // `from_slice` as everywhere else: one serde_json reader compiled into the component.
+    match serde_json::from_slice::<Value>(trimmed.as_bytes()) {
         Ok(value) => json_detail(&value).unwrap_or_else(|| "a JSON body without `detail`".into()),
         Err(_) => format!("a non-JSON body starting `{}`", excerpt(trimmed)),
     }
@@ -106,6 +107,13 @@ fn is_json_type(content_type: &str) -> bool {
 /// The JSON of a successful answer as `D`, or `upstream-protocol` saying what was wrong with
 /// it (content type, truncation, syntax, shape) and how it starts.
 pub fn parse_body<D: DeserializeOwned>(what: &str, response: &Response) -> Result<D, Error> {
+    // The checks and messages are not generic, so they are compiled once, not once per `D`.
+    check_json_type(what, response)?;
+    serde_json::from_slice(&response.body).map_err(|e| json_error(what, response, &e))
+}
+
+/// `upstream-protocol` when a successful answer is declared as something other than JSON.
+fn check_json_type(what: &str, response: &Response) -> Result<(), Error> {
     let status = response.status;
     if let Some(content_type) = response.header("content-type") {
         if !is_json_type(content_type) {
@@ -117,23 +125,27 @@ pub fn parse_body<D: DeserializeOwned>(what: &str, response: &Response) -> Resul
             )));
         }
     }
-    // The body is only turned into text for the message: on success that would be a second
-    // pass over every page (measured: ~10% of the component's work per page).
-    serde_json::from_slice(&response.body).map_err(|e| {
-        let text = String::from_utf8_lossy(&response.body);
-        let cause = match e.classify() {
-            serde_json::error::Category::Eof => "a truncated JSON body".to_string(),
-            serde_json::error::Category::Data => {
-                format!("JSON of an unexpected shape ({})", excerpt(&e.to_string()))
-            }
-            _ if text.trim_start().starts_with('<') => server_detail(response),
-            _ => "a body that is not valid JSON".to_string(),
-        };
-        Error::UpstreamProtocol(format!(
-            "{what}: Airflow answered {status} with {cause}; it starts `{}`",
-            excerpt(text.trim_start())
-        ))
-    })
+    Ok(())
+}
+
+/// What was wrong with a body that did not parse as the expected JSON, and how it starts.
+/// Only here is the body turned into text: on success that would be a second pass over every
+/// page (measured: ~10% of the component's work per page).
+fn json_error(what: &str, response: &Response, e: &serde_json::Error) -> Error {
+    let status = response.status;
+    let text = String::from_utf8_lossy(&response.body);
+    let starts = format!("it starts `{}`", excerpt(text.trim_start()));
+    let cause = match e.classify() {
+        serde_json::error::Category::Eof => "a truncated JSON body".to_string(),
+        serde_json::error::Category::Data => {
+            format!("JSON of an unexpected shape ({})", excerpt(&e.to_string()))
+        }
+        _ if text.trim_start().starts_with('<') => server_detail(response),
+        _ => "a body that is not valid JSON".to_string(),
+    };
+    Error::UpstreamProtocol(format!(
+        "{what}: Airflow answered {status} with {cause}; {starts}"
+    ))
 }
 
 /// Maps a non-2xx answer to `what` (e.g. "listing users") onto the error taxonomy.
