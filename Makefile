@@ -40,7 +40,8 @@ binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 
 component: setup binaryen ## Build the connector component (.wasm), then optimise it with wasm-opt
 	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector
-	@if [ -x $(WASM_OPT) ]; then \
+	@# cargo hard-links its output to $(WASM); once optimised, $(WASM) is a newer file of its own.
+	@if [ -x $(WASM_OPT) ] && ! [ $(WASM) -nt $(dir $(WASM))deps/$(notdir $(WASM)) ]; then \
 	  python3 scripts/wasm-opt-component.py $(WASM_OPT) $(dir $(WASM))deps/$(notdir $(WASM)) $(WASM); \
 	fi
 	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"

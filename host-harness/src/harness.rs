@@ -172,11 +172,12 @@ fn linker() -> Result<&'static Linker<HostState>, HarnessError> {
 }
 
 impl Harness {
-    /// Creates the process-wide engine and host linker ahead of the first harness; call it
-    /// on another thread to overlap that work with the caller's own start-up.
+    /// Creates the process-wide engine, host linker and epoch thread ahead of the first
+    /// harness; call it on another thread to overlap that work with the caller's own start-up.
     pub fn prepare() {
         // A failure is reported again, with context, by the harness that needs the linker.
         let _ = linker();
+        crate::limits::ensure_epoch_ticker();
     }
 
     /// Instantiate the component and `configure` it with the settings.
