@@ -27,6 +27,8 @@ setup: ## Install the wasm target (idempotent)
 # running `make component` twice gives the same bytes.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := .tools/binaryen/node_modules/.bin/wasm-opt
+WASM_CARGO := $(dir $(WASM))deps/$(notdir $(WASM))
+WASM_OPTIMISED := $(basename $(WASM)).opt.wasm
 
 binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" = "wasm-opt version $(word 1,$(subst ., ,$(BINARYEN_VERSION))) (version_$(word 1,$(subst ., ,$(BINARYEN_VERSION))))" ]; then \
@@ -40,9 +42,13 @@ binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 
 component: setup binaryen ## Build the connector component (.wasm), then optimise it with wasm-opt
 	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector
-	@# cargo hard-links its output to $(WASM); once optimised, $(WASM) is a newer file of its own.
-	@if [ -x $(WASM_OPT) ] && ! [ $(WASM) -nt $(dir $(WASM))deps/$(notdir $(WASM)) ]; then \
-	  python3 scripts/wasm-opt-component.py $(WASM_OPT) $(dir $(WASM))deps/$(notdir $(WASM)) $(WASM); \
+	@# cargo re-links its deps/ output to $(WASM) on every build, fresh or not; the optimised
+	@# component is kept beside it and only remade when cargo's output is newer.
+	@if [ -x $(WASM_OPT) ]; then \
+	  if ! [ $(WASM_OPTIMISED) -nt $(WASM_CARGO) ]; then \
+	    python3 scripts/wasm-opt-component.py $(WASM_OPT) $(WASM_CARGO) $(WASM_OPTIMISED) || exit 1; \
+	  fi; \
+	  cp $(WASM_OPTIMISED) $(WASM).tmp && mv -f $(WASM).tmp $(WASM); \
 	fi
 	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
