@@ -574,7 +574,8 @@ async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<()
     loop {
         let page = harness.list_grants(resource, token.as_deref()).await?;
         for grant in &page.grants {
-            writeln!(out, "{}", host_harness::jsonl::Line::grant(grant).to_json())
+            host_harness::jsonl::Line::grant(grant)
+                .write_to(&mut out)
                 .map_err(|e| runtime(format!("writing to stdout: {e}")))?;
         }
         match page.next_page_token {

@@ -609,12 +609,22 @@ mod tests {
     }
 
     fn replay_state() -> Arc<HttpState> {
-        state(
+        login_replay(&[PASSWORD.to_string()], false, Limits::default())
+    }
+
+    /// Replays `login_cassette()` with these secrets scrubbed and these limits.
+    fn login_replay(secrets: &[String], verbose: bool, limits: Limits) -> Arc<HttpState> {
+        let (storage, _) = Scrubber::for_storage(secrets, &[]);
+        HttpState::new(
             HttpSetup::Replay {
                 path: "login.json".into(),
                 cassette: ReplayCassette::from_cassette(login_cassette()),
             },
-            "http://127.0.0.1:28080",
+            EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
+            storage,
+            Scrubber::for_display(secrets),
+            verbose,
+            limits,
         )
     }
 
@@ -803,19 +813,9 @@ mod tests {
     async fn mismatch_messages_never_show_a_short_password() {
         // Too short for literal scrubbing of stored data, so only display scrubbing hides it.
         let secrets = vec!["pw42".to_string()];
-        let (storage, skipped) = Scrubber::for_storage(&secrets, &[]);
+        let (_, skipped) = Scrubber::for_storage(&secrets, &[]);
         assert_eq!(skipped, 1);
-        let state = HttpState::new(
-            HttpSetup::Replay {
-                path: "login.json".into(),
-                cassette: ReplayCassette::from_cassette(login_cassette()),
-            },
-            EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
-            storage,
-            Scrubber::for_display(&secrets),
-            true,
-            Limits::default(),
-        );
+        let state = login_replay(&secrets, true, Limits::default());
         let err = send(
             &state,
             request(
@@ -861,16 +861,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn replay_refuses_a_recorded_body_over_the_cap() {
-        let secrets = vec![PASSWORD.to_string()];
-        let (storage, _) = Scrubber::for_storage(&secrets, &[]);
-        let state = HttpState::new(
-            HttpSetup::Replay {
-                path: "login.json".into(),
-                cassette: ReplayCassette::from_cassette(login_cassette()),
-            },
-            EgressPolicy::new(Some("http://127.0.0.1:28080"), &[]).unwrap(),
-            storage,
-            Scrubber::for_display(&secrets),
+        let state = login_replay(
+            &[PASSWORD.to_string()],
             false,
             Limits {
                 max_body_bytes: 8,

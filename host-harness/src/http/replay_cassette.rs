@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::cassette::{check_format, Cassette, RecordedRequest, RecordedResponse};
+use crate::cassette::{check_format, Cassette, RecordedRequest};
 
 /// A response without its body, which is a span of the body store.
 #[derive(Debug, Clone)]
@@ -183,17 +183,6 @@ impl ReplayCassette {
     }
 }
 
-impl Answer {
-    /// The answer as a recorded response (bodies that are JSON become JSON again).
-    pub fn to_recorded(&self) -> RecordedResponse {
-        RecordedResponse {
-            status: self.status,
-            headers: self.headers.clone(),
-            body: crate::cassette::Body::from_bytes(&self.body),
-        }
-    }
-}
-
 /// The fields replay needs; `source`, `recorded_at` and `synthetic` are skipped.
 #[derive(Deserialize)]
 struct ReplayFile {
@@ -282,7 +271,7 @@ impl<'de> Deserialize<'de> for Interactions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::{Body, Interaction};
+    use crate::cassette::{Body, Interaction, RecordedResponse};
 
     fn cassette() -> Cassette {
         let mut c = Cassette::new("t".into(), "t".into(), BTreeMap::new());
