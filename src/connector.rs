@@ -10,12 +10,16 @@ use crate::model::{
     EntitlementPage, GrantPage, ProvisionAction, ProvisionOutcome, ResourcePage, ResourceRef,
     Validation,
 };
-use crate::paging;
+use crate::paging::{self, Order};
 use crate::provision::Provisioner;
 
 pub struct Connector<T: Transport> {
     client: Client<T>,
     config: Config,
+    /// Pages whose listing had shifted since the page before, and the requests spent
+    /// re-aligning them, for the operator's summary.
+    shifted_pages: u32,
+    realign_requests: u32,
 }
 
 impl<T: Transport> Connector<T> {
@@ -23,21 +27,25 @@ impl<T: Transport> Connector<T> {
         Connector {
             client: Client::new(transport, &config),
             config,
+            shifted_pages: 0,
+            realign_requests: 0,
         }
     }
 
     /// Facts for an operator's summary; no network call.
     pub fn session_info(&self) -> Vec<(String, String)> {
-        match self.client.known_generation() {
-            Some(g) => vec![
-                ("api".into(), g.describe().into()),
-                (
-                    "discovery_requests".into(),
-                    self.client.detection_requests().to_string(),
-                ),
-            ],
-            None => Vec::new(),
-        }
+        let Some(g) = self.client.known_generation() else {
+            return Vec::new();
+        };
+        vec![
+            ("api".into(), g.describe().into()),
+            (
+                "discovery_requests".into(),
+                self.client.detection_requests().to_string(),
+            ),
+            ("shifted_pages".into(), self.shifted_pages.to_string()),
+            ("realign_requests".into(), self.realign_requests.to_string()),
+        ]
     }
 
     /// The error of a failed operation, without any credential in its message.
@@ -110,27 +118,23 @@ impl<T: Transport> Connector<T> {
         resource_type: &str,
         token: Option<&str>,
     ) -> Result<ResourcePage> {
-        let cursor = paging::decode(token)?;
-        let offset = cursor.offset;
         match resource_type {
             USER => {
-                let page = self.client.users_page(offset, PAGE_SIZE)?;
-                let next = users_next(&cursor, &page)?;
+                let page = self.users(token)?;
                 Ok(ResourcePage {
-                    resources: page.items.iter().map(mapping::user_resource).collect(),
+                    resources: page.rows.iter().map(mapping::user_resource).collect(),
                     entitlements: Vec::new(),
-                    grants: page.items.iter().flat_map(mapping::user_grants).collect(),
-                    next_page_token: next,
+                    grants: page.rows.iter().flat_map(mapping::user_grants).collect(),
+                    next_page_token: page.next.as_ref().map(paging::encode),
                 })
             }
             ROLE => {
-                let page = self.client.roles_page(offset, PAGE_SIZE)?;
-                let next = roles_next(&cursor, &page)?;
-                let permissions = distinct_permissions(&page.items);
-                let mut resources: Vec<_> = page.items.iter().map(mapping::role_resource).collect();
+                let page = self.roles(token)?;
+                let permissions = distinct_permissions(&page.rows);
+                let mut resources: Vec<_> = page.rows.iter().map(mapping::role_resource).collect();
                 resources.extend(permissions.iter().map(mapping::permission_resource));
                 let mut entitlements: Vec<_> = page
-                    .items
+                    .rows
                     .iter()
                     .map(|r| mapping::role_member_entitlement(&r.name))
                     .collect();
@@ -139,18 +143,17 @@ impl<T: Transport> Connector<T> {
                     resources,
                     entitlements,
                     grants: page
-                        .items
+                        .rows
                         .iter()
                         .flat_map(mapping::role_permission_grants)
                         .collect(),
-                    next_page_token: next,
+                    next_page_token: page.next.as_ref().map(paging::encode),
                 })
             }
             // A targeted listing: the permissions the roles of one page hold.
             PERMISSION => {
-                let page = self.client.roles_page(offset, PAGE_SIZE)?;
-                let next = roles_next(&cursor, &page)?;
-                let permissions = distinct_permissions(&page.items);
+                let page = self.roles(token)?;
+                let permissions = distinct_permissions(&page.rows);
                 Ok(ResourcePage {
                     resources: permissions
                         .iter()
@@ -161,7 +164,7 @@ impl<T: Transport> Connector<T> {
                         .map(mapping::permission_entitlement)
                         .collect(),
                     grants: Vec::new(),
-                    next_page_token: next,
+                    next_page_token: page.next.as_ref().map(paging::encode),
                 })
             }
             other => Err(unknown_type(other)),
@@ -206,14 +209,13 @@ impl<T: Transport> Connector<T> {
     ) -> Result<GrantPage> {
         match resource.resource_type.as_str() {
             ROLE => {
-                let cursor = paging::decode(token)?;
                 if token.is_none() {
                     self.client.role(&resource.id)?;
                 }
-                let page = self.client.users_page(cursor.offset, PAGE_SIZE)?;
-                let next = users_next(&cursor, &page)?;
+                let page = self.users(token)?;
+                let next = page.next.as_ref().map(paging::encode);
                 let grants = page
-                    .items
+                    .rows
                     .iter()
                     .filter(|u| mapping::holds_role(u, &resource.id))
                     .flat_map(mapping::user_grants)
@@ -229,6 +231,46 @@ impl<T: Transport> Connector<T> {
             USER => Ok(GrantPage::default()),
             other => Err(unknown_type(other)),
         }
+    }
+
+    /// One page of users. Users are listed by id, so new ones join at the end; a row is the
+    /// same user only with the same creation time (a re-created name is another account).
+    fn users(&mut self, token: Option<&str>) -> Result<paging::Page<User>> {
+        let cursor = paging::decode(token)?;
+        let client = &mut self.client;
+        let page = paging::read(
+            "listing users",
+            Order::Appended,
+            cursor.as_ref(),
+            PAGE_SIZE,
+            |u: &User| {
+                paging::fingerprint_parts(&[&u.username, u.created_on.as_deref().unwrap_or("")])
+            },
+            |offset, limit| client.users_page(offset, limit).map(Page::into_read),
+        )?;
+        self.count(&page);
+        Ok(page)
+    }
+
+    /// One page of roles, listed by name: a new role may sort anywhere.
+    fn roles(&mut self, token: Option<&str>) -> Result<paging::Page<Role>> {
+        let cursor = paging::decode(token)?;
+        let client = &mut self.client;
+        let page = paging::read(
+            "listing roles",
+            Order::Anywhere,
+            cursor.as_ref(),
+            PAGE_SIZE,
+            |r: &Role| paging::fingerprint(&r.name),
+            |offset, limit| client.roles_page(offset, limit).map(Page::into_read),
+        )?;
+        self.count(&page);
+        Ok(page)
+    }
+
+    fn count<R>(&mut self, page: &paging::Page<R>) {
+        self.shifted_pages = self.shifted_pages.saturating_add(u32::from(page.shifted));
+        self.realign_requests = self.realign_requests.saturating_add(page.extra_reads);
     }
 
     /// Refused before any request unless the configuration enables provisioning.
@@ -250,18 +292,6 @@ impl<T: Transport> Connector<T> {
             ProvisionAction::DeleteResource(resource) => p.delete_role(resource),
         }
     }
-}
-
-fn users_next(cursor: &paging::Cursor, page: &Page<User>) -> Result<Option<String>> {
-    let first = page.items.first().map(|u| u.username.as_str());
-    paging::next("listing users", cursor, page.items.len(), page.total, first)
-        .map(|next| next.as_ref().map(paging::encode))
-}
-
-fn roles_next(cursor: &paging::Cursor, page: &Page<Role>) -> Result<Option<String>> {
-    let first = page.items.first().map(|r| r.name.as_str());
-    paging::next("listing roles", cursor, page.items.len(), page.total, first)
-        .map(|next| next.as_ref().map(paging::encode))
 }
 
 fn unknown_type(resource_type: &str) -> Error {

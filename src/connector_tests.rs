@@ -280,7 +280,9 @@ fn full_sync_costs_one_token_plus_a_request_per_page() {
         let mut c = Connector::new(&fake, config(PASSWORD));
         let user_pages = full_pass(&mut c, "user");
         let role_pages = full_pass(&mut c, "role");
-        let want = 1 + users.div_ceil(100) + roles.div_ceil(100);
+        // Every page after the first starts on the last row of the one before (src/paging.rs).
+        let pages = |n: usize| if n < 100 { 1 } else { (n - 100) / 99 + 2 };
+        let want = 1 + pages(users) + pages(roles);
         assert_eq!(requests(&fake), want, "{users} users, {roles} roles");
         let resources: usize = user_pages.iter().map(|p| p.resources.len()).sum();
         assert_eq!(resources, users);
@@ -312,7 +314,7 @@ fn paging_advances_by_rows_received_when_the_server_clamps() {
         .skip(1)
         .map(|r| FakeAirflow::query(&r.url, "offset"))
         .collect();
-    assert_eq!(offsets, [0, 50, 100]);
+    assert_eq!(offsets, [0, 49, 98]);
 }
 
 #[test]
@@ -775,30 +777,66 @@ fn a_server_that_ignores_offset_is_stopped_on_the_second_page() {
 }
 
 #[test]
-fn a_total_that_changes_between_pages_is_a_conflict() {
+fn a_total_that_changes_between_pages_is_not_an_error() {
     let fake = FakeAirflow::new(0, 1);
     fake.canned.borrow_mut().extend([
         raw(200, &[JSON], &users_body(0..100, 150)),
-        raw(200, &[JSON], &users_body(100..151, 151)),
+        raw(200, &[JSON], &users_body(99..152, 152)),
+    ]);
+    let pages = full_pass(&mut Connector::new(&fake, config(PASSWORD)), "user");
+    let ids: Vec<_> = pages.iter().flat_map(|p| &p.resources).collect();
+    assert_eq!(ids.len(), 152);
+    assert_eq!(ids.last().map(|r| r.id.as_str()), Some("user151"));
+}
+
+#[test]
+fn a_page_that_ends_before_the_total_is_reached_is_a_conflict() {
+    let fake = FakeAirflow::new(0, 1);
+    fake.canned.borrow_mut().extend([
+        raw(200, &[JSON], &users_body(0..100, 150)),
+        raw(200, &[JSON], &users_body(99..120, 150)),
     ]);
     let err = listing_error(&fake);
     assert!(
-        matches!(err, Error::Conflict(ref m) if m.contains("the directory changed during the sync")),
+        matches!(err, Error::Conflict(ref m) if m.contains("ended after 21 rows although total_entries is 150")),
         "{err:?}"
     );
 }
 
 #[test]
-fn an_empty_page_before_the_total_is_reached_is_an_error() {
+fn a_shifted_listing_heals_through_the_connector_and_the_summary_counts_it() {
+    // Page two is read after `user5` was deleted: it starts one row late, and the window before
+    // it finds `user99`, so `user100` is not lost.
     let fake = FakeAirflow::new(0, 1);
+    let without_5 = |r: std::ops::Range<usize>| {
+        let users: Vec<_> = r
+            .filter(|i| *i != 5)
+            .map(|i| json!({"username": format!("user{i}"), "roles": []}))
+            .collect();
+        json!({"users": users, "total_entries": 149}).to_string()
+    };
     fake.canned.borrow_mut().extend([
         raw(200, &[JSON], &users_body(0..100, 150)),
-        raw(200, &[JSON], &users_body(0..0, 150)),
+        raw(200, &[JSON], &without_5(100..150)),
+        raw(200, &[JSON], &without_5(0..101)),
     ]);
-    let err = listing_error(&fake);
+    let mut c = Connector::new(&fake, config(PASSWORD));
+    let pages = full_pass(&mut c, "user");
+    let ids: Vec<_> = pages
+        .iter()
+        .flat_map(|p| &p.resources)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 150);
+    assert!(ids.contains(&"user100"));
+    let info = c.session_info();
     assert!(
-        matches!(err, Error::UpstreamProtocol(ref m) if m.contains("is empty although total_entries is 150")),
-        "{err:?}"
+        info.contains(&("shifted_pages".into(), "1".into())),
+        "{info:?}"
+    );
+    assert!(
+        info.contains(&("realign_requests".into(), "1".into())),
+        "{info:?}"
     );
 }
 

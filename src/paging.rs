@@ -1,40 +1,98 @@
-//! Page tokens, and the guards that stop a listing whose pages do not add up.
+//! Offset paging that stays true while the directory changes under it.
 //!
-//! A token is opaque to the host: `offset:N`, then what the previous pages promised —
-//! `:total:T` (the `total_entries` of the first page) and `:first:H` (a hash of the previous
-//! page's first row). A bare `offset:N` (from an older build) is still accepted.
+//! Airflow pages by `offset` over a sorted listing (users by id, so new users join at the end;
+//! roles by name, so a new role may land anywhere). Between two page reads, a deletion before the
+//! boundary shifts every later row one place left, so a plain `offset += rows` skips a row, and an
+//! insertion before it shows a row twice; `total_entries` cannot tell (one deletion and one
+//! insertion leave it unchanged).
+//!
+//! So every page after the first starts one row early, on the last row already reported, and
+//! checks that this row is still there. When it is not, the listing has shifted: the connector
+//! looks for that row (or, for users, for any of the last rows it reported) in the page it just
+//! read and, failing that, in up to [`BACK_WINDOWS`] windows just before it, and continues from
+//! there. Because each read is a sorted, contiguous slice of the listing at the moment it is
+//! read, the rows after a row already reported are exactly the rows not reported yet. Hence a
+//! completed listing is a consistent fuzzy snapshot:
+//! - every row that existed for the whole listing is reported exactly once;
+//! - no row is reported twice; a row created or deleted meanwhile may or may not appear;
+//! - a change of `total_entries` is not an error.
+//!
+//! When the connector cannot keep that promise within its bounds, the listing fails with
+//! `conflict` rather than report a gap: the rows it would anchor on are all gone or moved
+//! further than it searches, or the directory changed between more reads than
+//! [`HEAL_ALLOWANCE`] + half the pages.
+//!
+//! The state travels in the page token, so memory stays bounded by a page (two while healing):
+//! `at:<next>:<page>:<pages>:<heals>:<first>:<anchors>`, numbers in decimal and fingerprints in
+//! hex, anchors comma-separated, oldest first.
 
 use crate::error::{Error, Result};
 
-const PREFIX: &str = "offset:";
+const PREFIX: &str = "at:";
 
-/// Where the next page starts, and what the pages before it said.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Rows remembered from the end of what was reported. Users anchor on any of them, so a
+/// deletion of up to this many rows right at the boundary still heals.
+pub const ANCHORS: usize = 16;
+
+/// Windows of one page each searched before the read that did not line up.
+pub const BACK_WINDOWS: u64 = 2;
+
+/// Extra reads a listing may spend on finding its place, beyond half its pages, before it gives
+/// up: healing never costs more than that.
+pub const HEAL_ALLOWANCE: u32 = 8;
+
+/// Where rows created during the listing may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Only at the end: users, ordered by their growing id. A row already reported that is still
+    /// listed then never moves right, which lets any remembered row serve as the anchor.
+    Appended,
+    /// Anywhere: roles, ordered by name. Only the last row reported is a safe anchor.
+    Anywhere,
+}
+
+/// Where a listing stands between two calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor {
-    pub offset: u64,
-    /// `total_entries` as the first page reported it.
-    pub total: Option<u64>,
-    /// Hash of the previous page's first row: a server that ignores `offset` repeats it.
+    /// Offset just past the last row reported, as the listing stood when it was read.
+    pub next: u64,
+    /// Rows the server serves per page: the requested size, or less where the server caps it.
+    pub page: u64,
+    /// Pages read so far, and the extra reads spent finding where the listing stands.
+    pub pages: u32,
+    pub heals: u32,
+    /// Fingerprint of the first row of the last read, when it had more than one row: a server
+    /// that ignores `offset` repeats it.
     pub first: Option<u64>,
+    /// Fingerprints of the last rows reported (at most [`ANCHORS`]), oldest first, never empty.
+    pub anchors: Vec<u64>,
+}
+
+impl Cursor {
+    fn last(&self) -> u64 {
+        self.anchors.last().copied().unwrap_or_default()
+    }
 }
 
 pub fn encode(cursor: &Cursor) -> String {
-    let mut token = format!("{PREFIX}{}", cursor.offset);
-    if let Some(total) = cursor.total {
-        token.push_str(&format!(":total:{total}"));
-    }
-    if let Some(first) = cursor.first {
-        token.push_str(&format!(":first:{first:016x}"));
-    }
-    token
+    let anchors: Vec<String> = cursor.anchors.iter().map(|a| format!("{a:x}")).collect();
+    format!(
+        "{PREFIX}{}:{}:{}:{}:{}:{}",
+        cursor.next,
+        cursor.page,
+        cursor.pages,
+        cursor.heals,
+        cursor.first.map(|f| format!("{f:x}")).unwrap_or_default(),
+        anchors.join(",")
+    )
 }
 
-/// None (first page) is offset 0; anything not produced by `encode` is refused.
-pub fn decode(token: Option<&str>) -> Result<Cursor> {
+/// None (first page) is None; anything not produced by `encode` is refused.
+pub fn decode(token: Option<&str>) -> Result<Option<Cursor>> {
     let Some(token) = token else {
-        return Ok(Cursor::default());
+        return Ok(None);
     };
-    parse(token).ok_or_else(|| {
+    parse(token).map(Some).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "page token `{}` was not issued by this connector; pass back the \
              `next-page-token` of the previous page, or none for the first page",
@@ -45,170 +103,268 @@ pub fn decode(token: Option<&str>) -> Result<Cursor> {
 
 fn parse(token: &str) -> Option<Cursor> {
     let mut parts = token.strip_prefix(PREFIX)?.split(':');
-    let mut cursor = Cursor {
-        offset: parts.next()?.parse().ok()?,
-        ..Cursor::default()
+    let mut number = || parts.next()?.parse::<u64>().ok();
+    let (next, page, pages, heals) = (number()?, number()?, number()?, number()?);
+    let first = match parts.next()? {
+        "" => None,
+        hex => Some(u64::from_str_radix(hex, 16).ok()?),
     };
-    while let Some(key) = parts.next() {
-        let value = parts.next()?;
-        match key {
-            "total" if cursor.total.is_none() => cursor.total = Some(value.parse().ok()?),
-            "first" if cursor.first.is_none() => {
-                cursor.first = Some(u64::from_str_radix(value, 16).ok()?)
-            }
-            _ => return None,
-        }
-    }
-    Some(cursor)
+    let anchors = parts
+        .next()?
+        .split(',')
+        .map(|a| u64::from_str_radix(a, 16).ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let valid = parts.next().is_none()
+        && next >= 1
+        && page >= 1
+        && !anchors.is_empty()
+        && anchors.len() <= ANCHORS;
+    valid.then_some(Cursor {
+        next,
+        page,
+        pages: u32::try_from(pages).ok()?,
+        heals: u32::try_from(heals).ok()?,
+        first,
+        anchors,
+    })
 }
 
 /// FNV-1a: stable across builds and platforms, which `DefaultHasher` does not promise.
 pub fn fingerprint(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    fingerprint_parts(&[key])
+}
+
+/// The fingerprint of several fields, each ended by a byte no field holds.
+pub fn fingerprint_parts(parts: &[&str]) -> u64 {
+    parts.iter().fold(0xcbf2_9ce4_8422_2325, |h, part| {
+        part.bytes()
+            .chain(std::iter::once(0xff))
+            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     })
 }
 
-/// Checks a page fetched at `cursor` against what earlier pages promised and returns the
-/// cursor of the next page, or None after the last. `what` names the listing; `first_key` is
-/// the page's first row's identity. Every refusal means the rows cannot be trusted to be
-/// complete and unique, so the listing stops rather than report them as a full sync.
-pub fn next(
+/// One answer of the server: rows from the requested offset, and its `total_entries`.
+pub struct Read<R> {
+    pub rows: Vec<R>,
+    pub total: u64,
+}
+
+/// The rows to report from one call, and where the listing goes on (None after the last).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Page<R> {
+    pub rows: Vec<R>,
+    pub next: Option<Cursor>,
+    /// The listing had shifted since the previous page and was re-aligned.
+    pub shifted: bool,
+    /// Requests spent on re-aligning it, beyond the page itself.
+    pub extra_reads: u32,
+}
+
+/// One page of a listing: reads at the cursor (one row early), checks the overlap, heals a
+/// shift, and says where to go on. `fetch(offset, limit)` reads the server; `key` fingerprints a
+/// row by what identifies it for good (a re-created user with the same name is another row).
+pub fn read<R>(
     what: &str,
-    cursor: &Cursor,
-    rows: usize,
-    total: u64,
-    first_key: Option<&str>,
-) -> Result<Option<Cursor>> {
-    let offset = cursor.offset;
-    if let Some(promised) = cursor.total {
-        if promised != total {
-            return Err(Error::Conflict(format!(
-                "{what}: the directory changed during the sync (total_entries was {promised} on \
-                 the first page and is {total} at offset {offset}); run the sync again"
-            )));
-        }
+    order: Order,
+    cursor: Option<&Cursor>,
+    page_size: u64,
+    key: impl Fn(&R) -> u64,
+    mut fetch: impl FnMut(u64, u64) -> Result<Read<R>>,
+) -> Result<Page<R>> {
+    let Some(cursor) = cursor else {
+        let first = fetch(0, page_size)?;
+        let served = first.rows.len() as u64;
+        // A server that caps `limit` below what was asked serves short pages throughout.
+        let page = if served < page_size && served < first.total {
+            served.max(1)
+        } else {
+            page_size
+        };
+        let at = Frontier::of(0, page, &first, &key);
+        return conclude(what, &key, None, page, 0, at, first.rows, false);
+    };
+    let page = cursor.page;
+    let at = cursor.next.saturating_sub(1);
+    let read = fetch(at, page_size)?;
+    let here = Frontier::of(at, page, &read, &key);
+    if read.rows.first().map(&key) == Some(cursor.last()) {
+        let rows = read.rows.into_iter().skip(1).collect();
+        return conclude(
+            what,
+            &key,
+            Some(cursor),
+            page,
+            cursor.heals,
+            here,
+            rows,
+            false,
+        );
     }
-    let first = first_key.map(fingerprint);
-    if cursor.first.is_some() && cursor.first == first {
-        return Err(Error::UpstreamProtocol(format!(
-            "{what}: the page at offset {offset} starts with the same row as the previous page: \
-             the server does not honour `offset`, so paging would never advance"
-        )));
-    }
-    let end = offset.saturating_add(rows as u64);
-    if end > total {
-        return Err(Error::UpstreamProtocol(format!(
-            "{what}: the page at offset {offset} has {rows} rows, more than the {total} \
-             total_entries allow; the server's paging is inconsistent"
-        )));
-    }
-    if rows == 0 {
-        if offset < total {
+    if let (Some(first), Some(row)) = (cursor.first, read.rows.first()) {
+        if key(row) == first {
             return Err(Error::UpstreamProtocol(format!(
-                "{what}: the page at offset {offset} is empty although total_entries is {total}; \
-                 the listing would be incomplete"
+                "{what}: the page at offset {at} starts with the same row as the previous page: \
+                 the server does not honour `offset`, so paging would never advance"
             )));
         }
-        return Ok(None);
     }
-    if end >= total {
-        return Ok(None);
+    if let Some(from) = locate(order, &cursor.anchors, &read.rows, &key) {
+        let rows = read.rows.into_iter().skip(from).collect();
+        return conclude(
+            what,
+            &key,
+            Some(cursor),
+            page,
+            cursor.heals,
+            here,
+            rows,
+            true,
+        );
     }
-    Ok(Some(Cursor {
-        offset: end,
-        total: Some(total),
-        first,
-    }))
+    let mut heals = cursor.heals;
+    // The rows already reported moved left (deletions before them) or are gone: look just
+    // before. Each window ends on the first row of the read after it so that, when nothing
+    // moved between the two reads, the window and the page join into one contiguous slice.
+    let mut end = at;
+    for _ in 0..BACK_WINDOWS {
+        if end == 0 {
+            break;
+        }
+        let start = end.saturating_sub(page - 1);
+        let limit = end - start + 1;
+        heals = spend(what, cursor, heals)?;
+        let window = fetch(start, limit)?;
+        let Some(from) = locate(order, &cursor.anchors, &window.rows, &key) else {
+            end = start;
+            continue;
+        };
+        let joins = end == at
+            && window.rows.len() as u64 == limit
+            && !read.rows.is_empty()
+            && window.rows.last().map(&key) == read.rows.first().map(&key);
+        if !joins {
+            let there = Frontier::of(start, limit, &window, &key);
+            let rows = window.rows.into_iter().skip(from).collect();
+            return conclude(what, &key, Some(cursor), page, heals, there, rows, true);
+        }
+        let mut rows: Vec<R> = window.rows.into_iter().skip(from).collect();
+        rows.extend(read.rows.into_iter().skip(1));
+        return conclude(what, &key, Some(cursor), page, heals, here, rows, true);
+    }
+    Err(Error::Conflict(format!(
+        "{what}: lost its place: the last rows it reported are no longer at offset {at} nor \
+         within the {} rows before it (they were deleted, or more rows than that were deleted or \
+         added before them between two page reads); continuing could skip rows, so the listing \
+         stops; run the sync again",
+        BACK_WINDOWS * (page - 1)
+    )))
+}
+
+/// The read that fixes where the listing stands after this call.
+struct Frontier {
+    start: u64,
+    /// Rows the read could hold: fewer served means the listing ended there.
+    limit: u64,
+    served: u64,
+    first: Option<u64>,
+    total: u64,
+}
+
+impl Frontier {
+    fn of<R>(start: u64, limit: u64, read: &Read<R>, key: &impl Fn(&R) -> u64) -> Self {
+        Frontier {
+            start,
+            limit,
+            served: read.rows.len() as u64,
+            first: read.rows.first().map(key).filter(|_| read.rows.len() > 1),
+            total: read.total,
+        }
+    }
+}
+
+/// One more extra read, or a conflict when the listing has spent its allowance.
+fn spend(what: &str, cursor: &Cursor, heals: u32) -> Result<u32> {
+    let heals = heals.saturating_add(1);
+    let allowed = HEAL_ALLOWANCE.saturating_add(cursor.pages / 2);
+    if heals > allowed {
+        return Err(Error::Conflict(format!(
+            "{what}: the directory changed between too many page reads (after {} pages, \
+             finding where the listing stands would take extra read {heals}; at most \
+             {HEAL_ALLOWANCE} plus half the pages are allowed): it changes faster than it can be \
+             read consistently; run the sync again when it is quieter",
+            cursor.pages
+        )));
+    }
+    Ok(heals)
+}
+
+/// Index in `rows` of the first row not reported yet, when `rows` shows where the listing
+/// stands: just after the last row reported or, for appended listings, after the last of the
+/// remembered rows it holds (any later one is gone: being older, it would come after).
+fn locate<R>(order: Order, anchors: &[u64], rows: &[R], key: &impl Fn(&R) -> u64) -> Option<usize> {
+    let last = anchors.last()?;
+    if let Some(i) = rows.iter().position(|r| key(r) == *last) {
+        return Some(i + 1);
+    }
+    match order {
+        Order::Appended => rows
+            .iter()
+            .rposition(|r| anchors.contains(&key(r)))
+            .map(|i| i + 1),
+        Order::Anywhere => None,
+    }
+}
+
+/// The rows to report and the cursor after them.
+#[allow(clippy::too_many_arguments)]
+fn conclude<R>(
+    what: &str,
+    key: &impl Fn(&R) -> u64,
+    cursor: Option<&Cursor>,
+    page: u64,
+    heals: u32,
+    at: Frontier,
+    rows: Vec<R>,
+    shifted: bool,
+) -> Result<Page<R>> {
+    let extra_reads = heals.saturating_sub(cursor.map_or(0, |c| c.heals));
+    let end = at.start.saturating_add(at.served);
+    if at.served < at.limit {
+        if end < at.total {
+            return Err(Error::Conflict(format!(
+                "{what}: the page at offset {} ended after {} rows although total_entries is {}: \
+                 the directory changed while the page was read, or the server's paging is \
+                 inconsistent; the listing would be incomplete; run the sync again",
+                at.start, at.served, at.total
+            )));
+        }
+        return Ok(Page {
+            rows,
+            next: None,
+            shifted,
+            extra_reads,
+        });
+    }
+    let mut anchors = cursor.map(|c| c.anchors.clone()).unwrap_or_default();
+    anchors.extend(rows.iter().map(key));
+    let excess = anchors.len().saturating_sub(ANCHORS);
+    anchors.drain(..excess);
+    let next = Cursor {
+        next: end,
+        page,
+        pages: cursor.map_or(0, |c| c.pages).saturating_add(1),
+        heals,
+        first: at.first,
+        anchors,
+    };
+    Ok(Page {
+        rows,
+        next: Some(next),
+        shifted,
+        extra_reads,
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(offset: u64, total: Option<u64>, first: Option<&str>) -> Cursor {
-        Cursor {
-            offset,
-            total,
-            first: first.map(fingerprint),
-        }
-    }
-
-    #[test]
-    fn round_trip_and_first_page() {
-        assert_eq!(decode(None).unwrap(), Cursor::default());
-        for c in [at(300, None, None), at(100, Some(271), Some("user0"))] {
-            assert_eq!(decode(Some(&encode(&c))).unwrap(), c);
-        }
-        assert_eq!(decode(Some("offset:100")).unwrap(), at(100, None, None));
-    }
-
-    #[test]
-    fn foreign_tokens_are_invalid_arguments() {
-        for t in [
-            "",
-            "300",
-            "offset:",
-            "offset:-1",
-            "offset:x",
-            "cursor:3",
-            "offset:1:total",
-            "offset:1:total:x",
-            "offset:1:total:2:total:3",
-            "offset:1:first:zz",
-            "offset:1:other:2",
-        ] {
-            assert!(
-                matches!(decode(Some(t)), Err(Error::InvalidArgument(_))),
-                "{t}"
-            );
-        }
-    }
-
-    #[test]
-    fn pages_advance_by_rows_received_and_stop_at_the_total() {
-        let c = next("x", &Cursor::default(), 100, 271, Some("a")).unwrap();
-        assert_eq!(c, Some(at(100, Some(271), Some("a"))));
-        let c = next("x", &c.unwrap(), 100, 271, Some("b"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.offset, 200);
-        assert_eq!(next("x", &c, 71, 271, Some("c")).unwrap(), None);
-        assert_eq!(next("x", &Cursor::default(), 0, 0, None).unwrap(), None);
-    }
-
-    #[test]
-    fn a_changed_total_is_a_conflict() {
-        let err = next(
-            "listing users",
-            &at(100, Some(271), Some("a")),
-            100,
-            272,
-            Some("b"),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, Error::Conflict(ref m) if m.contains("271") && m.contains("272") && m.contains("run the sync again")),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn a_repeated_page_an_empty_page_and_too_many_rows_are_protocol_errors() {
-        let repeated = next("x", &at(100, Some(300), Some("a")), 100, 300, Some("a"));
-        assert!(
-            matches!(repeated, Err(Error::UpstreamProtocol(ref m)) if m.contains("does not honour `offset`")),
-            "{repeated:?}"
-        );
-        let empty = next("x", &at(100, Some(300), Some("a")), 0, 300, None);
-        assert!(
-            matches!(empty, Err(Error::UpstreamProtocol(ref m)) if m.contains("empty")),
-            "{empty:?}"
-        );
-        let over = next("x", &at(200, Some(250), Some("a")), 100, 250, Some("b"));
-        assert!(
-            matches!(over, Err(Error::UpstreamProtocol(ref m)) if m.contains("more than")),
-            "{over:?}"
-        );
-    }
-}
+#[path = "paging_tests.rs"]
+mod tests;

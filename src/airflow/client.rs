@@ -107,6 +107,15 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+impl<T> Page<T> {
+    pub fn into_read(self) -> crate::paging::Read<T> {
+        crate::paging::Read {
+            rows: self.items,
+            total: self.total,
+        }
+    }
+}
+
 pub struct Client<T: Transport> {
     transport: T,
     base_url: String,
