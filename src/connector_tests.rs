@@ -158,7 +158,8 @@ impl Transport for &FakeAirflow {
             }
             _ => {}
         }
-        if route == "/auth/token" && self.generation == Generation::FabFastApi {
+        // Airflow 3.0's FAB 2.x signs in with a JWT too (its token route is FastAPI).
+        if route == "/auth/token" && self.generation != Generation::Airflow2 {
             let body: serde_json::Value =
                 serde_json::from_slice(request.body.as_deref().unwrap_or_default())
                     .map_err(|e| e.to_string())?;
@@ -174,13 +175,16 @@ impl Transport for &FakeAirflow {
             .find(|(k, _)| k == "authorization")
             .map(|(_, v)| v.as_str());
         if !self.credentials_ok(auth) {
-            // Airflow 2 never answers 401.
-            let status = if self.generation == Generation::Airflow2 {
-                403
-            } else {
-                401
+            return match self.generation {
+                // Airflow 2 never answers 401.
+                Generation::Airflow2 => respond(403, json!({"detail": "Not authenticated"})),
+                Generation::FabConnexion => Ok(Response {
+                    status: 401,
+                    headers: vec![("content-type".into(), "application/problem+json".into())],
+                    body: br#"{"detail":null,"status":401,"title":"Unauthorized"}"#.to_vec(),
+                }),
+                Generation::FabFastApi => respond(401, json!({"detail": "Not authenticated"})),
             };
-            return respond(status, json!({"detail": "Not authenticated"}));
         }
         if let Some(status) = self.script.borrow_mut().pop() {
             return respond(status, json!({"detail": "Token Expired"}));
@@ -503,25 +507,58 @@ fn routes(fake: &FakeAirflow) -> Vec<String> {
 }
 
 #[test]
-fn detection_costs_one_request_on_airflow3_and_two_on_airflow2() {
-    for (generation, probes) in [
-        (Generation::FabFastApi, 1),
-        (Generation::Airflow2, 2),
-        (Generation::FabConnexion, 1),
+fn the_sign_in_tells_a_modern_server_and_older_ones_spend_two_requests() {
+    // FastAPI FAB: sign-in, then the pages. Airflow 3.0: a sign-in whose JWT the Connexion API
+    // refuses, then Basic. Airflow 2: a sign-in that finds no /auth/token, then the health check.
+    for (generation, detection, first) in [
+        (Generation::FabFastApi, 0, "POST /auth/token"),
+        (Generation::FabConnexion, 2, "POST /auth/token"),
+        (Generation::Airflow2, 2, "POST /auth/token"),
     ] {
         let fake = FakeAirflow::new(250, 5).playing(generation);
         let mut c = Connector::new(&fake, auto_config());
         full_pass(&mut c, "user");
         full_pass(&mut c, "role");
         let sign_in = usize::from(generation == Generation::FabFastApi);
+        let log = routes(&fake);
         assert_eq!(
             requests(&fake),
-            probes + sign_in + 3 + 1,
-            "{generation:?}: {:?}",
-            routes(&fake)
+            detection + sign_in + 3 + 1,
+            "{generation:?}: {log:?}"
+        );
+        assert_eq!(log[0], first);
+        assert!(fake.log.borrow()[0].body.as_deref().is_some_and(|b| b != b"{}"));
+        let info = c.session_info();
+        assert!(
+            info.contains(&("discovery_requests".into(), detection.to_string())),
+            "{info:?}"
         );
         let v = c.validate().unwrap();
         assert!(v.system.starts_with(generation.describe()), "{}", v.system);
+    }
+}
+
+#[test]
+fn a_static_token_is_probed_without_credentials() {
+    for (generation, probes) in [
+        (Generation::FabFastApi, 1),
+        (Generation::FabConnexion, 1),
+        (Generation::Airflow2, 2),
+    ] {
+        let fake = FakeAirflow::new(3, 1).playing(generation);
+        let mut c = Connector::new(
+            &fake,
+            Config {
+                credentials: Credentials::Token {
+                    token: "static-operator-token".into(),
+                    username: None,
+                },
+                ..auto_config()
+            },
+        );
+        c.list_resources("user", None).unwrap();
+        assert_eq!(requests(&fake), probes + 1, "{generation:?}");
+        assert_eq!(fake.log.borrow()[0].body.as_deref(), Some(b"{}".as_slice()));
     }
 }
 
@@ -538,7 +575,7 @@ fn a_server_that_is_not_airflow_is_unsupported_and_names_what_was_seen() {
     let text = err.to_string();
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
     assert!(
-        text.contains("POST /auth/token {} -> 404, GET /api/v1/health -> 404"),
+        text.contains("POST /auth/token -> 404, GET /api/v1/health -> 404"),
         "{text}"
     );
     assert!(text.contains("`api_generation`"), "{text}");

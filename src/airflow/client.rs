@@ -126,6 +126,9 @@ pub struct Client<T: Transport> {
     detection_requests: u32,
     /// The JWT from password sign-in, and when to renew it (when its expiry is readable).
     jwt: Option<(String, Option<u64>)>,
+    /// The generation was inferred from a successful sign-in and the first API call will
+    /// confirm it: Airflow 3.0's FAB 2.x signs in too, but its Connexion API refuses the JWT.
+    unconfirmed: bool,
     /// Minimum spacing between two requests, and when the last one left.
     request_interval: std::time::Duration,
     last_request: std::cell::Cell<Option<std::time::Instant>>,
@@ -140,6 +143,7 @@ impl<T: Transport> Client<T> {
             generation: config.api_generation,
             detection_requests: 0,
             jwt: None,
+            unconfirmed: false,
             request_interval: std::time::Duration::from_millis(config.request_interval_ms),
             last_request: std::cell::Cell::new(None),
         }
@@ -168,11 +172,17 @@ impl<T: Transport> Client<T> {
         self.detection_requests
     }
 
-    /// The API generation: configured, or found once per instance with one unauthenticated
-    /// request (two for Airflow 2); see `generation::detect`.
+    /// The API generation: configured, or found once per instance. With a password, the
+    /// sign-in itself tells: FastAPI FAB (FAB ≥ 3.5) answers it with a JWT, so a modern server
+    /// costs no request beyond sign-in; see `detect_by_signing_in`. With a static token, one
+    /// unauthenticated probe (two for Airflow 2); see `generation::detect`.
     pub fn generation(&mut self) -> Result<Generation> {
         if let Some(g) = self.generation {
             return Ok(g);
+        }
+        if let Credentials::Password { username, password } = &self.credentials {
+            let (username, password) = (username.clone(), password.clone());
+            return self.detect_by_signing_in(&username, &password);
         }
         // An empty body: no credentials are sent, and no login is attempted or counted.
         let token_probe = self.probe(Method::Post, "/auth/token", Some("{}".into()))?;
@@ -184,15 +194,45 @@ impl<T: Transport> Client<T> {
         } else {
             None
         };
-        let found = generation::detect(token_probe, v1_health).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "{} does not answer like any supported Airflow API ({seen}); check `base_url`, \
-                 or set `api_generation` to one of fab-fastapi, fab-connexion, airflow2",
-                self.base_url
-            ))
-        })?;
+        let found =
+            generation::detect(token_probe, v1_health).ok_or_else(|| self.unrecognised(&seen))?;
         self.generation = Some(found);
         Ok(found)
+    }
+
+    /// Signs in at `/auth/token`. A JWT means Airflow 3 and, most likely, FastAPI FAB: the first
+    /// API call confirms it (see `exchange`). No such endpoint (404) means Airflow 2, which
+    /// `GET /api/v1/health` confirms.
+    fn detect_by_signing_in(&mut self, username: &str, password: &str) -> Result<Generation> {
+        match self.sign_in(username, password) {
+            Ok(_) => {
+                self.generation = Some(Generation::FabFastApi);
+                self.unconfirmed = true;
+                Ok(Generation::FabFastApi)
+            }
+            Err(SignIn::Missing) => {
+                self.detection_requests += 1;
+                let health = self.probe(Method::Get, "/api/v1/health", None)?;
+                match generation::detect(404, Some(health)) {
+                    Some(found) => {
+                        self.generation = Some(found);
+                        Ok(found)
+                    }
+                    None => Err(self.unrecognised(&format!(
+                        "POST /auth/token -> 404, GET /api/v1/health -> {health}"
+                    ))),
+                }
+            }
+            Err(SignIn::Failed(e)) => Err(e),
+        }
+    }
+
+    fn unrecognised(&self, seen: &str) -> Error {
+        Error::Unsupported(format!(
+            "{} does not answer like any supported Airflow API ({seen}); check `base_url`, \
+             or set `api_generation` to one of fab-fastapi, fab-connexion, airflow2",
+            self.base_url
+        ))
     }
 
     fn probe(&mut self, method: Method, path: &str, body: Option<String>) -> Result<u16> {
@@ -262,7 +302,9 @@ impl<T: Transport> Client<T> {
                 Ok(format!("Bearer {token}"))
             }
             _ => {
-                let token = self.sign_in(&username, &password)?;
+                let token = self
+                    .sign_in(&username, &password)
+                    .map_err(SignIn::into_error)?;
                 Ok(format!("Bearer {token}"))
             }
         }
@@ -274,25 +316,26 @@ impl<T: Transport> Client<T> {
     }
 
     /// Exchanges the password for a JWT at /auth/token and keeps it.
-    fn sign_in(&mut self, username: &str, password: &str) -> Result<String> {
+    fn sign_in(&mut self, username: &str, password: &str) -> std::result::Result<String, SignIn> {
         let body = serde_json::json!({ "username": username, "password": password });
         let request = self.json_request(Method::Post, "/auth/token", None, Some(body.to_string()));
         let response = self.send(&request, "signing in (POST /auth/token)")?;
         match response.status {
             200..=299 => {}
             401 => {
-                return Err(Error::Unauthenticated(format!(
+                return Err(SignIn::Failed(Error::Unauthenticated(format!(
                     "Airflow rejected the credentials of `{username}`: check the `username` and `password` settings"
-                )))
+                ))))
             }
+            404 if self.generation.is_none() => return Err(SignIn::Missing),
             404 => {
-                return Err(Error::Unsupported(format!(
+                return Err(SignIn::Failed(Error::Unsupported(format!(
                     "{} has no /auth/token endpoint, so it is not Airflow 3 with the FAB provider \
                      3.5 or newer; set `api_generation` to fab-connexion or airflow2, or to auto",
                     self.base_url
-                )))
+                ))))
             }
-            _ => return Err(status_error("signing in at /auth/token", &response)),
+            _ => return Err(SignIn::Failed(status_error("signing in at /auth/token", &response))),
         }
         // The parse error is not shown: it could quote the token.
         let token: Token = serde_json::from_slice(&response.body).map_err(|_| {
@@ -490,6 +533,19 @@ impl<T: Transport> Client<T> {
     fn exchange(&mut self, method: Method, path: &str, body: Option<&Value>) -> Result<Outcome> {
         let renewable = self.renewable();
         let outcome = self.send_authorized_once(method, path, body)?;
+        if let (true, Ok(response)) = (self.unconfirmed, &outcome) {
+            self.unconfirmed = false;
+            {
+                if refuses_jwt_as_connexion(response) {
+                    // Airflow 3.0 with FAB ≤ 3.1: its token route signs in, its Connexion API
+                    // takes Basic only. The sign-in and this call were spent finding that out.
+                    self.generation = Some(Generation::FabConnexion);
+                    self.jwt = None;
+                    self.detection_requests += 2;
+                    return self.send_authorized_once(method, path, body);
+                }
+            }
+        }
         if renewable && matches!(&outcome, Ok(r) if r.status == 401) {
             self.jwt = None;
             return self.send_authorized_once(method, path, body);
@@ -639,6 +695,39 @@ impl<T: Transport> Client<T> {
             other => other,
         }
     }
+}
+
+/// Why a sign-in gave no token.
+enum SignIn {
+    /// No `/auth/token` (404) while the generation is still unknown: not Airflow 3.
+    Missing,
+    Failed(Error),
+}
+
+impl SignIn {
+    fn into_error(self) -> Error {
+        match self {
+            SignIn::Missing => Error::Unsupported(
+                "the server has no /auth/token endpoint; set `api_generation`".into(),
+            ),
+            SignIn::Failed(e) => e,
+        }
+    }
+}
+
+impl From<Error> for SignIn {
+    fn from(e: Error) -> Self {
+        SignIn::Failed(e)
+    }
+}
+
+/// A 401 in Connexion's problem+json to a fresh JWT: FastAPI FAB answers a JWT it cannot use
+/// with its own `{"detail"}` JSON (measured on 3.0.6 + FAB 2.4.4 and 3.3.2 + FAB 3.10.2).
+fn refuses_jwt_as_connexion(response: &Response) -> bool {
+    response.status == 401
+        && response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/problem+json"))
 }
 
 /// Permissions as the role bodies spell them.
