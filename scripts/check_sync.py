@@ -3,8 +3,8 @@
 
 Reads every user and role straight from the FAB API (stdlib only, independent of the
 connector) and asserts the sync listed exactly those users, roles, memberships and role
-permissions, one entitlement per role, and used exactly detection + sign-in (JWT APIs only) + ceil(users/100) + ceil(roles/100)
-requests.
+permissions, one entitlement per role, and used exactly detection + sign-in (JWT APIs only) + pages(users) + pages(roles) requests,
+within 2 % of plain offset paging's ceil(users/100) + ceil(roles/100).
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
 """
@@ -37,6 +37,11 @@ def read_all(base, authorization, prefix, collection):
         offset += len(rows)
         if not rows or offset >= page["total_entries"]:
             return items
+
+
+def pages(n):
+    """Page requests of a quiet listing of n rows (src/paging.rs)."""
+    return 1 if n < 100 else (n - 100) // 99 + 2
 
 
 def main():
@@ -89,13 +94,29 @@ def main():
 
     session = stats.get("session", {})
     discovery = int(session.get("discovery_requests", "0"))
-    sign_in = 1 if "JWT" in session.get("api", "") else 0  # Basic-auth APIs have no sign-in call
-    budget = discovery + sign_in + math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
-    formula = f"{discovery} (detection) + {sign_in} (sign-in) + ceil({len(users)}/100) + ceil({len(roles)}/100)"
+    jwt = "JWT" in session.get("api", "")
+    sign_in = 1 if jwt else 0  # Basic-auth APIs have no sign-in call
+    budget = discovery + sign_in + pages(len(users)) + pages(len(roles))
+    formula = (f"{discovery} (detection) + {sign_in} (sign-in) + pages({len(users)}) + pages({len(roles)})"
+               " [pages(n) = 1 if n < 100 else (n - 100) // 99 + 2: every page after the first starts"
+               " on the last row of the one before]")
     if stats["requests"] != budget:
         failures.append(f"requests: {stats['requests']} != {formula} = {budget}")
     else:
         print(f"ok: {stats['requests']} requests = {formula}; api: {session.get('api', '?')}")
+    # Against plain offset paging (issue 11: within 2 %), and no request spent on detection where
+    # the sign-in tells the generation (FastAPI FAB).
+    plain = math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
+    paged = pages(len(users)) + pages(len(roles))
+    if paged > plain * 1.02 and paged > plain + 1:
+        failures.append(f"pages: {paged} is more than 2 % over plain paging's {plain}")
+    else:
+        print(f"ok: {paged} page requests against {plain} for plain offset paging")
+    if jwt and discovery != 0:
+        failures.append(f"detection: {discovery} requests on a JWT server; the sign-in should tell")
+    shifted = int(session.get("shifted_pages", "0"))
+    if shifted:
+        failures.append(f"paging: {shifted} pages shifted although nothing changed the directory")
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
     sys.exit(1 if failures else 0)
