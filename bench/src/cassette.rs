@@ -66,7 +66,7 @@ pub fn write(directory: &Directory, path: &Path) -> std::io::Result<()> {
     );
     serde_json::to_writer(&mut out, &token)?;
     for kind in [Kind::Users, Kind::Roles] {
-        for offset in (0..directory.total(kind).max(1)).step_by(PAGE) {
+        for offset in directory.offsets(kind) {
             let target = format!("/auth/fab/v1/{}?limit={PAGE}&offset={offset}", kind.key());
             out.write_all(b",")?;
             let page = interaction(

@@ -124,7 +124,20 @@ impl Directory {
 
     /// Requests of a full sync with the API generation configured: sign-in, then every page.
     pub fn expected_requests(&self) -> usize {
-        1 + self.users.div_ceil(PAGE) + self.roles.div_ceil(PAGE)
+        1 + self.offsets(Kind::Users).len() + self.offsets(Kind::Roles).len()
+    }
+
+    /// The offsets the connector reads a quiet listing at: 0, then each page from the last row
+    /// of the one before, until a page comes back short (src/paging.rs).
+    pub fn offsets(&self, kind: Kind) -> Vec<usize> {
+        let total = self.total(kind);
+        let mut offsets = vec![0];
+        let mut end = PAGE.min(total);
+        while end - offsets.last().copied().unwrap_or(0) == PAGE {
+            offsets.push(end - 1);
+            end = (end - 1 + PAGE).min(total);
+        }
+        offsets
     }
 }
 
@@ -195,6 +208,10 @@ mod tests {
             0
         );
         assert_eq!(d.page(Kind::Roles, 0, 100)["total_entries"], 50);
+        assert_eq!(d.offsets(Kind::Users), [0, 99, 198]);
+        assert_eq!(d.offsets(Kind::Roles), [0]);
+        assert_eq!(Directory::new(200, 100).offsets(Kind::Users), [0, 99, 198]);
+        assert_eq!(Directory::new(100_000, 1).offsets(Kind::Users).len(), 1011);
         assert_eq!(d.expected_requests(), 1 + 3 + 1);
         let role = d.role(7);
         assert!(role["actions"].as_array().unwrap().len() >= 8);

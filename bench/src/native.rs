@@ -48,13 +48,17 @@ struct Role {
     actions: Option<Vec<Permission>>,
 }
 
+/// `total_entries` is parsed, as the connector parses it, though a short page ends the listing.
 #[derive(Deserialize)]
+#[allow(dead_code)]
 struct Users {
     users: Vec<User>,
     total_entries: usize,
 }
 
+/// `total_entries` is parsed, as the connector parses it, though a short page ends the listing.
 #[derive(Deserialize)]
+#[allow(dead_code)]
 struct Roles {
     roles: Vec<Role>,
     total_entries: usize,
@@ -197,7 +201,8 @@ impl Http {
     }
 }
 
-/// Signs in, then pages through users and roles, parsing every page.
+/// Signs in, then pages through users and roles at the connector's offsets (each page from the
+/// last row of the one before), parsing every page.
 pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
     let started = Instant::now();
     let mut http = Http::new(port, mode);
@@ -208,23 +213,27 @@ pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
         br#"{"username":"admin","password":"admin"}"#,
     )?)?;
     let auth = format!("Bearer {}", token.access_token);
-    let mut users = 0;
+    let (mut users, mut at) = (0, 0);
     loop {
-        let target = format!("/auth/fab/v1/users?limit={PAGE}&offset={users}");
+        let target = format!("/auth/fab/v1/users?limit={PAGE}&offset={at}");
         let page: Users = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
-        users += page.users.len();
-        if page.users.is_empty() || users >= page.total_entries {
+        let served = page.users.len();
+        users += served - usize::from(at > 0 && served > 0);
+        if served < PAGE {
             break;
         }
+        at += PAGE - 1;
     }
-    let mut roles = 0;
+    let (mut roles, mut at) = (0, 0);
     loop {
-        let target = format!("/auth/fab/v1/roles?limit={PAGE}&offset={roles}");
+        let target = format!("/auth/fab/v1/roles?limit={PAGE}&offset={at}");
         let page: Roles = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
-        roles += page.roles.len();
-        if page.roles.is_empty() || roles >= page.total_entries {
+        let served = page.roles.len();
+        roles += served - usize::from(at > 0 && served > 0);
+        if served < PAGE {
             break;
         }
+        at += PAGE - 1;
     }
     Ok(NativeRun {
         elapsed: started.elapsed(),

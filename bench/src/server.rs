@@ -33,7 +33,7 @@ impl Server {
         let directory = Directory::new(users, roles);
         let mut pages = HashMap::new();
         for kind in [Kind::Users, Kind::Roles] {
-            for offset in (0..directory.total(kind)).step_by(PAGE) {
+            for offset in directory.offsets(kind) {
                 let body = serde_json::to_vec(&directory.page(kind, offset, PAGE))?;
                 pages.insert((kind.key(), offset), body);
             }
