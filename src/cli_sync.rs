@@ -271,9 +271,15 @@ pub fn summary(
     let api = session("api")
         .map(|a| format!("\n  api: {a}"))
         .unwrap_or_default();
+    let shifted = match (session("shifted_pages"), session("realign_requests")) {
+        (Some(pages), Some(extra)) if pages != "0" => format!(
+            "\n  the directory changed during the sync: {pages} pages re-aligned ({extra} extra requests)"
+        ),
+        _ => String::new(),
+    };
     format!(
         "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
-         {requests} HTTP requests{discovery}; {:.2} s{api}",
+         {requests} HTTP requests{discovery}; {:.2} s{api}{shifted}",
         stats.resource_types,
         stats.resources,
         stats.entitlements,

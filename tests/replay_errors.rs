@@ -28,8 +28,8 @@ async fn validate_reports_identity_and_directory_size() {
     assert!(v.system.contains("271 users, 9 roles"), "{}", v.system);
     assert_eq!(
         h.requests(),
-        4,
-        "detection, token, one row of users, one row of roles"
+        3,
+        "sign-in (which tells the API), one row of users, one row of roles"
     );
 }
 
@@ -132,8 +132,8 @@ async fn list_grants_of_one_role_finds_exactly_its_members() {
     assert_eq!(got, want);
     assert_eq!(
         h.requests(),
-        1 + 1 + 1 + 3,
-        "detection, token, the role, three pages of users"
+        1 + 1 + 3,
+        "sign-in, the role, three pages of users"
     );
 }
 

@@ -106,7 +106,7 @@ async fn create_account_generates_a_password_and_sends_the_default_role() {
     assert!(!outcome.message.contains(&credential.value));
     assert!(outcome.message.contains("`Public`"), "{}", outcome.message);
     assert_eq!(outcome.resource.unwrap().id, "rec.alice");
-    assert_eq!(requests, 3, "detection, token, POST");
+    assert_eq!(requests, 2, "sign-in, POST");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,7 +151,7 @@ async fn grant_then_grant_again() {
     let (result, requests) = run("grant", grant("Op", "rec.alice")).await;
     let outcome = done("grant", result, OutcomeStatus::Done);
     assert_eq!(outcome.grant.unwrap().id, "role:Op:member:user:rec.alice");
-    assert_eq!(requests, 5, "detection, token, read, PATCH, verifying read");
+    assert_eq!(requests, 4, "sign-in, read, PATCH, verifying read");
     let (result, requests) = run("grant-again", grant("Op", "rec.alice")).await;
     let outcome = done("grant-again", result, OutcomeStatus::AlreadyDone);
     assert!(
@@ -159,7 +159,7 @@ async fn grant_then_grant_again() {
         "{}",
         outcome.message
     );
-    assert_eq!(requests, 3, "detection, token and one read: no PATCH");
+    assert_eq!(requests, 2, "sign-in and one read: no PATCH");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -123,7 +123,7 @@ async fn wasmtime_run_sync_prints_the_harness_jsonl_byte_for_byte() {
     assert!(
         stderr.starts_with(&format!(
             "sync complete: 3 resource types, 385 resources (permission 105, role 9, user 271), \
-             114 entitlements, 644 grants; {} HTTP requests (1 to detect the API)",
+             114 entitlements, 644 grants; {} HTTP requests;",
             harness.stats.requests
         )),
         "{stderr}"

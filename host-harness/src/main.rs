@@ -661,9 +661,16 @@ fn summary(stats: &SyncStats) -> String {
         .get("api")
         .map(|a| format!("\n  api: {a}"))
         .unwrap_or_default();
+    let session = |key: &str| stats.session.get(key).map(String::as_str);
+    let shifted = match (session("shifted_pages"), session("realign_requests")) {
+        (Some(pages), Some(extra)) if pages != "0" => format!(
+            "\n  the directory changed during the sync: {pages} pages re-aligned ({extra} extra requests)"
+        ),
+        _ => String::new(),
+    };
     format!(
         "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
-         {} HTTP requests{discovery}; {:.2} s{api}",
+         {} HTTP requests{discovery}; {:.2} s{api}{shifted}",
         stats.resource_types,
         stats.resources,
         stats.entitlements,
