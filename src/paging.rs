@@ -175,11 +175,19 @@ pub fn read<R>(
         let first = fetch(0, page_size)?;
         let served = first.rows.len() as u64;
         // A server that caps `limit` below what was asked serves short pages throughout.
-        let page = if served < page_size && served < first.total {
-            served.max(1)
+        let page = if served > 0 && served < page_size && served < first.total {
+            served
         } else {
             page_size
         };
+        if page < 2 {
+            // Each page starts on a row already seen: one row a page would never advance.
+            return Err(Error::UpstreamProtocol(format!(
+                "{what}: the server serves 1 row per page although {} exist; paging \
+                 needs at least 2 (raise Airflow's `[api] maximum_page_limit`)",
+                first.total
+            )));
+        }
         let at = Frontier::of(0, page, &first, &key);
         return conclude(what, &key, None, page, 0, at, first.rows, false);
     };

@@ -369,6 +369,26 @@ fn a_server_that_caps_the_page_size_is_paged_at_its_size() {
 }
 
 #[test]
+fn a_server_that_serves_one_row_a_page_is_refused_rather_than_looped() {
+    let mut d = Directory::new(Order::Appended, 5);
+    d.cap = 1;
+    let run = list(d, |_, _| {});
+    assert!(
+        matches!(run.result, Err(Error::UpstreamProtocol(ref m)) if m.contains("1 row per page although 5 exist")),
+        "{:?}",
+        run.result
+    );
+    assert_eq!(run.requests, 1);
+    let mut one = Directory::new(Order::Appended, 1);
+    one.cap = 1;
+    assert_eq!(list(one, |_, _| {}).result.unwrap(), ["u00000"]);
+    // An empty first page of a listing that has rows is a conflict, not a complete listing.
+    let mut emptied = Directory::new(Order::Appended, 5);
+    emptied.cap = 0;
+    assert!(conflict(&list(emptied, |_, _| {})).contains("ended after 0 rows"));
+}
+
+#[test]
 fn a_server_that_ignores_offset_is_a_protocol_error() {
     let mut requests = 0;
     let first = read(
