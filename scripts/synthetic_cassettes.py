@@ -87,7 +87,8 @@ write("token-expired-mid-sync", "the JWT lives 24 h on the recorded server; a sy
        answer(USERS100, 401, json_headers(), json_body={"detail": "Token Expired"}),
        TOKEN, USERS100, USERS200, ROLES0])
 write("endless-paging", "a server (or cache) that ignores `offset` and repeats the first page",
-      [TOKEN, USERS0, with_body(USERS100, json=USERS0["response"]["json"])])
+      [TOKEN, USERS0, with_body(USERS100, json=USERS0["response"]["json"]),
+       with_body(USERS200, json=USERS0["response"]["json"])])
 last_json = USERS200["response"]["json"]
 write("empty-page-before-total", "a server whose total_entries promises rows its pages never deliver",
       [TOKEN, USERS0, USERS100, with_body(USERS200, json=dict(last_json, users=last_json["users"][:10]))])

@@ -23,8 +23,8 @@
 //! [`HEAL_ALLOWANCE`] + half the pages.
 //!
 //! The state travels in the page token, so memory stays bounded by a page (two while healing):
-//! `at:<next>:<page>:<pages>:<heals>:<first>:<anchors>`, numbers in decimal and fingerprints in
-//! hex, anchors comma-separated, oldest first.
+//! `at:<next>:<page>:<pages>:<heals>:<repeated>:<first>:<anchors>`, numbers in decimal and
+//! fingerprints in hex, anchors comma-separated, oldest first.
 
 use crate::error::{Error, Result};
 
@@ -61,6 +61,9 @@ pub struct Cursor {
     /// Pages read so far, and the extra reads spent finding where the listing stands.
     pub pages: u32,
     pub heals: u32,
+    /// The last read started on the same row as the read before it: a server that ignores
+    /// `offset` does that every time, a role listing after 99 roles were added before it once.
+    pub repeated: bool,
     /// Fingerprint of the first row of the last read, when it had more than one row: a server
     /// that ignores `offset` repeats it.
     pub first: Option<u64>,
@@ -77,11 +80,12 @@ impl Cursor {
 pub fn encode(cursor: &Cursor) -> String {
     let anchors: Vec<String> = cursor.anchors.iter().map(|a| format!("{a:x}")).collect();
     format!(
-        "{PREFIX}{}:{}:{}:{}:{}:{}",
+        "{PREFIX}{}:{}:{}:{}:{}:{}:{}",
         cursor.next,
         cursor.page,
         cursor.pages,
         cursor.heals,
+        u8::from(cursor.repeated),
         cursor.first.map(|f| format!("{f:x}")).unwrap_or_default(),
         anchors.join(",")
     )
@@ -105,6 +109,11 @@ fn parse(token: &str) -> Option<Cursor> {
     let mut parts = token.strip_prefix(PREFIX)?.split(':');
     let mut number = || parts.next()?.parse::<u64>().ok();
     let (next, page, pages, heals) = (number()?, number()?, number()?, number()?);
+    let repeated = match number()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
     let first = match parts.next()? {
         "" => None,
         hex => Some(u64::from_str_radix(hex, 16).ok()?),
@@ -124,6 +133,7 @@ fn parse(token: &str) -> Option<Cursor> {
         page,
         pages: u32::try_from(pages).ok()?,
         heals: u32::try_from(heals).ok()?,
+        repeated,
         first,
         anchors,
     })
@@ -208,16 +218,17 @@ pub fn read<R>(
             false,
         );
     }
-    if let (Some(first), Some(row)) = (cursor.first, read.rows.first()) {
-        if key(row) == first {
+    if let Some(from) = locate(order, &cursor.anchors, &read.rows, &key) {
+        let repeated = cursor.first.is_some() && read.rows.first().map(&key) == cursor.first;
+        if repeated && cursor.repeated {
             return Err(Error::UpstreamProtocol(format!(
-                "{what}: the page at offset {at} starts with the same row as the previous page: \
-                 the server does not honour `offset`, so paging would never advance"
+                "{what}: the page at offset {at} starts with the same row as the two pages \
+                 before it: the server does not honour `offset`, so paging would never advance"
             )));
         }
-    }
-    if let Some(from) = locate(order, &cursor.anchors, &read.rows, &key) {
         let rows = read.rows.into_iter().skip(from).collect();
+        let mut here = here;
+        here.repeated = repeated;
         return conclude(
             what,
             &key,
@@ -276,6 +287,7 @@ struct Frontier {
     served: u64,
     first: Option<u64>,
     total: u64,
+    repeated: bool,
 }
 
 impl Frontier {
@@ -286,6 +298,7 @@ impl Frontier {
             served: read.rows.len() as u64,
             first: read.rows.first().map(key).filter(|_| read.rows.len() > 1),
             total: read.total,
+            repeated: false,
         }
     }
 }
@@ -362,6 +375,7 @@ fn conclude<R>(
         page,
         pages: cursor.map_or(0, |c| c.pages).saturating_add(1),
         heals,
+        repeated: at.repeated,
         first: at.first,
         anchors,
     };
