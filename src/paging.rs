@@ -7,7 +7,7 @@
 //! insertion leave it unchanged).
 //!
 //! So every page after the first starts one row early, on the last row already reported, and
-//! checks that this row is still there. When it is not, the listing has shifted: the connector
+//! checks that this row is still there (after a shift, more rows early: see [`MAX_OVERLAP`]). When it is not, the listing has shifted: the connector
 //! looks for that row (or, for users, for any of the last rows it reported) in the page it just
 //! read and, failing that, in up to [`BACK_WINDOWS`] windows just before it, and continues from
 //! there. Because each read is a sorted, contiguous slice of the listing at the moment it is
@@ -23,7 +23,7 @@
 //! [`HEAL_ALLOWANCE`] + half the pages.
 //!
 //! The state travels in the page token, so memory stays bounded by a page (two while healing):
-//! `at:<next>:<page>:<pages>:<heals>:<repeated>:<first>:<anchors>`, numbers in decimal and
+//! `at:<next>:<page>:<overlap>:<pages>:<heals>:<repeated>:<first>:<anchors>`, numbers in decimal and
 //! fingerprints in hex, anchors comma-separated, oldest first.
 
 use crate::error::{Error, Result};
@@ -33,6 +33,9 @@ const PREFIX: &str = "at:";
 /// Rows remembered from the end of what was reported. Users anchor on any of them, so a
 /// deletion of up to this many rows right at the boundary still heals.
 pub const ANCHORS: usize = 16;
+
+/// The most rows a read starts early after the listing shifted.
+pub const MAX_OVERLAP: u64 = 25;
 
 /// Windows of one page each searched before the read that did not line up.
 pub const BACK_WINDOWS: u64 = 2;
@@ -61,6 +64,9 @@ pub struct Cursor {
     /// Pages read so far, and the extra reads spent finding where the listing stands.
     pub pages: u32,
     pub heals: u32,
+    /// Rows before the end of the last read the next one starts at: 1 when the listing is quiet,
+    /// more after it shifted (deletions keep coming while it is read), back to 1 as it calms.
+    pub overlap: u64,
     /// The last read started on the same row as the read before it: a server that ignores
     /// `offset` does that every time, a role listing after 99 roles were added before it once.
     pub repeated: bool,
@@ -80,9 +86,10 @@ impl Cursor {
 pub fn encode(cursor: &Cursor) -> String {
     let anchors: Vec<String> = cursor.anchors.iter().map(|a| format!("{a:x}")).collect();
     format!(
-        "{PREFIX}{}:{}:{}:{}:{}:{}:{}",
+        "{PREFIX}{}:{}:{}:{}:{}:{}:{}:{}",
         cursor.next,
         cursor.page,
+        cursor.overlap,
         cursor.pages,
         cursor.heals,
         u8::from(cursor.repeated),
@@ -108,7 +115,8 @@ pub fn decode(token: Option<&str>) -> Result<Option<Cursor>> {
 fn parse(token: &str) -> Option<Cursor> {
     let mut parts = token.strip_prefix(PREFIX)?.split(':');
     let mut number = || parts.next()?.parse::<u64>().ok();
-    let (next, page, pages, heals) = (number()?, number()?, number()?, number()?);
+    let (next, page, overlap) = (number()?, number()?, number()?);
+    let (pages, heals) = (number()?, number()?);
     let repeated = match number()? {
         0 => false,
         1 => true,
@@ -125,12 +133,14 @@ fn parse(token: &str) -> Option<Cursor> {
         .collect::<Option<Vec<u64>>>()?;
     let valid = parts.next().is_none()
         && next >= 1
-        && page >= 1
+        && page >= 2
+        && (1..=MAX_OVERLAP).contains(&overlap)
         && !anchors.is_empty()
         && anchors.len() <= ANCHORS;
     valid.then_some(Cursor {
         next,
         page,
+        overlap,
         pages: u32::try_from(pages).ok()?,
         heals: u32::try_from(heals).ok()?,
         repeated,
@@ -202,11 +212,17 @@ pub fn read<R>(
         return conclude(what, &key, None, page, 0, at, first.rows, false);
     };
     let page = cursor.page;
-    let at = cursor.next.saturating_sub(1);
+    // Never as many rows early as a page holds: each page must bring at least one new row.
+    let overlap = cursor.overlap.clamp(1, page - 1);
+    let at = cursor.next.saturating_sub(overlap);
+    // Where the last row reported sits in this read when nothing moved.
+    let expected = cursor.next.saturating_sub(1) - at;
     let read = fetch(at, page_size)?;
-    let here = Frontier::of(at, page, &read, &key);
-    if read.rows.first().map(&key) == Some(cursor.last()) {
-        let rows = read.rows.into_iter().skip(1).collect();
+    let mut here = Frontier::of(at, page, &read, &key);
+    if read.rows.get(index(expected)).map(&key) == Some(cursor.last()) {
+        // Quiet: the overlap shrinks back a row at a time.
+        here.overlap = overlap - 1;
+        let rows = read.rows.into_iter().skip(index(expected) + 1).collect();
         return conclude(
             what,
             &key,
@@ -226,9 +242,9 @@ pub fn read<R>(
                  before it: the server does not honour `offset`, so paging would never advance"
             )));
         }
-        let rows = read.rows.into_iter().skip(from).collect();
-        let mut here = here;
         here.repeated = repeated;
+        here.overlap = widened(overlap, expected.abs_diff(from as u64 - 1));
+        let rows = read.rows.into_iter().skip(from).collect();
         return conclude(
             what,
             &key,
@@ -261,11 +277,16 @@ pub fn read<R>(
             && window.rows.len() as u64 == limit
             && !read.rows.is_empty()
             && window.rows.last().map(&key) == read.rows.first().map(&key);
+        // Deletions before the listing's place keep coming while it is read: start the next
+        // pages early enough that the last row reported stays inside them.
+        let moved = (at + expected).saturating_sub(start + from as u64 - 1);
         if !joins {
-            let there = Frontier::of(start, limit, &window, &key);
+            let mut there = Frontier::of(start, limit, &window, &key);
+            there.overlap = widened(overlap, moved);
             let rows = window.rows.into_iter().skip(from).collect();
             return conclude(what, &key, Some(cursor), page, heals, there, rows, true);
         }
+        here.overlap = widened(overlap, moved);
         let mut rows: Vec<R> = window.rows.into_iter().skip(from).collect();
         rows.extend(read.rows.into_iter().skip(1));
         return conclude(what, &key, Some(cursor), page, heals, here, rows, true);
@@ -279,6 +300,19 @@ pub fn read<R>(
     )))
 }
 
+/// The overlap after the listing moved by `moved` rows between two reads: twice that, so the
+/// same churn again stays inside the next read, within [`MAX_OVERLAP`].
+fn widened(overlap: u64, moved: u64) -> u64 {
+    overlap
+        .max(moved.saturating_mul(2).saturating_add(1))
+        .min(MAX_OVERLAP)
+}
+
+/// A row index within one read (at most a page).
+fn index(i: u64) -> usize {
+    usize::try_from(i).unwrap_or(usize::MAX)
+}
+
 /// The read that fixes where the listing stands after this call.
 struct Frontier {
     start: u64,
@@ -288,6 +322,8 @@ struct Frontier {
     first: Option<u64>,
     total: u64,
     repeated: bool,
+    /// Rows the next read starts before the end of this one.
+    overlap: u64,
 }
 
 impl Frontier {
@@ -299,6 +335,7 @@ impl Frontier {
             first: read.rows.first().map(key).filter(|_| read.rows.len() > 1),
             total: read.total,
             repeated: false,
+            overlap: 1,
         }
     }
 }
@@ -376,6 +413,7 @@ fn conclude<R>(
         pages: cursor.map_or(0, |c| c.pages).saturating_add(1),
         heals,
         repeated: at.repeated,
+        overlap: at.overlap.max(1),
         first: at.first,
         anchors,
     };

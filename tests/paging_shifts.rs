@@ -42,8 +42,11 @@ const FEW_USERS: usize = 12;
 /// Reads of a listing that nothing disturbed: the first page, then each page one row early.
 const THREE_PAGES: [(usize, usize); 3] = [(0, 100), (99, 100), (198, 100)];
 /// The same listing when the second page did not start on the last row reported and one
-/// window just before it (ending on that page's first row) found where it stands.
-const THREE_PAGES_HEALED: [(usize, usize); 4] = [(0, 100), (99, 100), (0, 100), (198, 100)];
+/// window just before it (ending on that page's first row) found where it stands, moved by one
+/// row: the third page then starts three rows early (twice the shift, plus one).
+const THREE_PAGES_HEALED: [(usize, usize); 4] = [(0, 100), (99, 100), (0, 100), (196, 100)];
+/// A role created before the boundary: found in the second page itself, one row late.
+const THREE_PAGES_SHIFTED: [(usize, usize); 3] = [(0, 100), (99, 100), (196, 100)];
 
 /// Reads of a listing of `n` rows on a quiet directory.
 fn pages(n: usize) -> u64 {
@@ -366,9 +369,13 @@ async fn deleting_ten_users_at_the_boundary_heals() {
         )
         .await;
         run.assert_guarantee(Collection::Users);
+        // The last user remembered that is left moved ten rows (from 90) or, when the
+        // deletions took the last five reported, five (from 95): the third page starts twice
+        // that, plus one, early.
+        let early = if first == 90 { 21 } else { 11 };
         assert_eq!(
             run.server.reads(Collection::Users),
-            THREE_PAGES_HEALED,
+            [(0, 100), (99, 100), (0, 100), (199 - early, 100)],
             "positions {first}.."
         );
         run.assert_healed_once();
@@ -437,14 +444,17 @@ async fn several_changes_between_pages_heal() {
 /// than go on indefinitely; no entitlements or grants are written (they come after every
 /// listing), so the output is visibly not a completed sync.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_directory_changing_before_every_page_read_fails_with_conflict() {
+async fn a_directory_changing_more_than_the_overlap_before_every_page_read_fails_with_conflict() {
     let mut furthest = 0;
     let run = live(
         Directory::new(3000, ROLES),
         Box::new(move |d: &mut Directory, read: &Read| {
             // A page read goes further than any read before; a re-alignment window goes back.
+            // More rows go than the widest overlap (25), so every page needs a window.
             if read.collection == Collection::Users && read.nth > 1 && read.offset >= furthest {
-                d.delete_user_at(10);
+                for _ in 0..30 {
+                    d.delete_user_at(10);
+                }
             }
             furthest = furthest.max(read.offset);
         }),
@@ -470,6 +480,28 @@ async fn a_directory_changing_before_every_page_read_fails_with_conflict() {
         BTreeSet::from(["resource".to_string(), "resource_type".to_string()])
     );
     assert!(run.reported(Collection::Users).len() < 3000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_deleted_before_every_read_widens_the_overlap_and_the_sync_completes() {
+    // The live churn: a deletion between any two reads. After the first shift the pages start
+    // a few rows early, so the last user reported stays inside the next read.
+    let run = live(
+        Directory::new(3000, ROLES),
+        Box::new(|d: &mut Directory, read: &Read| {
+            if read.collection == Collection::Users && read.nth > 1 {
+                d.delete_user_at(10);
+            }
+        }),
+    )
+    .await;
+    run.assert_guarantee(Collection::Users);
+    let reads = run.server.reads(Collection::Users);
+    assert!(
+        reads.len() <= 31 + 4,
+        "one window, then pages of 97 new users: {reads:?}"
+    );
+    assert!(reads.iter().skip(3).any(|(offset, _)| offset % 99 != 0));
 }
 
 // --- Roles: listed by name, a new role may land anywhere ------------------------------------
@@ -504,7 +536,7 @@ async fn creating_a_role_before_the_boundary_doubles_nothing() {
     .await;
     run.assert_guarantee(Collection::Roles);
     assert_eq!(run.times_reported(Collection::Roles, &at_98), 1, "{at_98}");
-    assert_eq!(run.server.reads(Collection::Roles), THREE_PAGES);
+    assert_eq!(run.server.reads(Collection::Roles), THREE_PAGES_SHIFTED);
     assert_eq!(run.session("shifted_pages"), "1");
     assert_eq!(run.session("realign_requests"), "0");
 }
