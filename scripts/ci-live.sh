@@ -5,6 +5,8 @@
 #                                background of the Rust build (pip mostly waits on the network)
 #   scripts/ci-live.sh run       wait for `prepare`, then `make test-live` on each generation in
 #                                turn, so the concurrency rounds run on an otherwise quiet machine
+#                                (or one loaded on purpose: LOAD, or LOAD_<series> such as LOAD_3_3;
+#                                ROUNDS and ROUNDS_<series>, CHURN and CHURN_<series> likewise)
 #
 # Each step logs to tests/out/live/<series>-{prepare,test}.log and prints its duration; a failure
 # prints the tail of the log that explains it.
@@ -51,7 +53,11 @@ case "${1:-}" in
         continue
       fi
       t0=$SECONDS
-      if AIRFLOW_SERIES=$s scripts/test-live.sh >"$logs/$s-test.log" 2>&1; then
+      # Per-series concurrency settings win over ROUNDS and LOAD, e.g. ROUNDS_3_3=50 LOAD_3_3=2.
+      rounds_var=ROUNDS_${s//./_} load_var=LOAD_${s//./_} churn_var=CHURN_${s//./_}
+      if ROUNDS=${!rounds_var:-${ROUNDS:-}} LOAD=${!load_var:-${LOAD:-0}} \
+          CHURN=${!churn_var:-${CHURN:-1}} AIRFLOW_SERIES=$s \
+          scripts/test-live.sh >"$logs/$s-test.log" 2>&1; then
         echo "ci-live: test-live on Airflow $s passed in $((SECONDS - t0)) s:" \
           "$(grep -E '^[0-9]+ passed' "$logs/$s-test.log" | tail -n 1)"
       else

@@ -26,10 +26,18 @@ no write when nothing changes); create-account (generated and supplied passwords
 role Public, --role, case-insensitive "already exists", `/` refused) and delete-account
 (idempotent, own identity refused); not-found errors; role lifecycle (create-role with its
 permissions, repeat, conflicting permissions, unknown action, built-in roles and a role the
-connector's own account holds refused, delete-role and its repeat); concurrent grants of
-different roles to one user (lost updates); no secrets on stderr.
+connector's own account holds refused, delete-role and its repeat); concurrent changes to one
+user (lost updates); no secrets on stderr.
 
-usage: live_provision.py [--harness PATH] [--rounds N] [--series S] [--base-url URL]
+Concurrency: each round, three harness processes change the same throwaway user at the same
+moment (grant Op, grant Viewer, revoke User); the server must end with all three changes. It
+reports lost updates (must be 0), writes the connector redid after seeing its change replaced,
+the waits it chose before reading back (parsed from the outcome messages) and the load average.
+--load N runs N CPU burners (busy Python loops at normal priority) during those rounds, to
+measure on a loaded machine; they stop when the section ends, and on their own when this
+script dies or after a hard time limit.
+
+usage: live_provision.py [--harness PATH] [--rounds N] [--load N] [--series S] [--base-url URL]
   env AIRFLOW_BASE_URL, AIRFLOW_SERIES, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD
   (defaults: config.env's)
 Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
@@ -41,6 +49,7 @@ import os
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -62,9 +71,27 @@ GENERATIONS = {
 }
 DEFAULT_ADMIN_USER = "admin"
 DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
-HTTP_LOG = re.compile(r"^http: (\w+) (\S+) -> (\d+)", re.M)
+# `http: live PATCH <url> -> 200 (41 ms)`; the mode word (live, record, replay) is optional.
+HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
 ENABLE_HINT = "--provisioning"
 BUILT_IN_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+# The outcome of a verified role change (src/provision_verify.rs, `Attempts::note`):
+#   "(1 attempt, verified after 300+200 ms)"
+#   "(after 3 attempts: a concurrent change replaced the role list; waits 300, 610+200, 900 ms)"
+#   either with "; 2 writes failed, read back" before the ")" when Airflow answered 5xx.
+FAILED_WRITES = r"(?:; (\d+) writes? failed, read back)?\)$"
+ONE_ATTEMPT = re.compile(r"\(1 attempt, verified after ([\d+]+) ms" + FAILED_WRITES)
+REDONE = re.compile(r"\(after (\d+) attempts: [^;]*; waits ([\d+, ]+) ms" + FAILED_WRITES)
+# A CPU burner: a busy loop that ends at its deadline, or as soon as its parent is gone.
+BURNER = """
+import os, sys, time
+parent, end = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+n = 0
+while time.monotonic() < end:
+    n += 1
+    if n % 200000 == 0 and os.getppid() != parent:
+        break
+"""
 
 
 # ---------------------------------------------------------------- server side (FAB API)
@@ -361,8 +388,9 @@ class Report:
 # ---------------------------------------------------------------- the checks
 
 class Suite:
-    def __init__(self, api, harness, report, rounds):
+    def __init__(self, api, harness, report, rounds, load=0):
         self.api, self.h, self.r, self.rounds = api, harness, report, rounds
+        self.load = load
         self.prefix = f"lp-{os.getpid()}-{int(time.time())}"
         self.created = []        # every throwaway user name, for cleanup
         self.created_roles = []  # every throwaway role name, for cleanup
@@ -729,29 +757,78 @@ class Suite:
 
     # -- 6. concurrency
 
+    # Each round: these changes at the same moment, each by its own harness process.
+    WRITERS = (("grant", "Op"), ("grant", "Viewer"), ("revoke", "User"))
+    START_ROLES = ("Public", "User")
+    END_ROLES = {"Public", "Op", "Viewer"}
+
     def concurrency(self):
+        burners = start_burners(self.load, timeout=60 + 180 * max(self.rounds, 1))
+        try:
+            self.concurrent_rounds(burners)
+        finally:
+            stop_burners(burners)
+
+    def concurrent_rounds(self, burners):
         t0 = time.monotonic()
-        lost, failed_runs, patches = [], [], 0
+        lost, failed_runs, unreported, loads = [], [], [], []
+        patches = sent = redone = changes = failed_writes = 0
+        first_waits, extra_waits = [], []
         for i in range(self.rounds):
-            name, _ = self.throwaway(f"cc{i}")
-            started = [self.h.start("grant", "--entitlement", f"role:{role}:member",
-                                    "--principal", f"user:{name}") for role in ("Op", "Viewer")]
+            name, _ = self.throwaway(f"cc{i}", roles=self.START_ROLES)
+            loads.append(os.getloadavg()[0])
+            started = [self.h.start(verb, "--entitlement", f"role:{role}:member",
+                                    "--principal", f"user:{name}")
+                       for verb, role in self.WRITERS]
             runs = [self.h.finish(s) for s in started]
             failed_runs += [f"round {i}: {r.describe()}" for r in runs if r.status != "done"]
             patches += sum(1 for r in runs for m, _, _ in r.writes() if m == "PATCH")
+            sent += sum(1 for r in runs for m, _, _ in r.requests() if m == "PATCH")
+            for r in runs:
+                if r.status != "done":
+                    continue
+                changes += 1
+                found = verification((r.outcome or {}).get("message") or "")
+                if found is None:
+                    unreported.append(f"round {i}: {r.describe()}")
+                    continue
+                attempts, per_attempt, failed = found
+                redone += attempts - 1
+                failed_writes += failed
+                for reads in per_attempt:
+                    first_waits += reads[:1]
+                    extra_waits += reads[1:]
             roles = self.api.roles_of(name)
-            # A lost update: both writers reported success, yet one role is missing.
-            if all(r.status == "done" for r in runs) and roles != {"Public", "Op", "Viewer"}:
+            # A lost update: every writer reported success, yet a change is missing.
+            if all(r.status == "done" for r in runs) and roles != self.END_ROLES:
                 lost.append(f"round {i}: server has {sorted(roles or [])}")
             self.api.delete_user(name)
+        loads.append(os.getloadavg()[0])
         elapsed = time.monotonic() - t0
-        print(f"concurrency: {self.rounds} rounds, {len(lost)} lost updates")
-        print(f"  ({2 * self.rounds} concurrent grants, {len(failed_runs)} not `done`, "
-              f"{patches} role PATCHes accepted, {elapsed:.1f} s)")
+        burning = f"{len(burners)} CPU burners" if burners else "no added load"
+        print(f"concurrency: {self.rounds} rounds of {len(self.WRITERS)} concurrent changes to one "
+              f"user ({', '.join(f'{v} {r}' for v, r in self.WRITERS)}), {burning}: "
+              f"{len(lost)} lost updates")
+        print(f"  {changes} changes done, {len(failed_runs)} not `done`, {patches} role PATCHes "
+              f"accepted, {redone} writes redone after a concurrent change replaced them "
+              f"({patches - changes} PATCHes beyond one per change), {failed_writes} writes "
+              f"Airflow failed (5xx, read back), {elapsed:.1f} s")
+        if first_waits:
+            print(f"  waits chosen before reading back: {spread(first_waits)} over "
+                  f"{len(first_waits)} writes; {len(extra_waits)} more read backs because the "
+                  f"server slowed down meanwhile"
+                  + (f", after {spread(extra_waits)} more" if extra_waits else ""))
+        print(f"  load average (1 min) during the rounds: mean {statistics.mean(loads):.2f}, "
+              f"max {max(loads):.2f} ({os.cpu_count()} CPUs)")
         self.r.check(f"concurrency: no lost updates in {self.rounds} rounds", not lost,
                      "; ".join(lost[:5]))
-        self.r.check("concurrency: every concurrent grant reports `done`", not failed_runs,
+        self.r.check("concurrency: every concurrent change reports `done`", not failed_runs,
                      "; ".join(failed_runs[:3]))
+        self.r.check("concurrency: every done change reports its attempts and waits",
+                     not unreported, "; ".join(unreported[:3]))
+        # Guards the `-v` log parsing every "nothing written" check relies on.
+        self.r.check("concurrency: the harness log shows at least one PATCH per change",
+                     sent >= changes, f"{sent} PATCHes sent for {changes} changes")
 
     # -- 7. secrets
 
@@ -806,6 +883,45 @@ class Suite:
         return name in self.created_roles or name.startswith(self.prefix)
 
 
+def verification(message):
+    """(attempts, [waits per read back, per attempt], writes that failed) from a done change's
+    message, or None."""
+    m = ONE_ATTEMPT.search(message)
+    if m:
+        return 1, [[int(w) for w in m[1].split("+")]], int(m[2] or 0)
+    m = REDONE.search(message)
+    if m:
+        waits = [[int(w) for w in a.split("+")] for a in m[2].split(", ")]
+        return int(m[1]), waits, int(m[3] or 0)
+    return None
+
+
+def spread(ms):
+    return f"min {min(ms)} / median {statistics.median(ms):g} / max {max(ms)} ms"
+
+
+def start_burners(n, timeout):
+    """`n` busy loops at normal priority; each ends by itself after `timeout` seconds at most,
+    or when this process is gone, so none outlives the script even if it is killed."""
+    burners = []
+    try:
+        for _ in range(n):
+            burners.append(subprocess.Popen(
+                [sys.executable, "-c", BURNER, str(os.getpid()), str(timeout)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    except BaseException:
+        stop_burners(burners)
+        raise
+    return burners
+
+
+def stop_burners(burners):
+    for proc in burners:
+        proc.kill()
+    for proc in burners:
+        proc.wait()
+
+
 def account_args(login, roles=()):
     args = ["--login", login, "--email", email_for(login), "--first-name", "Live",
             "--last-name", "Provision"]
@@ -832,6 +948,8 @@ def parse_args():
     p.add_argument("--harness", default="target/debug/host-harness",
                    help="host-harness binary (relative paths are from the repository root)")
     p.add_argument("--rounds", type=int, default=20, help="concurrency rounds (default 20)")
+    p.add_argument("--load", type=int, default=0,
+                   help="CPU burner processes during the concurrency rounds (default 0)")
     p.add_argument("--series", choices=sorted(SERIES),
                    help="server series: picks the default URL and must match the server "
                         "(default: env AIRFLOW_SERIES, else detected)")
@@ -859,6 +977,8 @@ def on_sigterm(*_):
 
 def main():
     args = parse_args()
+    if args.rounds < 0 or args.load < 0:
+        sys.exit("--rounds and --load must not be negative")
     harness_path = (REPO / args.harness).resolve()
     if not harness_path.is_file():
         sys.exit(f"no harness at {harness_path}: build it first (make harness)")
@@ -883,7 +1003,8 @@ def main():
     except RuntimeError as e:
         sys.exit(str(e))
     report = Report()
-    suite = Suite(api, Harness(harness_path, base, user, password), report, args.rounds)
+    suite = Suite(api, Harness(harness_path, base, user, password), report, args.rounds,
+                  args.load)
     t0 = time.monotonic()
     users_before = set(api.usernames())
     roles_before = set(api.role_names())

@@ -200,6 +200,9 @@ impl<T: Transport> Transport for Counting<T> {
     fn now_unix(&self) -> u64 {
         self.inner.now_unix()
     }
+    fn monotonic_now() -> Duration {
+        T::monotonic_now()
+    }
 }
 
 /// A failed command whose message is already on stderr.

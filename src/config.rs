@@ -26,8 +26,9 @@ pub struct Config {
     pub provisioning: bool,
     /// Role every new account gets when the request names none (Airflow 3 rejects an empty list).
     pub default_role: String,
-    /// Pause between a role write and the read that verifies it, so a concurrent writer's stale
-    /// write lands before the check (see README, "Concurrent changes").
+    /// Least pause between a role write and the read that verifies it, so a concurrent writer's
+    /// stale write lands before the check; the pause grows with the measured round trip
+    /// (`provision_verify`, README "Concurrent changes").
     pub verify_delay_ms: u64,
     /// Minimum milliseconds between two requests (0: no pacing).
     pub request_interval_ms: u64,

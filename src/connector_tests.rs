@@ -527,7 +527,10 @@ fn the_sign_in_tells_a_modern_server_and_older_ones_spend_two_requests() {
             "{generation:?}: {log:?}"
         );
         assert_eq!(log[0], first);
-        assert!(fake.log.borrow()[0].body.as_deref().is_some_and(|b| b != b"{}"));
+        assert!(fake.log.borrow()[0]
+            .body
+            .as_deref()
+            .is_some_and(|b| b != b"{}"));
         let info = c.session_info();
         assert!(
             info.contains(&("discovery_requests".into(), detection.to_string())),
@@ -800,7 +803,7 @@ fn listing_error(fake: &FakeAirflow) -> Error {
 }
 
 #[test]
-fn a_server_that_ignores_offset_is_stopped_on_the_second_page() {
+fn a_server_that_ignores_offset_is_stopped_on_the_third_page() {
     let fake = FakeAirflow::new(0, 1);
     fake.canned
         .borrow_mut()
@@ -810,7 +813,7 @@ fn a_server_that_ignores_offset_is_stopped_on_the_second_page() {
         matches!(err, Error::UpstreamProtocol(ref m) if m.contains("does not honour `offset`")),
         "{err:?}"
     );
-    assert_eq!(requests(&fake), 1 + 2);
+    assert_eq!(requests(&fake), 1 + 3);
 }
 
 #[test]

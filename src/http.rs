@@ -64,4 +64,17 @@ pub trait Transport {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
+
+    /// Time since an arbitrary fixed origin, never going back: how long the server takes to
+    /// answer sizes the wait before a verifying read (`provision_verify`), so test transports
+    /// replace it with a fake clock. An associated function rather than a method because the
+    /// provisioning code reaches the transport only through `Client`, which does not hand it
+    /// out; every transport of one type shares a clock, which is all a clock needs.
+    fn monotonic_now() -> std::time::Duration
+    where
+        Self: Sized,
+    {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+    }
 }

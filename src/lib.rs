@@ -20,6 +20,7 @@ pub mod password;
 pub mod provision;
 pub mod provision_permissions;
 pub mod provision_roles;
+pub mod provision_verify;
 
 #[cfg(target_arch = "wasm32")]
 mod http_waki;

@@ -61,8 +61,10 @@ pub fn config_fields() -> Vec<ConfigField> {
         },
         ConfigField {
             name: VERIFY_DELAY_MS,
-            description: "Milliseconds to wait after a role change before re-reading the user to \
-                          verify it (catches concurrent writers that replaced the role list)",
+            description: "Least milliseconds to wait after a role or permission change before \
+                          reading it back to verify it (catches a concurrent writer that replaced \
+                          the list); the wait grows to 3 times the measured read-and-write round \
+                          trip, up to 5000 ms or this value if larger",
             required: false,
             secret: false,
             default_value: Some("300"),

@@ -1,9 +1,10 @@
 //! Changes to Airflow: role grants and revokes, account creation and deletion.
 //!
 //! Airflow's role PATCH replaces the whole role list and has no concurrency control, so every
-//! role change is a read-modify-write followed, after a short pause, by a read that verifies
-//! the change stuck. A concurrent writer that read before our write and wrote after it would
-//! silently drop our role; the verification sees that and redoes the change.
+//! role change is a read-modify-write followed, after a wait sized by the measured round trip,
+//! by a read that verifies the change stuck (`provision_verify`). A concurrent writer that read
+//! before our write and wrote after it would silently drop our role; the verification sees that
+//! and redoes the change.
 
 use crate::airflow::api::{NewUser, RoleName, User};
 use crate::airflow::client::{Client, Created};
@@ -15,11 +16,10 @@ use crate::model::{
     SecretCredential,
 };
 use crate::provision_permissions::is_permission_entitlement;
+use crate::provision_verify::{ListEdit, Verified};
 use crate::{ids, mapping, password};
-use std::time::Duration;
 
-/// Read-modify-write rounds before giving up on a user whose roles keep changing under us.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub use crate::provision_verify::MAX_ATTEMPTS;
 
 /// Holding this permission is what "administers users" means for the self-protection check.
 const ADMIN_ACTION: (&str, &str) = ("can_edit", "Users");
@@ -33,6 +33,42 @@ pub struct Provisioner<'a, T: Transport> {
 enum Change {
     Add,
     Remove,
+}
+
+/// A role added to or removed from a user's role list.
+struct Membership<'r> {
+    role: &'r str,
+    username: &'r str,
+    change: Change,
+}
+
+impl<T: Transport> ListEdit<T> for Membership<'_> {
+    type State = User;
+
+    fn read(&self, p: &mut Provisioner<'_, T>) -> Result<User> {
+        p.client.user(self.username)
+    }
+
+    /// By the name as Airflow spells it, which is the name the write used.
+    fn read_back(&self, p: &mut Provisioner<'_, T>, written: &User) -> Result<User> {
+        p.client.user(&written.username)
+    }
+
+    fn in_place(&self, user: &User) -> bool {
+        mapping::holds_role(user, self.role) == (self.change == Change::Add)
+    }
+
+    fn write(&self, p: &mut Provisioner<'_, T>, user: &User) -> Result<()> {
+        let mut roles = role_list(user);
+        match self.change {
+            Change::Add => roles.push(self.role.to_string()),
+            Change::Remove => {
+                roles.retain(|r| r != self.role);
+                p.refuse_self_lockout(user, self.role, &roles)?;
+            }
+        }
+        p.client.set_user_roles(user, &roles).map(|_| ())
+    }
 }
 
 impl<'a, T: Transport> Provisioner<'a, T> {
@@ -86,54 +122,31 @@ impl<'a, T: Transport> Provisioner<'a, T> {
             Change::Add => ("granting", "granted", "already holds"),
             Change::Remove => ("revoking", "revoked", "does not hold"),
         };
-        for attempt in 1..=MAX_ATTEMPTS {
-            let user = self.client.user(username)?;
-            let holds = mapping::holds_role(&user, role);
-            if holds == (change == Change::Add) {
-                // On a later attempt the state is right because a concurrent writer made it so
-                // (or kept our change); either way it is verified by this very read.
-                let (status, message) = if attempt == 1 {
-                    (
-                        OutcomeStatus::AlreadyDone,
-                        format!("`{}` {already_msg} role `{role}`", user.username),
-                    )
-                } else {
-                    (
-                        OutcomeStatus::Done,
-                        format!("{done_msg} role `{role}` for `{}`", user.username),
-                    )
-                };
-                return Ok(self.role_outcome(status, message, role, &user, change));
+        let edit = Membership {
+            role,
+            username,
+            change,
+        };
+        match self.verified_change(&edit)? {
+            Verified::AlreadyThere(user) => {
+                let message = format!("`{}` {already_msg} role `{role}`", user.username);
+                Ok(self.role_outcome(OutcomeStatus::AlreadyDone, message, role, &user, change))
             }
-            let mut roles: Vec<String> = role_list(&user);
-            match change {
-                Change::Add => roles.push(role.to_string()),
-                Change::Remove => {
-                    roles.retain(|r| r != role);
-                    self.refuse_self_lockout(&user, role, &roles)?;
-                }
+            Verified::Done(user, attempts) => {
+                let message = format!(
+                    "{done_msg} role `{role}` for `{}` {}",
+                    user.username,
+                    attempts.note("a concurrent change replaced the role list")
+                );
+                Ok(self.role_outcome(OutcomeStatus::Done, message, role, &user, change))
             }
-            self.client.set_user_roles(&user, &roles)?;
-            self.client
-                .pause(Duration::from_millis(self.config.verify_delay_ms));
-            let after = self.client.user(&user.username)?;
-            if mapping::holds_role(&after, role) == (change == Change::Add) {
-                let message = if attempt == 1 {
-                    format!("{done_msg} role `{role}` for `{}`", after.username)
-                } else {
-                    format!(
-                        "{done_msg} role `{role}` for `{}` (after {attempt} attempts: a concurrent \
-                         change replaced the role list)",
-                        after.username
-                    )
-                };
-                return Ok(self.role_outcome(OutcomeStatus::Done, message, role, &after, change));
-            }
+            Verified::Lost(attempts) => Err(Error::Conflict(format!(
+                "{verb} role `{role}` for `{username}` did not stick after {MAX_ATTEMPTS} \
+                 attempts: another writer keeps replacing this user's roles; retry later (waits \
+                 {})",
+                attempts.waits()
+            ))),
         }
-        Err(Error::Conflict(format!(
-            "{verb} role `{role}` for `{username}` did not stick after {MAX_ATTEMPTS} attempts: \
-             another writer keeps replacing this user's roles; retry later"
-        )))
     }
 
     fn role_outcome(

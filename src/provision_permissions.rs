@@ -1,6 +1,7 @@
 //! What existing roles may do: grant and revoke `permission:<action>:<resource>:assigned` to a
 //! role. FastAPI FAB's role PATCH replaces the whole action set without concurrency control, so,
-//! as for memberships, every change is a read-modify-write that a later read verifies. The
+//! as for memberships, every change is a read-modify-write that a later read verifies, after
+//! the same adaptive wait (`provision_verify`). The
 //! Connexion-based APIs (Airflow 3.0 with FAB < 3.5, and Airflow 2) can only add.
 
 use crate::airflow::api::{Permission, Role};
@@ -9,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::http::Transport;
 use crate::mapping::{self, PERMISSION, ROLE};
 use crate::model::{Grant, OutcomeStatus, ProvisionOutcome, ResourceRef, RevokeTarget};
-use crate::provision::{Provisioner, MAX_ATTEMPTS};
+use crate::provision::Provisioner;
 use crate::provision_roles::{permission_of, BUILT_IN};
-use std::time::Duration;
+use crate::provision_verify::{ListEdit, Verified, MAX_ATTEMPTS};
 
 /// Resources whose permissions the connector itself needs: it never takes them from itself.
 const OWN_NEEDS: [&str; 2] = ["Users", "Roles"];
@@ -80,6 +81,43 @@ fn outcome(
     }
 }
 
+/// A permission added to or removed from a role's permission list.
+struct RolePermission<'r> {
+    name: &'r str,
+    permission: &'r Permission,
+    add: bool,
+}
+
+impl<T: Transport> ListEdit<T> for RolePermission<'_> {
+    type State = Role;
+
+    fn read(&self, p: &mut Provisioner<'_, T>) -> Result<Role> {
+        p.client.role(self.name)
+    }
+
+    fn read_back(&self, p: &mut Provisioner<'_, T>, _: &Role) -> Result<Role> {
+        p.client.role(self.name)
+    }
+
+    fn in_place(&self, role: &Role) -> bool {
+        holds(role, self.permission) == self.add
+    }
+
+    fn write(&self, p: &mut Provisioner<'_, T>, role: &Role) -> Result<()> {
+        let mut wanted: Vec<Permission> = mapping::role_permissions(role)
+            .into_iter()
+            .cloned()
+            .collect();
+        if self.add {
+            wanted.push(self.permission.clone());
+        } else {
+            p.refuse_removal(self.name, self.permission)?;
+            wanted.retain(|x| x != self.permission);
+        }
+        p.client.set_role_permissions(self.name, &wanted)
+    }
+}
+
 impl<T: Transport> Provisioner<'_, T> {
     pub fn grant_permission(
         &mut self,
@@ -113,52 +151,33 @@ impl<T: Transport> Provisioner<'_, T> {
         } else {
             ("revoking", "revoked", "does not hold")
         };
-        for attempt in 1..=MAX_ATTEMPTS {
-            let role = self.client.role(name)?;
-            if holds(&role, permission) == add {
-                let (status, message) = if attempt == 1 {
-                    (
-                        OutcomeStatus::AlreadyDone,
-                        format!("role `{name}` {already} `{id}`"),
-                    )
-                } else {
-                    (
-                        OutcomeStatus::Done,
-                        format!("{done} `{id}` on role `{name}`"),
-                    )
-                };
-                return Ok(outcome(status, message, &role, permission));
-            }
-            let mut wanted: Vec<Permission> = mapping::role_permissions(&role)
-                .into_iter()
-                .cloned()
-                .collect();
-            if add {
-                wanted.push(permission.clone());
-            } else {
-                self.refuse_removal(name, permission)?;
-                wanted.retain(|p| p != permission);
-            }
-            self.client.set_role_permissions(name, &wanted)?;
-            self.client
-                .pause(Duration::from_millis(self.config.verify_delay_ms));
-            let after = self.client.role(name)?;
-            if holds(&after, permission) == add {
-                let message = if attempt == 1 {
-                    format!("{done} `{id}` on role `{name}`")
-                } else {
-                    format!(
-                        "{done} `{id}` on role `{name}` (after {attempt} attempts: a concurrent \
-                         change replaced the role's permissions)"
-                    )
-                };
-                return Ok(outcome(OutcomeStatus::Done, message, &after, permission));
-            }
+        let edit = RolePermission {
+            name,
+            permission,
+            add,
+        };
+        match self.verified_change(&edit)? {
+            Verified::AlreadyThere(role) => Ok(outcome(
+                OutcomeStatus::AlreadyDone,
+                format!("role `{name}` {already} `{id}`"),
+                &role,
+                permission,
+            )),
+            Verified::Done(role, attempts) => Ok(outcome(
+                OutcomeStatus::Done,
+                format!(
+                    "{done} `{id}` on role `{name}` {}",
+                    attempts.note("a concurrent change replaced the role's permissions")
+                ),
+                &role,
+                permission,
+            )),
+            Verified::Lost(attempts) => Err(Error::Conflict(format!(
+                "{verb} `{id}` on role `{name}` did not stick after {MAX_ATTEMPTS} attempts: \
+                 another writer keeps replacing this role's permissions; retry later (waits {})",
+                attempts.waits()
+            ))),
         }
-        Err(Error::Conflict(format!(
-            "{verb} `{id}` on role `{name}` did not stick after {MAX_ATTEMPTS} attempts: another \
-             writer keeps replacing this role's permissions; retry later"
-        )))
     }
 
     fn cannot_remove(generation: Generation, name: &str, id: &str) -> Error {

@@ -6,7 +6,31 @@ use crate::http::{Method, Request, Response};
 use crate::model::ProvisionAction;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+thread_local! {
+    /// The fake transport's monotonic clock: requests advance it by their latency and pauses by
+    /// their length, so every wait and round trip below is exact and nothing sleeps. Each test
+    /// runs on its own thread; only differences are ever read, so the origin does not matter.
+    static CLOCK: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+fn now() -> Duration {
+    CLOCK.with(Cell::get)
+}
+
+fn advance(by: Duration) {
+    CLOCK.with(|c| c.set(c.get() + by));
+}
+
+/// Another writer that read before our next PATCH and writes its stale copy `after` it.
+struct Competitor {
+    after: Duration,
+    write: Box<dyn Fn(&FakeUsers)>,
+}
 
 #[derive(Default)]
 struct FakeUsers {
@@ -22,6 +46,18 @@ struct FakeUsers {
     lose: RefCell<Vec<Method>>,
     /// Transient statuses answered (without acting) to the next API requests.
     busy: RefCell<Vec<u16>>,
+    /// How long each request takes (fake time), unless `slow` names this one.
+    latency: Cell<Duration>,
+    /// The latencies of the next API requests, in order (sign-in excluded).
+    slow: RefCell<VecDeque<Duration>>,
+    /// Every pause, in order.
+    waits: RefCell<Vec<Duration>>,
+    /// Armed one per PATCH of ours, in order.
+    competitors: RefCell<VecDeque<Competitor>>,
+    /// Armed competitors' writes and when they land.
+    landing: RefCell<Vec<(Duration, Competitor)>>,
+    /// The next PATCHes of a user's roles fail with 500; `true`: after taking effect.
+    failing_patches: RefCell<VecDeque<bool>>,
 }
 
 impl FakeUsers {
@@ -101,8 +137,20 @@ fn decode(segment: &str) -> String {
 }
 
 impl Transport for &FakeUsers {
+    fn monotonic_now() -> Duration {
+        now()
+    }
+
     fn send(&self, request: &Request) -> std::result::Result<Response, String> {
         let api = !request.url.ends_with("/auth/token");
+        let latency = match api {
+            true => self.slow.borrow_mut().pop_front(),
+            false => None,
+        };
+        // The server acts when the request arrives, after the whole latency: a competitor's
+        // write due by then is already in place.
+        advance(latency.unwrap_or(self.latency.get()));
+        self.land_competitors();
         if api && !self.busy.borrow().is_empty() {
             let status = self.busy.borrow_mut().remove(0);
             self.log
@@ -119,12 +167,54 @@ impl Transport for &FakeUsers {
         result
     }
 
-    fn pause(&self, _: std::time::Duration) {
+    fn pause(&self, duration: Duration) {
         self.pauses.set(self.pauses.get() + 1);
+        self.waits.borrow_mut().push(duration);
+        advance(duration);
     }
 }
 
 impl FakeUsers {
+    fn land_competitors(&self) {
+        let due: Vec<Competitor> = {
+            let mut landing = self.landing.borrow_mut();
+            let (due, later) = landing.drain(..).partition(|(at, _)| *at <= now());
+            *landing = later;
+            due.into_iter().map(|(_, c)| c).collect()
+        };
+        for competitor in due {
+            (competitor.write)(self);
+        }
+    }
+
+    /// Called after each PATCH of ours took effect.
+    fn arm_competitor(&self) {
+        let next = self.competitors.borrow_mut().pop_front();
+        if let Some(c) = next {
+            self.landing.borrow_mut().push((now() + c.after, c));
+            self.land_competitors();
+        }
+    }
+
+    fn competitor(&self, after: Duration, write: impl Fn(&FakeUsers) + 'static) {
+        self.competitors.borrow_mut().push_back(Competitor {
+            after,
+            write: Box::new(write),
+        });
+    }
+
+    fn waits(&self) -> Vec<Duration> {
+        self.waits.borrow().clone()
+    }
+
+    fn count(&self, method: Method, path: &str) -> usize {
+        self.log
+            .borrow()
+            .iter()
+            .filter(|(m, p, _)| *m == method && p == path)
+            .count()
+    }
+
     fn handle(&self, request: &Request) -> std::result::Result<Response, String> {
         let path = request
             .url
@@ -161,13 +251,18 @@ impl FakeUsers {
                         ))
                     })
                     .collect();
-                return match self.roles.borrow_mut().get_mut(&name) {
+                let found = match self.roles.borrow_mut().get_mut(&name) {
                     Some(perms) => {
                         *perms = actions;
-                        answer(200, json!({"name": name}))
+                        true
                     }
-                    None => answer(404, json!({"detail": "no such role"})),
+                    None => false,
                 };
+                if !found {
+                    return answer(404, json!({"detail": "no such role"}));
+                }
+                self.arm_competitor();
+                return answer(200, json!({"name": name}));
             }
             return match self.roles.borrow().get(&name) {
                 Some(perms) => answer(
@@ -211,6 +306,13 @@ impl FakeUsers {
                 answer(204, Value::Null)
             }
             Method::Patch => {
+                let failing = self.failing_patches.borrow_mut().pop_front();
+                if failing == Some(false) {
+                    return answer(
+                        500,
+                        json!({"detail": format!("Failed to update user `{name}`")}),
+                    );
+                }
                 let roles: Vec<String> = body.unwrap_or_default()["roles"]
                     .as_array()
                     .into_iter()
@@ -233,6 +335,13 @@ impl FakeUsers {
                 if let Some(stale) = stale {
                     self.users.borrow_mut().insert(name.clone(), stale);
                 }
+                self.arm_competitor();
+                if failing == Some(true) {
+                    return answer(
+                        500,
+                        json!({"detail": format!("Failed to update user `{name}`")}),
+                    );
+                }
                 answer(200, response)
             }
             Method::Post => answer(405, Value::Null),
@@ -241,6 +350,14 @@ impl FakeUsers {
 }
 
 fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
+    connector_with_floor(fake, provisioning, 300)
+}
+
+fn connector_with_floor(
+    fake: &FakeUsers,
+    provisioning: bool,
+    verify_delay_ms: u64,
+) -> Connector<&FakeUsers> {
     Connector::new(
         fake,
         Config {
@@ -252,7 +369,7 @@ fn connector(fake: &FakeUsers, provisioning: bool) -> Connector<&FakeUsers> {
             api_generation: Some(crate::airflow::generation::Generation::FabFastApi),
             provisioning,
             default_role: "Public".into(),
-            verify_delay_ms: 300,
+            verify_delay_ms,
             request_interval_ms: 0,
             allow_insecure_http: false,
         },
@@ -298,6 +415,10 @@ fn grant_adds_the_role_verifies_and_a_repeat_is_already_done_without_a_write() {
     assert_eq!(out.grant.unwrap().id, "role:Op:member:user:alice");
     assert_eq!(fake.roles_of("alice"), ["Viewer", "Op"]);
     assert_eq!(fake.pauses.get(), 1, "the verifying read waits first");
+    assert_eq!(
+        out.message,
+        "granted role `Op` for `alice` (1 attempt, verified after 300 ms)"
+    );
     let patch = fake
         .log
         .borrow()
@@ -332,7 +453,13 @@ fn a_concurrent_stale_write_is_detected_and_the_change_redone() {
     let mut c = connector(&fake, true);
     let out = c.provision(&grant("Op", "alice")).unwrap();
     assert_eq!(out.status, OutcomeStatus::Done);
-    assert!(out.message.contains("after 2 attempts"), "{}", out.message);
+    assert!(
+        out.message.ends_with(
+            "(after 2 attempts: a concurrent change replaced the role list; waits 300, 300 ms)"
+        ),
+        "{}",
+        out.message
+    );
     assert_eq!(
         fake.roles_of("alice"),
         ["Public", "Viewer", "Op"],
@@ -350,7 +477,10 @@ fn a_role_that_never_sticks_fails_after_a_bounded_number_of_attempts() {
     let err = c.provision(&grant("Op", "alice")).unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert!(
-        err.to_string().contains("did not stick after 5 attempts"),
+        err.to_string().contains("did not stick after 5 attempts")
+            && err
+                .to_string()
+                .ends_with("(waits 300, 300, 300, 300, 300 ms)"),
         "{err}"
     );
     let patches = fake
@@ -371,6 +501,10 @@ fn revoke_by_grant_id_or_membership_and_repeat_is_already_done() {
         )))
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(
+        out.message,
+        "revoked role `Op` for `bob+ops` (1 attempt, verified after 300 ms)"
+    );
     assert_eq!(fake.roles_of("bob+ops"), ["Viewer"]);
     assert!(fake
         .log
@@ -581,6 +715,10 @@ fn permissions_are_granted_to_and_revoked_from_custom_roles_with_verification() 
         .unwrap();
     assert_eq!(out.status, OutcomeStatus::Done);
     assert_eq!(
+        out.message,
+        "granted `can_edit:DAG:etl` on role `Auditor` (1 attempt, verified after 300 ms)"
+    );
+    assert_eq!(
         out.grant.unwrap().id,
         "permission:can_edit:DAG:etl:assigned:role:Auditor"
     );
@@ -749,4 +887,272 @@ fn a_server_that_stays_busy_ends_unavailable_naming_the_attempts() {
         "{err:?}"
     );
     assert_eq!(fake.roles_of("kim"), ["Viewer"]);
+}
+
+// ---- the wait before the verifying read adapts to the measured round trip (provision_verify)
+
+fn public_viewer(fake: &FakeUsers) {
+    fake.users
+        .borrow_mut()
+        .insert("alice".into(), vec!["Public".into(), "Viewer".into()]);
+}
+
+#[test]
+fn the_verify_wait_grows_with_the_measured_round_trip_between_the_floor_and_the_cap() {
+    // Per-request latency -> the wait: 3 x (read + write), at least the 300 ms floor, at most
+    // the 5 s cap. The sign-in takes as long as any request but is not part of the round trip.
+    for (latency_ms, wait_ms) in [(0, 300), (40, 300), (100, 600), (400, 2400), (2000, 5000)] {
+        let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+        fake.latency.set(latency_ms * MS);
+        let mut c = connector(&fake, true);
+        let out = c.provision(&grant("Op", "alice")).unwrap();
+        assert_eq!(fake.waits(), [wait_ms * MS], "latency {latency_ms} ms");
+        assert_eq!(
+            out.message,
+            format!("granted role `Op` for `alice` (1 attempt, verified after {wait_ms} ms)")
+        );
+        assert_eq!(
+            fake.count(Method::Get, "/auth/fab/v1/users/alice"),
+            2,
+            "one read, one read back: the server kept its speed"
+        );
+        assert_eq!(fake.roles_of("alice"), ["Viewer", "Op"]);
+    }
+}
+
+#[test]
+fn the_configured_floor_holds_even_above_the_cap() {
+    for (floor_ms, latency_ms, wait_ms) in
+        [(0, 0, 0), (0, 10, 60), (1000, 100, 1000), (8000, 0, 8000)]
+    {
+        let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+        fake.latency.set(latency_ms * MS);
+        let mut c = connector_with_floor(&fake, true, floor_ms);
+        c.provision(&grant("Op", "alice")).unwrap();
+        assert_eq!(fake.waits(), [wait_ms * MS], "floor {floor_ms} ms");
+    }
+}
+
+#[test]
+fn a_competitor_slower_than_the_floor_is_caught_because_the_wait_scales() {
+    // Read and write take 200 ms each, so the wait is 1200 ms. The competitor read before our
+    // write and writes its stale list 1000 ms after it: a fixed 300 ms wait would have read
+    // back before that write and reported a grant that is then lost.
+    let fake = FakeUsers::new(&[("alice", &["Public"])]);
+    fake.latency.set(200 * MS);
+    fake.competitor(1000 * MS, public_viewer);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(
+        out.message,
+        "granted role `Op` for `alice` (after 2 attempts: a concurrent change replaced the role \
+         list; waits 1200, 1200 ms)"
+    );
+    assert_eq!(fake.waits(), [1200 * MS, 1200 * MS]);
+    assert_eq!(fake.roles_of("alice"), ["Public", "Viewer", "Op"]);
+}
+
+#[test]
+fn a_read_back_that_shows_the_server_slowing_down_is_followed_by_another() {
+    // 50 ms requests give a 300 ms wait; then the read back takes 400 ms, so a read and a write
+    // now take 800 ms and the wait must reach 2400 ms since our write: a second read back comes
+    // 1700 ms after the first answered, and sees the competitor's write that landed at 1500 ms.
+    let fake = FakeUsers::new(&[("alice", &["Public"])]);
+    fake.latency.set(50 * MS);
+    fake.slow.borrow_mut().extend([50 * MS, 50 * MS, 400 * MS]);
+    fake.competitor(1500 * MS, public_viewer);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(fake.waits(), [300 * MS, 1700 * MS, 300 * MS]);
+    assert_eq!(
+        out.message,
+        "granted role `Op` for `alice` (after 2 attempts: a concurrent change replaced the role \
+         list; waits 300+1700, 300 ms)"
+    );
+    assert_eq!(fake.roles_of("alice"), ["Public", "Viewer", "Op"]);
+}
+
+#[test]
+fn a_read_back_somewhat_slower_than_the_measured_round_trip_suggests_is_not_repeated() {
+    // Read and write 100 ms each: a 600 ms wait. A read back of 190 ms means a 380 ms round
+    // trip now, under twice the 200 ms measured: the wait still covers 1.5 times that.
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    fake.latency.set(100 * MS);
+    fake.slow
+        .borrow_mut()
+        .extend([100 * MS, 100 * MS, 190 * MS]);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(fake.waits(), [600 * MS]);
+    assert_eq!(fake.count(Method::Get, "/auth/fab/v1/users/alice"), 2);
+    assert!(
+        out.message.ends_with("(1 attempt, verified after 600 ms)"),
+        "{}",
+        out.message
+    );
+    // At twice the measured round trip, it is read again.
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    fake.latency.set(100 * MS);
+    fake.slow
+        .borrow_mut()
+        .extend([100 * MS, 100 * MS, 200 * MS]);
+    let mut c = connector(&fake, true);
+    c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(fake.waits(), [600 * MS, 400 * MS]);
+}
+
+#[test]
+fn read_backs_per_attempt_are_bounded_while_the_server_keeps_slowing_down() {
+    let fake = FakeUsers::new(&[("alice", &["Public"])]);
+    fake.latency.set(10 * MS);
+    // Read, write, then read backs ever slower.
+    fake.slow
+        .borrow_mut()
+        .extend([10, 10, 100, 400, 1600, 6400].map(|ms| ms * MS));
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    // 300 (floor); 600 since the write minus the 400 ms gone; 2400 minus the 1000 ms gone.
+    assert_eq!(fake.waits(), [300 * MS, 200 * MS, 1400 * MS]);
+    assert_eq!(
+        fake.count(Method::Get, "/auth/fab/v1/users/alice"),
+        1 + crate::provision_verify::MAX_VERIFY_READS
+    );
+    assert_eq!(
+        out.message,
+        "granted role `Op` for `alice` (1 attempt, verified after 300+200+1400 ms)"
+    );
+}
+
+#[test]
+fn a_permission_change_replaced_by_a_slow_competitor_is_redone_after_an_adaptive_wait() {
+    let fake = FakeUsers::new(&[("svc", &["Admin"])]);
+    fake.roles
+        .borrow_mut()
+        .insert("Auditor".into(), vec![("can_read".into(), "DAGs".into())]);
+    fake.latency.set(150 * MS);
+    // Read before our write: it has only can_read on DAGs, and adds can_read on Variables.
+    fake.competitor(700 * MS, |f: &FakeUsers| {
+        f.roles.borrow_mut().insert(
+            "Auditor".into(),
+            vec![
+                ("can_read".into(), "DAGs".into()),
+                ("can_read".into(), "Variables".into()),
+            ],
+        );
+    });
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&permission_grant("can_edit:DAG:etl", "Auditor"))
+        .unwrap();
+    assert_eq!(
+        out.message,
+        "granted `can_edit:DAG:etl` on role `Auditor` (after 2 attempts: a concurrent change \
+         replaced the role's permissions; waits 900, 900 ms)"
+    );
+    assert_eq!(fake.waits(), [900 * MS, 900 * MS]);
+    assert_eq!(
+        perms_of(&fake, "Auditor"),
+        [
+            ("can_read".to_string(), "DAGs".to_string()),
+            ("can_read".to_string(), "Variables".to_string()),
+            ("can_edit".to_string(), "DAG:etl".to_string())
+        ]
+    );
+    assert_eq!(
+        fake.count(
+            Method::Patch,
+            "/auth/fab/v1/roles/Auditor?update_mask=actions"
+        ),
+        2
+    );
+}
+
+#[test]
+fn a_permission_that_never_sticks_reports_every_wait() {
+    let fake = FakeUsers::new(&[("svc", &["Admin"])]);
+    fake.roles
+        .borrow_mut()
+        .insert("Auditor".into(), vec![("can_read".into(), "DAGs".into())]);
+    fake.latency.set(100 * MS);
+    for _ in 0..MAX_ATTEMPTS {
+        fake.competitor(Duration::ZERO, |f: &FakeUsers| {
+            f.roles
+                .borrow_mut()
+                .insert("Auditor".into(), vec![("can_read".into(), "DAGs".into())]);
+        });
+    }
+    let mut c = connector(&fake, true);
+    let err = c
+        .provision(&permission_grant("can_edit:DAG:etl", "Auditor"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict(ref m) if m.contains("did not stick after 5 attempts")
+            && m.ends_with("(waits 600, 600, 600, 600, 600 ms)")),
+        "{err:?}"
+    );
+}
+
+// ---- a write Airflow answers with a server error is read back, then redone if it did not stick
+
+#[test]
+fn a_write_airflow_failed_without_effect_is_read_back_and_redone() {
+    // As Airflow 3.3 answers a PATCH that collided with a concurrent one and was rolled back.
+    let fake = FakeUsers::new(&[("alice", &["Viewer", "Op"])]);
+    fake.failing_patches.borrow_mut().push_back(false);
+    let mut c = connector(&fake, true);
+    let out = c
+        .provision(&ProvisionAction::Revoke(RevokeTarget::Membership(
+            "role:Op:member".into(),
+            user("alice"),
+        )))
+        .unwrap();
+    assert_eq!(
+        out.message,
+        "revoked role `Op` for `alice` (after 2 attempts: a concurrent change replaced the role \
+         list; waits 300, 300 ms; 1 write failed, read back)"
+    );
+    assert_eq!(fake.roles_of("alice"), ["Viewer"]);
+    assert_eq!(
+        fake.count(Method::Patch, "/auth/fab/v1/users/alice?update_mask=roles"),
+        2
+    );
+}
+
+#[test]
+fn a_write_airflow_failed_after_taking_effect_is_done_once_read_back() {
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    fake.failing_patches.borrow_mut().push_back(true);
+    let mut c = connector(&fake, true);
+    let out = c.provision(&grant("Op", "alice")).unwrap();
+    assert_eq!(out.status, OutcomeStatus::Done);
+    assert_eq!(
+        out.message,
+        "granted role `Op` for `alice` (1 attempt, verified after 300 ms; 1 write failed, read \
+         back)"
+    );
+    assert_eq!(fake.waits(), [300 * MS], "read back after the same wait");
+    assert_eq!(
+        fake.count(Method::Patch, "/auth/fab/v1/users/alice?update_mask=roles"),
+        1
+    );
+}
+
+#[test]
+fn writes_airflow_keeps_failing_end_with_its_error_after_bounded_attempts() {
+    let fake = FakeUsers::new(&[("alice", &["Viewer"])]);
+    fake.failing_patches
+        .borrow_mut()
+        .extend([false; MAX_ATTEMPTS as usize]);
+    let mut c = connector(&fake, true);
+    let err = c.provision(&grant("Op", "alice")).unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable(ref m) if m.contains("Failed to update user")),
+        "{err:?}"
+    );
+    assert_eq!(
+        fake.count(Method::Patch, "/auth/fab/v1/users/alice?update_mask=roles"),
+        MAX_ATTEMPTS as usize
+    );
+    assert_eq!(fake.roles_of("alice"), ["Viewer"]);
 }

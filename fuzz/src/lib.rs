@@ -73,6 +73,12 @@ impl Transport for &ScriptedTransport {
     fn now_unix(&self) -> u64 {
         self.clock.get()
     }
+
+    /// A clock that stands still: the verification wait (and whether a second read back is
+    /// sent) depends on measured time, and an input must replay the same requests every run.
+    fn monotonic_now() -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// `<status>[ <retry-after>]\n<body>`; a status that is not a number is 200.
