@@ -1,4 +1,4 @@
-//! The component under the plain `wasmtime` CLI (pinned 48.0.8, installed by `make tools`):
+//! The component under the plain `wasmtime` CLI (pinned 48.0.2, installed by `make tools`):
 //! `wasmtime run -S http … airflow_connector.wasm sync` against a loopback server replaying the
 //! recorded Airflow 3.3 sync prints the same bytes as the harness replaying that cassette.
 
@@ -26,7 +26,7 @@ fn wasmtime() -> PathBuf {
     let path = common::repo().join(".tools/bin/wasmtime");
     assert!(
         path.exists(),
-        "{} is missing: run `make tools` (make test does) to install the pinned wasmtime-cli",
+        "{} is missing: run `make tools` (make test does) to install the pinned wasmtime CLI",
         path.display()
     );
     path
