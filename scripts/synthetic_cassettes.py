@@ -86,9 +86,12 @@ write("token-expired-mid-sync", "the JWT lives 24 h on the recorded server; a sy
       [TOKEN, USERS0,
        answer(USERS100, 401, json_headers(), json_body={"detail": "Token Expired"}),
        TOKEN, USERS100, USERS200, ROLES0])
+# The repeated page looks like 99 rows added before the listing's place, so the connector reads
+# the third page 25 rows early (its widest overlap) and then sees the repeat a second time.
+third = with_body(USERS200, json=USERS0["response"]["json"])
+third["request"]["url"] = third["request"]["url"].replace("offset=198", "offset=174")
 write("endless-paging", "a server (or cache) that ignores `offset` and repeats the first page",
-      [TOKEN, USERS0, with_body(USERS100, json=USERS0["response"]["json"]),
-       with_body(USERS200, json=USERS0["response"]["json"])])
+      [TOKEN, USERS0, with_body(USERS100, json=USERS0["response"]["json"]), third])
 last_json = USERS200["response"]["json"]
 write("empty-page-before-total", "a server whose total_entries promises rows its pages never deliver",
       [TOKEN, USERS0, USERS100, with_body(USERS200, json=dict(last_json, users=last_json["users"][:10]))])

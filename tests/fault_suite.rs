@@ -278,7 +278,7 @@ async fn token_expired_mid_sync_then_success() {
 async fn endless_paging() {
     let m = upstream(failed_sync("synthetic/endless-paging.json").await);
     assert!(
-        m.contains("the page at offset 198 starts with the same row as the two pages before it"),
+        m.contains("the page at offset 174 starts with the same row as the two pages before it"),
         "{m}"
     );
 }
@@ -338,7 +338,11 @@ async fn redirect_to_another_host() {
         "{m}"
     );
     assert!(!m.contains("next="), "only the origin is named: {m}");
-    assert_eq!(h.requests(), 3, "nothing was sent to the redirect target");
+    assert_eq!(
+        h.requests(),
+        2,
+        "sign-in and the redirected page; nothing was sent to the redirect target"
+    );
 }
 
 /// Real recording (no request at all): Airflow cannot address a name with `/`.
