@@ -209,7 +209,13 @@ pub fn read<R>(
             )));
         }
         let at = Frontier::of(0, page, &first, &key);
-        return conclude(what, &key, None, page, 0, at, first.rows, false);
+        let listing = Listing {
+            what,
+            key: &key,
+            cursor: None,
+            page,
+        };
+        return listing.conclude(0, at, first.rows, false);
     };
     let page = cursor.page;
     // Never as many rows early as a page holds: each page must bring at least one new row.
@@ -219,20 +225,17 @@ pub fn read<R>(
     let expected = cursor.next.saturating_sub(1) - at;
     let read = fetch(at, page_size)?;
     let mut here = Frontier::of(at, page, &read, &key);
+    let listing = Listing {
+        what,
+        key: &key,
+        cursor: Some(cursor),
+        page,
+    };
     if read.rows.get(index(expected)).map(&key) == Some(cursor.last()) {
         // Quiet: the overlap shrinks back a row at a time.
         here.overlap = overlap - 1;
         let rows = read.rows.into_iter().skip(index(expected) + 1).collect();
-        return conclude(
-            what,
-            &key,
-            Some(cursor),
-            page,
-            cursor.heals,
-            here,
-            rows,
-            false,
-        );
+        return listing.conclude(cursor.heals, here, rows, false);
     }
     if let Some(from) = locate(order, &cursor.anchors, &read.rows, &key) {
         let repeated = cursor.first.is_some() && read.rows.first().map(&key) == cursor.first;
@@ -245,16 +248,7 @@ pub fn read<R>(
         here.repeated = repeated;
         here.overlap = widened(overlap, expected.abs_diff(from as u64 - 1));
         let rows = read.rows.into_iter().skip(from).collect();
-        return conclude(
-            what,
-            &key,
-            Some(cursor),
-            page,
-            cursor.heals,
-            here,
-            rows,
-            true,
-        );
+        return listing.conclude(cursor.heals, here, rows, true);
     }
     let mut heals = cursor.heals;
     // The rows already reported moved left (deletions before them) or are gone: look just
@@ -284,12 +278,12 @@ pub fn read<R>(
             let mut there = Frontier::of(start, limit, &window, &key);
             there.overlap = widened(overlap, moved);
             let rows = window.rows.into_iter().skip(from).collect();
-            return conclude(what, &key, Some(cursor), page, heals, there, rows, true);
+            return listing.conclude(heals, there, rows, true);
         }
         here.overlap = widened(overlap, moved);
         let mut rows: Vec<R> = window.rows.into_iter().skip(from).collect();
         rows.extend(read.rows.into_iter().skip(1));
-        return conclude(what, &key, Some(cursor), page, heals, here, rows, true);
+        return listing.conclude(heals, here, rows, true);
     }
     Err(Error::Conflict(format!(
         "{what}: lost its place: the last rows it reported are no longer at offset {at} nor \
@@ -373,56 +367,60 @@ fn locate<R>(order: Order, anchors: &[u64], rows: &[R], key: &impl Fn(&R) -> u64
     }
 }
 
-/// The rows to report and the cursor after them.
-#[allow(clippy::too_many_arguments)]
-fn conclude<R>(
-    what: &str,
-    key: &impl Fn(&R) -> u64,
-    cursor: Option<&Cursor>,
+/// What one call knows of the listing it reads.
+struct Listing<'a, K> {
+    what: &'a str,
+    key: &'a K,
+    cursor: Option<&'a Cursor>,
     page: u64,
-    heals: u32,
-    at: Frontier,
-    rows: Vec<R>,
-    shifted: bool,
-) -> Result<Page<R>> {
-    let extra_reads = heals.saturating_sub(cursor.map_or(0, |c| c.heals));
-    let end = at.start.saturating_add(at.served);
-    if at.served < at.limit {
-        if end < at.total {
-            return Err(Error::Conflict(format!(
+}
+
+impl<K> Listing<'_, K> {
+    /// The rows to report and the cursor after them.
+    fn conclude<R>(&self, heals: u32, at: Frontier, rows: Vec<R>, shifted: bool) -> Result<Page<R>>
+    where
+        K: Fn(&R) -> u64,
+    {
+        let (what, key, cursor, page) = (self.what, self.key, self.cursor, self.page);
+        let extra_reads = heals.saturating_sub(cursor.map_or(0, |c| c.heals));
+        let end = at.start.saturating_add(at.served);
+        if at.served < at.limit {
+            if end < at.total {
+                return Err(Error::Conflict(format!(
                 "{what}: the page at offset {} ended after {} rows although total_entries is {}: \
                  the directory changed while the page was read, or the server's paging is \
                  inconsistent; the listing would be incomplete; run the sync again",
                 at.start, at.served, at.total
             )));
+            }
+            return Ok(Page {
+                rows,
+                next: None,
+                shifted,
+                extra_reads,
+            });
         }
-        return Ok(Page {
+        let mut anchors = cursor.map(|c| c.anchors.clone()).unwrap_or_default();
+        anchors.extend(rows.iter().map(key));
+        let excess = anchors.len().saturating_sub(ANCHORS);
+        anchors.drain(..excess);
+        let next = Cursor {
+            next: end,
+            page,
+            pages: cursor.map_or(0, |c| c.pages).saturating_add(1),
+            heals,
+            repeated: at.repeated,
+            overlap: at.overlap.max(1),
+            first: at.first,
+            anchors,
+        };
+        Ok(Page {
             rows,
-            next: None,
+            next: Some(next),
             shifted,
             extra_reads,
-        });
+        })
     }
-    let mut anchors = cursor.map(|c| c.anchors.clone()).unwrap_or_default();
-    anchors.extend(rows.iter().map(key));
-    let excess = anchors.len().saturating_sub(ANCHORS);
-    anchors.drain(..excess);
-    let next = Cursor {
-        next: end,
-        page,
-        pages: cursor.map_or(0, |c| c.pages).saturating_add(1),
-        heals,
-        repeated: at.repeated,
-        overlap: at.overlap.max(1),
-        first: at.first,
-        anchors,
-    };
-    Ok(Page {
-        rows,
-        next: Some(next),
-        shifted,
-        extra_reads,
-    })
 }
 
 #[cfg(test)]
