@@ -195,6 +195,23 @@ impl Run {
         assert_eq!(self.session("shifted_pages"), "1");
         assert_eq!(self.session("realign_requests"), "1");
     }
+
+    /// A three-page listing of `collection` that kept the guarantee by one re-alignment window
+    /// before its second page.
+    fn assert_healed_by_one_window(&self, collection: Collection) {
+        self.assert_guarantee(collection);
+        assert_eq!(self.server.reads(collection), THREE_PAGES_HEALED);
+        self.assert_healed_once();
+    }
+
+    /// A listing of `collection` that kept the guarantee, read with the overlap, through two
+    /// shifted pages.
+    fn assert_healed_twice(&self, collection: Collection) {
+        self.assert_guarantee(collection);
+        let reads = self.server.reads(collection);
+        assert_eq!(reads[..2], [(0, 100), (99, 100)], "the overlap: {reads:?}");
+        assert_eq!(self.session("shifted_pages"), "2", "reads: {reads:?}");
+    }
 }
 
 fn users_directory() -> Directory {
@@ -250,9 +267,7 @@ async fn deleting_a_user_before_the_boundary_heals() {
         }),
     )
     .await;
-    run.assert_guarantee(Collection::Users);
-    assert_eq!(run.server.reads(Collection::Users), THREE_PAGES_HEALED);
-    run.assert_healed_once();
+    run.assert_healed_by_one_window(Collection::Users);
     assert_eq!(run.stats().requests, 1 + 4 + 1);
 }
 
@@ -268,14 +283,12 @@ async fn a_deletion_and_a_creation_between_pages_lose_no_user() {
         USERS,
         "total unchanged"
     );
-    run.assert_guarantee(Collection::Users);
+    run.assert_healed_by_one_window(Collection::Users);
     assert_eq!(
         run.times_reported(Collection::Users, &at_100),
         1,
         "{at_100}"
     );
-    assert_eq!(run.server.reads(Collection::Users), THREE_PAGES_HEALED);
-    run.assert_healed_once();
 }
 
 fn delete_and_create() -> Scenario {
@@ -349,9 +362,7 @@ async fn deleting_the_boundary_user_heals() {
         }),
     )
     .await;
-    run.assert_guarantee(Collection::Users);
-    assert_eq!(run.server.reads(Collection::Users), THREE_PAGES_HEALED);
-    run.assert_healed_once();
+    run.assert_healed_by_one_window(Collection::Users);
 }
 
 /// Ten users in a row deleted at the boundary: ending on it (the last ten reported), and
@@ -406,37 +417,50 @@ async fn a_user_created_at_the_end_shifts_nothing() {
 /// page.
 #[tokio::test(flavor = "multi_thread")]
 async fn several_changes_between_pages_heal() {
-    let mut third = false;
     let run = live(
         users_directory(),
-        Box::new(move |d: &mut Directory, read: &Read| {
-            if read.collection != Collection::Users {
-                return;
-            }
-            match read.nth {
-                2 => {
-                    d.delete_user_at(3);
-                    d.delete_user_at(98); // the boundary row, one place left now
-                    d.delete_user_at(150);
-                    d.create_user();
-                    d.create_user();
-                }
-                _ if read.offset > 150 && !third => {
-                    third = true;
-                    // Before the third page: around its boundary, and at the very start.
-                    d.delete_user_at(196);
-                    d.delete_user_at(0);
-                    d.create_user();
-                }
-                _ => {}
-            }
-        }),
+        before_second_and_third_page(
+            Collection::Users,
+            |d| {
+                d.delete_user_at(3);
+                d.delete_user_at(98); // the boundary row, one place left now
+                d.delete_user_at(150);
+                d.create_user();
+                d.create_user();
+            },
+            |d| {
+                // Around the third page's boundary, and at the very start.
+                d.delete_user_at(196);
+                d.delete_user_at(0);
+                d.create_user();
+            },
+        ),
     )
     .await;
-    run.assert_guarantee(Collection::Users);
-    let reads = run.server.reads(Collection::Users);
-    assert_eq!(reads[..2], [(0, 100), (99, 100)], "the overlap: {reads:?}");
-    assert_eq!(run.session("shifted_pages"), "2", "reads: {reads:?}");
+    run.assert_healed_twice(Collection::Users);
+}
+
+/// A scenario that runs `second` just before the second read of `collection`, and `third` just
+/// before its first read past offset 150: the third page, wherever a re-alignment window put it.
+fn before_second_and_third_page(
+    collection: Collection,
+    mut second: impl FnMut(&mut Directory) + Send + 'static,
+    mut third: impl FnMut(&mut Directory) + Send + 'static,
+) -> Scenario {
+    let mut third_done = false;
+    Box::new(move |d: &mut Directory, read: &Read| {
+        if read.collection != collection {
+            return;
+        }
+        match read.nth {
+            2 => second(d),
+            _ if read.offset > 150 && !third_done => {
+                third_done = true;
+                third(d);
+            }
+            _ => {}
+        }
+    })
 }
 
 /// A directory that loses a user before every page read: each page needs a re-alignment, and
@@ -515,9 +539,7 @@ async fn deleting_a_role_before_the_boundary_heals() {
         }),
     )
     .await;
-    run.assert_guarantee(Collection::Roles);
-    assert_eq!(run.server.reads(Collection::Roles), THREE_PAGES_HEALED);
-    run.assert_healed_once();
+    run.assert_healed_by_one_window(Collection::Roles);
 }
 
 /// A role created before the boundary pushes the last role reported one place right: the next
@@ -566,36 +588,26 @@ async fn deleting_the_boundary_role_fails_with_conflict() {
 /// Deletions and creations on both sides of the boundary, before the second and third page.
 #[tokio::test(flavor = "multi_thread")]
 async fn several_role_changes_between_pages_heal() {
-    let mut third = false;
     let run = live(
         roles_directory(),
-        Box::new(move |d: &mut Directory, read: &Read| {
-            if read.collection != Collection::Roles {
-                return;
-            }
-            match read.nth {
-                2 => {
-                    d.delete_role_at(5);
-                    d.delete_role_at(6);
-                    d.create_role("Aardvark Auditors");
-                    d.delete_role_at(150);
-                    d.create_role("Zebra Team");
-                }
-                _ if read.offset > 150 && !third => {
-                    third = true;
-                    d.create_role("Backup Operators");
-                    d.create_role("Cloud Admins");
-                    d.delete_role_at(230);
-                }
-                _ => {}
-            }
-        }),
+        before_second_and_third_page(
+            Collection::Roles,
+            |d| {
+                d.delete_role_at(5);
+                d.delete_role_at(6);
+                d.create_role("Aardvark Auditors");
+                d.delete_role_at(150);
+                d.create_role("Zebra Team");
+            },
+            |d| {
+                d.create_role("Backup Operators");
+                d.create_role("Cloud Admins");
+                d.delete_role_at(230);
+            },
+        ),
     )
     .await;
-    run.assert_guarantee(Collection::Roles);
-    let reads = run.server.reads(Collection::Roles);
-    assert_eq!(reads[..2], [(0, 100), (99, 100)], "the overlap: {reads:?}");
-    assert_eq!(run.session("shifted_pages"), "2", "reads: {reads:?}");
+    run.assert_healed_twice(Collection::Roles);
 }
 
 /// Exactly 99 roles created before the first role of the previous page push that role to the

@@ -5,18 +5,19 @@
 //!
 //! It pages like Airflow: users in id order (a new user joins at the end), roles in name order
 //! (a new role may land anywhere), `limit` capped at 100, an offset past the end answers an
-//! empty list, `total_entries` is the count at the moment of the read. One request per
-//! connection (`connection: close`); request bodies by content-length or chunked, as wasmtime's
-//! HTTP client sends them (read like tests/replay_server/mod.rs does).
+//! empty list, `total_entries` is the count at the moment of the read. The HTTP/1.1 itself is
+//! tests/loopback_http's (one request per connection, request bodies by content-length or
+//! chunked).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read as _, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use serde_json::{json, Value};
+
+#[path = "../loopback_http/mod.rs"]
+mod loopback_http;
+
+use loopback_http::{Request, Response, Server};
 
 /// Airflow's `[api] maximum_page_limit` default: larger limits are clamped to it.
 pub const MAX_LIMIT: usize = 100;
@@ -309,18 +310,14 @@ struct State {
 }
 
 pub struct StandIn {
-    pub addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl StandIn {
     /// Serves `directory`, changed by `scenario`, on 127.0.0.1 (a free port). Sign-in accepts
     /// `username` with `password` only.
     pub fn start(directory: Directory, scenario: Scenario, username: &str, password: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State {
             directory,
             scenario,
@@ -328,32 +325,19 @@ impl StandIn {
             sign_ins: 0,
             problems: Vec::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
+        let server = {
+            let (state, failed) = (state.clone(), state.clone());
             let credentials = (username.to_string(), password.to_string());
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    if let Err(e) = serve(stream, &state, &credentials) {
-                        lock(&state).problems.push(format!("connection error: {e}"));
-                    }
-                }
-            })
+            Server::start(
+                move |_, request| respond(request, &state, &credentials),
+                move |error| lock(&failed).problems.push(error),
+            )
         };
-        StandIn {
-            addr,
-            state,
-            stop,
-            thread: Some(thread),
-        }
+        StandIn { server, state }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// Every read of `collection` so far, as (offset, limit) in the order received.
@@ -380,17 +364,6 @@ impl StandIn {
     }
 }
 
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A failed assertion in a scenario poisons the lock; the test fails on that panic anyway.
     state
@@ -398,86 +371,8 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-struct Request {
-    method: String,
-    target: String,
-    /// Lower-cased names.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Request> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
-    let mut request = Request {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
-    };
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
-            let mut chunk = vec![0; size + 2]; // the chunk and its CRLF
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            chunk.truncate(size);
-            request.body.extend(chunk);
-        }
-    } else {
-        let length = request
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        request.body.resize(length, 0);
-        reader.read_exact(&mut request.body)?;
-    }
-    Ok(request)
-}
-
-fn serve(
-    stream: TcpStream,
-    state: &Mutex<State>,
-    credentials: &(String, String),
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let request = read_request(&mut reader)?;
-    if request.method.is_empty() {
-        return Ok(()); // the wake-up connection of Drop
-    }
-    let (status, body) = answer(&request, &mut lock(state), credentials);
+fn respond(request: &Request, state: &Mutex<State>, credentials: &(String, String)) -> Response {
+    let (status, body) = answer(request, &mut lock(state), credentials);
     let reason = match status {
         200 => "OK",
         201 => "Created",
@@ -485,16 +380,15 @@ fn serve(
         401 => "Unauthorized",
         _ => "Not Found",
     };
-    let body = body.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nserver: standin\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    let mut stream = stream;
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()
+    Response {
+        status,
+        reason,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("server".into(), "standin".into()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
 }
 
 fn answer(request: &Request, state: &mut State, credentials: &(String, String)) -> (u16, Value) {
