@@ -8,35 +8,22 @@ within 2 % of plain offset paging's ceil(users/100) + ceil(roles/100).
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
 """
-import base64
 import json
 import math
 import os
 import sys
-import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
+from airflow_api import Api  # noqa: E402
 
 
-def call(base, path, authorization=None, body=None):
-    req = urllib.request.Request(base + path, method="POST" if body else "GET")
-    req.add_header("accept", "application/json")
-    if body:
-        req.add_header("content-type", "application/json")
-        req.data = json.dumps(body).encode()
-    if authorization:
-        req.add_header("authorization", authorization)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.load(resp)
-
-
-def read_all(base, authorization, prefix, collection):
-    items, offset = [], 0
-    while True:
-        page = call(base, f"{prefix}/{collection}?limit=100&offset={offset}", authorization)
-        rows = page[collection]
-        items += rows
-        offset += len(rows)
-        if not rows or offset >= page["total_entries"]:
-            return items
+def generation_of(api):
+    """The API generation the connector reported (STATS.json session.api, e.g. "Airflow 2 API
+    (/api/v1, Basic)"), in airflow_api's terms."""
+    if "JWT" in api:
+        return "fastapi"
+    return "v1" if "Airflow 2" in api else "connexion"
 
 
 def pages(n):
@@ -51,14 +38,9 @@ def main():
     stats = json.load(open(stats_path, encoding="utf-8"))
     api = stats.get("session", {}).get("api", "")
     # Read the server the way its API generation wants (the connector reported which).
-    if "JWT" in api:
-        token = call(base, "/auth/token", body={"username": user, "password": password})["access_token"]
-        authorization = "Bearer " + token
-    else:
-        authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    prefix = "/api/v1" if "Airflow 2" in api else "/auth/fab/v1"
-    users = read_all(base, authorization, prefix, "users")
-    roles = read_all(base, authorization, prefix, "roles")
+    server = Api(base, generation_of(api), user, password, timeout=30)
+    users = server.read_all("users")
+    roles = server.read_all("roles")
 
     lines = [json.loads(line) for line in open(jsonl, encoding="utf-8")]
     by_type = {}

@@ -41,7 +41,6 @@ Ends with a summary line `churn: sync completed in ... stable users: M missing, 
 exit 0 = passed, 1 = failed, 2 = could not run (setup).
 """
 import argparse
-import base64
 import collections
 import concurrent.futures
 import json
@@ -57,24 +56,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# AIRFLOW_SERIES -> (API generation, default port), as in scripts/airflow/config.env.
-SERIES = {"3.3": ("fastapi", 28080), "3.0": ("connexion", 28083), "2.11": ("v1", 28082)}
-DEFAULT_SERIES = "3.3"
-# API generation -> (series, users/roles path prefix, how the admin authenticates).
-GENERATIONS = {
-    "fastapi": ("3.3", "/auth/fab/v1", "jwt"),
-    "connexion": ("3.0", "/auth/fab/v1", "basic"),
-    "v1": ("2.11", "/api/v1", "basic"),
-}
-DEFAULT_ADMIN_USER = "admin"
-DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
-PAGE = 100
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
+from airflow_api import (  # noqa: E402
+    GENERATIONS, PAGE, Api, add_server_args, detect_generation, server, wrong_series)
+
 HTTP_TIMEOUT = 30          # seconds, every request to the server
 CLEANUP_RESERVE = 120      # seconds of --timeout kept for the cleanup
 # The harness's -v request log: "http: live GET <url> -> 200 (86 ms)".
@@ -85,153 +74,17 @@ class Timeout(Exception):
     pass
 
 
-# ---------------------------------------------------------------- server side (FAB API)
+# ---------------------------------------------------------------- server side
 
-def http(method, url, body=None, headers=None):
-    """(status, parsed JSON body or text) of one request; HTTP errors are answers too."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
-            status, payload = resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        status, payload = e.code, e.read()
-    try:
-        return status, json.loads(payload) if payload else None
-    except ValueError:
-        return status, payload.decode(errors="replace")
+def create_user(api, name):
+    """A throwaway Viewer."""
+    api.create_user(name, password(), ("Viewer",), "Churn", "Test")
 
 
-def detect_generation(base):
-    """The API generation, from `POST /auth/token {}` (GENERATIONS.md, "Telling them apart")."""
-    status, body = http("POST", base + "/auth/token", {})
-    if status == 400:
-        return "fastapi"
-    if status == 422:
-        return "connexion"
-    if status == 404 and http("GET", base + "/api/v1/health")[0] == 200:
-        return "v1"
-    raise RuntimeError(f"{base}: not a known Airflow API generation "
-                       f"(POST /auth/token {{}} answered HTTP {status} {str(body)[:120]!r})")
-
-
-def basic(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def q(name):
-    return urllib.parse.quote(name, safe="")
-
-
-class Api:
-    """The admin's view of the server, independent of the connector; usable from threads."""
-
-    def __init__(self, base_url, generation, user, password):
-        self.base = base_url.rstrip("/")
-        self.generation = generation
-        self.series, self.prefix, self.auth = GENERATIONS[generation]
-        self.user, self.password = user, password
-        self.token = None
-        self.lock = threading.Lock()
-
-    def call(self, method, path, body=None):
-        """`path` is below the users/roles prefix (`/auth/fab/v1` or `/api/v1`)."""
-        url = self.base + self.prefix + path
-        if self.auth == "basic":
-            return http(method, url, body, {"Authorization": basic(self.user, self.password)})
-        token = self.token or self.login(None)
-        status, resp = http(method, url, body, {"Authorization": f"Bearer {token}"})
-        if status == 401:  # token expired (short AIRFLOW_TOKEN_TTL): renew once
-            token = self.login(token)
-            status, resp = http(method, url, body, {"Authorization": f"Bearer {token}"})
-        return status, resp
-
-    def login(self, stale):
-        with self.lock:
-            if self.token is None or self.token == stale:
-                status, body = http("POST", self.base + "/auth/token",
-                                    {"username": self.user, "password": self.password})
-                if status != 201:
-                    raise RuntimeError(f"admin sign-in as {self.user!r} failed: HTTP {status}")
-                self.token = body["access_token"]
-            return self.token
-
-    def check_admin(self):
-        status, body = self.call("GET", "/users?limit=1")
-        if status != 200:
-            raise RuntimeError(f"admin {self.user!r} cannot list users on {self.base}"
-                               f"{self.prefix}: HTTP {status} {str(body)[:200]}")
-
-    def exists(self, name):
-        status, body = self.call("GET", f"/users/{q(name)}")
-        if status == 404:
-            return False
-        if status != 200:
-            raise RuntimeError(f"GET user {name!r}: HTTP {status} {str(body)[:200]}")
-        return True
-
-    def create_user(self, name, password, tries=3):
-        """Creates a Viewer; retries transient failures (sqlite `database is locked` -> 5xx),
-        checking first whether the failed attempt went through after all."""
-        body = {"username": name, "email": f"{name}@example.com", "first_name": "Churn",
-                "last_name": "Test", "password": password, "roles": [{"name": "Viewer"}]}
-        for attempt in range(tries):
-            try:
-                status, resp = self.call("POST", "/users", body)
-            except OSError as e:
-                status, resp = None, repr(e)
-            if status == 200:
-                return
-            if attempt and status in (400, 409) and self.exists(name):
-                return  # an earlier attempt that looked failed did create it
-            if status is not None and status < 500 and status != 409:
-                break
-            time.sleep(0.2 * (attempt + 1))
-        raise RuntimeError(f"POST user {name!r}: HTTP {status} {str(resp)[:200]}")
-
-    def delete_user(self, name, tries=3):
-        """True if this call deleted the user, False if it was not there."""
-        for attempt in range(tries):
-            try:
-                status, resp = self.call("DELETE", f"/users/{q(name)}")
-            except OSError as e:
-                status, resp = None, repr(e)
-            if status == 204:
-                return True
-            if status == 404:  # after a failed-looking attempt: that one deleted it
-                return attempt > 0
-            if status is not None and status < 500:
-                break
-            time.sleep(0.2 * (attempt + 1))
-        raise RuntimeError(f"DELETE user {name!r}: HTTP {status} {str(resp)[:200]}")
-
-    def pages(self, path, key):
-        rows, offset = [], 0
-        while True:
-            status, page = self.call("GET", f"{path}?limit={PAGE}&offset={offset}")
-            if status != 200:
-                raise RuntimeError(f"listing {key}: HTTP {status} {str(page)[:200]}")
-            got = page[key]
-            rows += got
-            offset += len(got)
-            if not got or offset >= page["total_entries"]:
-                return rows
-
-    def snapshot(self):
-        """username -> created_on of every user. Taken while nothing churns; a row missed
-        because someone else changed the directory meanwhile only shrinks the stable set."""
-        return {u["username"]: u.get("created_on") for u in self.pages("/users", "users")}
-
-    def role_count(self):
-        status, page = self.call("GET", "/roles?limit=1")
-        if status != 200:
-            raise RuntimeError(f"listing roles: HTTP {status} {str(page)[:200]}")
-        return page["total_entries"]
+def snapshot(api):
+    """username -> created_on of every user. Taken while nothing churns; a row missed
+    because someone else changed the directory meanwhile only shrinks the stable set."""
+    return {u["username"]: u.get("created_on") for u in api.read_all("users")}
 
 
 # ---------------------------------------------------------------- the churn
@@ -278,7 +131,7 @@ class Churn(threading.Thread):
             self.new.remove(victim)
         start = time.monotonic()
         delete = self.timed("delete", lambda: self.api.delete_user(victim) if victim else False)
-        create = self.timed("create", lambda: self.api.create_user(newcomer, password()) or True)
+        create = self.timed("create", lambda: create_user(self.api, newcomer) or True)
         if self.mode == "pair":
             # Both at once, the quicker one started late enough that the two land together,
             # so total_entries stays the same but for a few milliseconds (a create hashes the
@@ -445,11 +298,7 @@ def parse_args():
                    help="with --allow-conflict: syncs to try before giving up (default 3)")
     p.add_argument("--timeout", type=float, default=600,
                    help="bound on the whole script in seconds, cleanup included (default 600)")
-    p.add_argument("--series", choices=sorted(SERIES),
-                   help="server series: picks the default URL and must match the server "
-                        "(default: env AIRFLOW_SERIES, else detected)")
-    p.add_argument("--base-url",
-                   help="server URL (default: env AIRFLOW_BASE_URL, else the series' port)")
+    add_server_args(p)
     p.add_argument("--keep-output", metavar="DIR",
                    help="copy the harness's JSONL, stats and stderr of every attempt to DIR")
     args = p.parse_args()
@@ -457,17 +306,6 @@ def parse_args():
         p.error(f"--pool, --threads and --attempts must be positive, --timeout above "
                 f"{CLEANUP_RESERVE}")
     return args
-
-
-def series_from_env():
-    """AIRFLOW_SERIES, else the series of AIRFLOW_VERSION (as config.env does), else None."""
-    series = os.environ.get("AIRFLOW_SERIES")
-    if not series and os.environ.get("AIRFLOW_VERSION"):
-        m = re.match(r"(\d+)\.(\d+)", os.environ["AIRFLOW_VERSION"])
-        series = m and f"{m[1]}.{m[2]}"
-    if series and series not in SERIES:
-        sys.exit(f"unknown AIRFLOW_SERIES {series!r} (want {', '.join(SERIES)})")
-    return series or None
 
 
 def on_sigterm(*_):
@@ -497,22 +335,21 @@ def main():
     if not harness.is_file():
         print(f"no harness at {harness}: build it first (make harness)", file=sys.stderr)
         sys.exit(2)
-    series = args.series or series_from_env()
-    base = (args.base_url or os.environ.get("AIRFLOW_BASE_URL")
-            or f"http://127.0.0.1:{SERIES[series or DEFAULT_SERIES][1]}").rstrip("/")
-    user = os.environ.get("AIRFLOW_ADMIN_USER", DEFAULT_ADMIN_USER)
-    admin_password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    series, base, user, admin_password = server(args)
     try:
-        generation = detect_generation(base)
-        api = Api(base, generation, user, admin_password)
+        generation = detect_generation(base, timeout=HTTP_TIMEOUT)
+        # Usable from the churn threads; user creates and deletes retried (sqlite `database is
+        # locked` -> 5xx).
+        api = Api(base, generation, user, admin_password, timeout=HTTP_TIMEOUT, tries=3,
+                  body_chars=200)
         api.check_admin()
     except (OSError, RuntimeError) as e:
         print(f"live_churn: cannot use the Airflow at {base}: {e}", file=sys.stderr)
         sys.exit(2)
     detected = GENERATIONS[generation][0]
-    if series and SERIES[series][0] != generation:
-        print(f"{base} is a {detected} server ({generation} API), not {series}: fix "
-              f"AIRFLOW_SERIES/--series or AIRFLOW_BASE_URL/--base-url", file=sys.stderr)
+    mismatch = wrong_series(base, series, generation)
+    if mismatch:
+        print(mismatch, file=sys.stderr)
         sys.exit(2)
 
     t_start = time.monotonic()
@@ -530,14 +367,14 @@ def main():
     procs = []
     failures = []
     try:
-        others = [n for n in api.snapshot() if n.startswith("churn-")]
+        others = [n for n in snapshot(api) if n.startswith("churn-")]
         if others:
             print(f"note: {len(others)} churn-* users of other runs are on the server "
                   f"(e.g. {others[0]!r})")
 
         # 1. the pool
         t0 = time.monotonic()
-        errors = parallel(executor, lambda n: api.create_user(n, password()), pool_names)
+        errors = parallel(executor, lambda n: create_user(api, n), pool_names)
         if errors:
             raise RuntimeError(f"creating the pool: {len(errors)} of {args.pool} creates failed, "
                                f"e.g. {errors[0]}")
@@ -545,8 +382,8 @@ def main():
               f"({args.threads} threads)", flush=True)
 
         # 2. BEFORE
-        before = api.snapshot()
-        roles = api.role_count()
+        before = snapshot(api)
+        roles = api.total("roles")
         positions = [i for i, n in enumerate(before) if n.startswith(prefix)]
         if args.interval_ms is not None:
             interval = args.interval_ms
@@ -599,7 +436,7 @@ def main():
         churn.join(timeout=3 * 3 * HTTP_TIMEOUT + 10)
         if churn.is_alive():
             raise RuntimeError("the churn thread did not stop")
-        after = api.snapshot()
+        after = snapshot(api)
         if churn.errors:
             print(f"note: {len(churn.errors)} churn requests failed, e.g. {churn.errors[0]}")
 
@@ -668,10 +505,10 @@ def main():
                 churn.stop.set()
                 churn.join(timeout=3 * 3 * HTTP_TIMEOUT + 10)
             cleanup_executor = concurrent.futures.ThreadPoolExecutor(args.threads)
-            leftovers = [n for n in api.snapshot() if n.startswith(prefix)]
+            leftovers = [n for n in snapshot(api) if n.startswith(prefix)]
             errors = parallel(cleanup_executor, api.delete_user, leftovers)
             cleanup_executor.shutdown(wait=True)
-            left = [n for n in api.snapshot() if n.startswith(prefix)]
+            left = [n for n in snapshot(api) if n.startswith(prefix)]
             print(f"cleanup: {len(leftovers) - len(errors)} churn users deleted, {len(left)} left")
             if left or errors:
                 failures.append(f"cleanup: {len(left)} churn users left on the server "

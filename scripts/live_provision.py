@@ -43,7 +43,6 @@ usage: live_provision.py [--harness PATH] [--rounds N] [--load N] [--series S] [
 Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
 """
 import argparse
-import base64
 import json
 import os
 import re
@@ -54,23 +53,13 @@ import subprocess
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# AIRFLOW_SERIES -> (API generation, default port), as in scripts/airflow/config.env.
-SERIES = {"3.3": ("fastapi", 28080), "3.0": ("connexion", 28083), "2.11": ("v1", 28082)}
-DEFAULT_SERIES = "3.3"
-# API generation -> (series, users/roles path prefix, how the admin authenticates).
-GENERATIONS = {
-    "fastapi": ("3.3", "/auth/fab/v1", "jwt"),
-    "connexion": ("3.0", "/auth/fab/v1", "basic"),
-    "v1": ("2.11", "/api/v1", "basic"),
-}
-DEFAULT_ADMIN_USER = "admin"
-DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
+from airflow_api import (  # noqa: E402
+    GENERATIONS, Api, add_server_args, detect_generation, email_for, server, wrong_series)
+
 # `http: live PATCH <url> -> 200 (41 ms)`; the mode word (live, record, replay) is optional.
 HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
 ENABLE_HINT = "--provisioning"
@@ -92,191 +81,6 @@ while time.monotonic() < end:
     if n % 200000 == 0 and os.getppid() != parent:
         break
 """
-
-
-# ---------------------------------------------------------------- server side (FAB API)
-
-def http(method, url, body=None, headers=None):
-    """(status, parsed JSON body or text) of one request; HTTP errors are answers too."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            status, payload = resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        status, payload = e.code, e.read()
-    try:
-        return status, json.loads(payload) if payload else None
-    except ValueError:
-        return status, payload.decode(errors="replace")
-
-
-def detect_generation(base):
-    """The API generation, from `POST /auth/token {}` (GENERATIONS.md, "Telling them apart")."""
-    status, body = http("POST", base + "/auth/token", {})
-    if status == 400:
-        return "fastapi"
-    if status == 422:
-        return "connexion"
-    if status == 404 and http("GET", base + "/api/v1/health")[0] == 200:
-        return "v1"
-    raise RuntimeError(f"{base}: not a known Airflow API generation "
-                       f"(POST /auth/token {{}} answered HTTP {status} {str(body)[:120]!r})")
-
-
-def basic(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-class Api:
-    """The admin's view of the server, independent of the connector."""
-
-    def __init__(self, base_url, generation, user, password):
-        self.base = base_url.rstrip("/")
-        self.generation = generation
-        self.series, self.prefix, self.auth = GENERATIONS[generation]
-        self.user, self.password = user, password
-        self.token = None
-
-    def raw(self, method, path, body=None, authorization=None):
-        headers = {"Authorization": authorization} if authorization else None
-        return http(method, self.base + path, body, headers)
-
-    def call(self, method, path, body=None):
-        """`path` is below the users/roles prefix (`/auth/fab/v1` or `/api/v1`)."""
-        path = self.prefix + path
-        if self.auth == "basic":
-            return self.raw(method, path, body, basic(self.user, self.password))
-        if self.token is None:
-            self.login()
-        status, resp = self.raw(method, path, body, f"Bearer {self.token}")
-        if status == 401:  # token expired (short AIRFLOW_TOKEN_TTL): renew once
-            self.login()
-            status, resp = self.raw(method, path, body, f"Bearer {self.token}")
-        return status, resp
-
-    def login(self):
-        status, body = self.raw("POST", "/auth/token",
-                                {"username": self.user, "password": self.password})
-        if status != 201:
-            raise RuntimeError(f"admin sign-in as {self.user!r} failed: HTTP {status}")
-        self.token = body["access_token"]
-
-    def check_admin(self):
-        """Fails early, with a clear message, when the admin's credentials do not work."""
-        status, body = self.call("GET", "/users?limit=1")
-        if status != 200:
-            raise RuntimeError(f"admin {self.user!r} cannot list users on {self.base}"
-                               f"{self.prefix}: HTTP {status} {str(body)[:200]}")
-
-    def signs_in(self, username, password):
-        """Whether `password` is `username`'s (see the module docstring for the method)."""
-        if self.auth == "jwt":
-            status = self.raw("POST", "/auth/token",
-                              {"username": username, "password": password})[0]
-            return status == 201
-        before = self.login_count(username)
-        status = self.raw("GET", f"{self.prefix}/users?limit=1", None,
-                          basic(username, password))[0]
-        return status in (200, 403) and self.login_count(username) == before + 1
-
-    def login_count(self, name):
-        user = self.get_user(name)
-        if user is None:
-            raise RuntimeError(f"user {name!r} not found")
-        return user.get("login_count") or 0
-
-    # -- users
-
-    def get_user(self, name):
-        """The user record, or None if the server answers 404."""
-        status, body = self.call("GET", f"/users/{q(name)}")
-        if status == 404:
-            return None
-        if status != 200:
-            raise RuntimeError(f"GET user {name!r}: HTTP {status} {body}")
-        return body
-
-    def roles_of(self, name):
-        user = self.get_user(name)
-        return None if user is None else {r["name"] for r in user["roles"]}
-
-    def create_user(self, name, roles, password):
-        # Always with at least one role: 3.3 and 3.0 answer 500 to `roles: []`.
-        body = {"username": name, "email": email_for(name), "first_name": "Live",
-                "last_name": "Provision", "password": password,
-                "roles": [{"name": r} for r in roles]}
-        status, resp = self.call("POST", "/users", body)
-        if status != 200:
-            raise RuntimeError(f"POST user {name!r}: HTTP {status} {resp}")
-
-    def delete_user(self, name):
-        status, resp = self.call("DELETE", f"/users/{q(name)}")
-        if status not in (204, 404):
-            raise RuntimeError(f"DELETE user {name!r}: HTTP {status} {resp}")
-        return status == 204
-
-    def usernames(self):
-        return [u["username"] for u in self.pages("/users", "users")]
-
-    def pages(self, path, key):
-        rows, offset = [], 0
-        while True:
-            status, page = self.call("GET", f"{path}?limit=100&offset={offset}")
-            if status != 200:
-                raise RuntimeError(f"listing {key}: HTTP {status} {page}")
-            got = page[key]
-            rows += got
-            offset += len(got)
-            if not got or offset >= page["total_entries"]:
-                return rows
-
-    # -- roles
-
-    def get_role(self, name):
-        """The role record, or None if the server answers 404."""
-        status, body = self.call("GET", f"/roles/{q(name)}")
-        if status == 404:
-            return None
-        if status != 200:
-            raise RuntimeError(f"GET role {name!r}: HTTP {status} {body}")
-        return body
-
-    def permissions_of(self, name):
-        """The role's (action, resource) pairs, or None if there is no such role."""
-        role = self.get_role(name)
-        return None if role is None else {
-            (a["action"]["name"], a["resource"]["name"]) for a in role["actions"]}
-
-    def create_role(self, name, pairs):
-        body = {"name": name, "actions": [{"action": {"name": a}, "resource": {"name": r}}
-                                          for a, r in pairs]}
-        status, resp = self.call("POST", "/roles", body)
-        if status != 200:  # 3.3 answers the role, 3.0 and 2.11 `{}`
-            raise RuntimeError(f"POST role {name!r}: HTTP {status} {resp}")
-
-    def delete_role(self, name):
-        status, resp = self.call("DELETE", f"/roles/{q(name)}")
-        if status not in (200, 204, 404):  # 3.3: 200 `null`; 3.0 and 2.11: 204
-            raise RuntimeError(f"DELETE role {name!r}: HTTP {status} {resp}")
-        return status != 404
-
-    def role_names(self):
-        return [r["name"] for r in self.pages("/roles", "roles")]
-
-
-def q(name):
-    return urllib.parse.quote(name, safe="")
-
-
-def email_for(name):
-    local = re.sub(r"[^A-Za-z0-9.-]", "-", name)
-    return f"{local}@example.com"
 
 
 # ---------------------------------------------------------------- the harness
@@ -411,7 +215,7 @@ class Suite:
         name = self.name(tag)
         password = new_password()
         self.secrets.add(password)
-        self.api.create_user(name, roles, password)
+        self.api.create_user(name, password, roles, "Live", "Provision")
         return name, password
 
     # -- helpers shared by the checks
@@ -950,23 +754,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=20, help="concurrency rounds (default 20)")
     p.add_argument("--load", type=int, default=0,
                    help="CPU burner processes during the concurrency rounds (default 0)")
-    p.add_argument("--series", choices=sorted(SERIES),
-                   help="server series: picks the default URL and must match the server "
-                        "(default: env AIRFLOW_SERIES, else detected)")
-    p.add_argument("--base-url",
-                   help="server URL (default: env AIRFLOW_BASE_URL, else the series' port)")
+    add_server_args(p)
     return p.parse_args()
-
-
-def series_from_env():
-    """AIRFLOW_SERIES, else the series of AIRFLOW_VERSION (as config.env does), else None."""
-    series = os.environ.get("AIRFLOW_SERIES")
-    if not series and os.environ.get("AIRFLOW_VERSION"):
-        m = re.match(r"(\d+)\.(\d+)", os.environ["AIRFLOW_VERSION"])
-        series = m and f"{m[1]}.{m[2]}"
-    if series and series not in SERIES:
-        sys.exit(f"unknown AIRFLOW_SERIES {series!r} (want {', '.join(SERIES)})")
-    return series or None
 
 
 def on_sigterm(*_):
@@ -982,19 +771,15 @@ def main():
     harness_path = (REPO / args.harness).resolve()
     if not harness_path.is_file():
         sys.exit(f"no harness at {harness_path}: build it first (make harness)")
-    series = args.series or series_from_env()
-    base = (args.base_url or os.environ.get("AIRFLOW_BASE_URL")
-            or f"http://127.0.0.1:{SERIES[series or DEFAULT_SERIES][1]}").rstrip("/")
-    user = os.environ.get("AIRFLOW_ADMIN_USER", DEFAULT_ADMIN_USER)
-    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    series, base, user, password = server(args)
     try:
         generation = detect_generation(base)
     except (OSError, RuntimeError) as e:
         sys.exit(f"cannot tell which Airflow runs at {base}: {e}")
     detected = GENERATIONS[generation][0]
-    if series and SERIES[series][0] != generation:
-        sys.exit(f"{base} is a {detected} server ({generation} API), not {series}: "
-                 f"fix AIRFLOW_SERIES/--series or AIRFLOW_BASE_URL/--base-url")
+    mismatch = wrong_series(base, series, generation)
+    if mismatch:
+        sys.exit(mismatch)
     signal.signal(signal.SIGTERM, on_sigterm)
 
     api = Api(base, generation, user, password)

@@ -1,0 +1,311 @@
+"""The FAB users/roles API of a live Airflow, read and changed as an admin, for the live tests.
+
+Stdlib only and independent of the connector, so the scripts can check the connector's work
+against the server's own answers. Used by check_sync.py, live_provision.py and live_churn.py
+(scripts/airflow/seed.py has its own client).
+
+Three API generations (scripts/airflow/GENERATIONS.md), told apart by `POST /auth/token {}`:
+  400 -> 3.3 (FastAPI FAB): JWT from POST /auth/token, /auth/fab/v1
+  422 -> 3.0 (Connexion FAB): HTTP Basic, /auth/fab/v1
+  404 -> 2.11 (Airflow 2): HTTP Basic, /api/v1 (confirmed by GET /api/v1/health 200)
+The series (AIRFLOW_SERIES: 3.3 | 3.0 | 2.11) picks the default URL (config.env's ports
+28080 / 28083 / 28082); the scripts check it against what the server turns out to be.
+"""
+import base64
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+# AIRFLOW_SERIES -> (API generation, default port), as in scripts/airflow/config.env.
+SERIES = {"3.3": ("fastapi", 28080), "3.0": ("connexion", 28083), "2.11": ("v1", 28082)}
+DEFAULT_SERIES = "3.3"
+# API generation -> (series, users/roles path prefix, how the admin authenticates).
+GENERATIONS = {
+    "fastapi": ("3.3", "/auth/fab/v1", "jwt"),
+    "connexion": ("3.0", "/auth/fab/v1", "basic"),
+    "v1": ("2.11", "/api/v1", "basic"),
+}
+DEFAULT_ADMIN_USER = "admin"
+DEFAULT_ADMIN_PASSWORD = "Sync-Test-Pa55word"
+PAGE = 100  # rows per page when reading a whole listing
+
+
+def http(method, url, body=None, headers=None, timeout=60):
+    """(status, parsed JSON body or text) of one request; HTTP errors are answers too."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, payload = e.code, e.read()
+    try:
+        return status, json.loads(payload) if payload else None
+    except ValueError:
+        return status, payload.decode(errors="replace")
+
+
+def detect_generation(base, timeout=60):
+    """The API generation, from `POST /auth/token {}` (GENERATIONS.md, "Telling them apart")."""
+    status, body = http("POST", base + "/auth/token", {}, timeout=timeout)
+    if status == 400:
+        return "fastapi"
+    if status == 422:
+        return "connexion"
+    if status == 404 and http("GET", base + "/api/v1/health", timeout=timeout)[0] == 200:
+        return "v1"
+    raise RuntimeError(f"{base}: not a known Airflow API generation "
+                       f"(POST /auth/token {{}} answered HTTP {status} {str(body)[:120]!r})")
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def q(name):
+    return urllib.parse.quote(name, safe="")
+
+
+def email_for(name):
+    local = re.sub(r"[^A-Za-z0-9.-]", "-", name)
+    return f"{local}@example.com"
+
+
+# ---------------------------------------------------------------- which server
+
+def add_server_args(parser):
+    """--series and --base-url, as every live script takes them."""
+    parser.add_argument("--series", choices=sorted(SERIES),
+                        help="server series: picks the default URL and must match the server "
+                             "(default: env AIRFLOW_SERIES, else detected)")
+    parser.add_argument("--base-url",
+                        help="server URL (default: env AIRFLOW_BASE_URL, else the series' port)")
+
+
+def series_from_env():
+    """AIRFLOW_SERIES, else the series of AIRFLOW_VERSION (as config.env does), else None."""
+    series = os.environ.get("AIRFLOW_SERIES")
+    if not series and os.environ.get("AIRFLOW_VERSION"):
+        m = re.match(r"(\d+)\.(\d+)", os.environ["AIRFLOW_VERSION"])
+        series = m and f"{m[1]}.{m[2]}"
+    if series and series not in SERIES:
+        sys.exit(f"unknown AIRFLOW_SERIES {series!r} (want {', '.join(SERIES)})")
+    return series or None
+
+
+def server(args):
+    """(series or None, base URL, admin user, admin password) from --series / --base-url, else
+    the environment (AIRFLOW_SERIES, AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER,
+    AIRFLOW_ADMIN_PASSWORD), else config.env's defaults."""
+    series = args.series or series_from_env()
+    base = (args.base_url or os.environ.get("AIRFLOW_BASE_URL")
+            or f"http://127.0.0.1:{SERIES[series or DEFAULT_SERIES][1]}").rstrip("/")
+    user = os.environ.get("AIRFLOW_ADMIN_USER", DEFAULT_ADMIN_USER)
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    return series, base, user, password
+
+
+def wrong_series(base, series, generation):
+    """The complaint when the server at `base` is not of the series asked for, else None."""
+    if series and SERIES[series][0] != generation:
+        return (f"{base} is a {GENERATIONS[generation][0]} server ({generation} API), not "
+                f"{series}: fix AIRFLOW_SERIES/--series or AIRFLOW_BASE_URL/--base-url")
+    return None
+
+
+# ---------------------------------------------------------------- the API
+
+class Api:
+    """The admin's view of the server, independent of the connector; usable from threads.
+
+    `timeout`: seconds per request. `tries`: attempts of a user create or delete, retried on
+    5xx and network errors (sqlite `database is locked`). `body_chars`: how much of an
+    unexpected answer's body an error message quotes (None: all of it)."""
+
+    def __init__(self, base_url, generation, user, password, timeout=60, tries=1,
+                 body_chars=None):
+        self.base = base_url.rstrip("/")
+        self.generation = generation
+        self.series, self.prefix, self.auth = GENERATIONS[generation]
+        self.user, self.password = user, password
+        self.timeout, self.tries, self.body_chars = timeout, tries, body_chars
+        self.token = None
+        self.lock = threading.Lock()
+
+    def brief(self, body):
+        return str(body) if self.body_chars is None else str(body)[:self.body_chars]
+
+    def raw(self, method, path, body=None, authorization=None):
+        headers = {"Authorization": authorization} if authorization else None
+        return http(method, self.base + path, body, headers, self.timeout)
+
+    def call(self, method, path, body=None):
+        """`path` is below the users/roles prefix (`/auth/fab/v1` or `/api/v1`)."""
+        path = self.prefix + path
+        if self.auth == "basic":
+            return self.raw(method, path, body, basic(self.user, self.password))
+        token = self.token or self.login()
+        status, resp = self.raw(method, path, body, f"Bearer {token}")
+        if status == 401:  # token expired (short AIRFLOW_TOKEN_TTL): renew once
+            token = self.login(token)
+            status, resp = self.raw(method, path, body, f"Bearer {token}")
+        return status, resp
+
+    def login(self, stale=None):
+        """The admin's JWT: a new one unless another thread already replaced `stale`."""
+        with self.lock:
+            if self.token is None or self.token == stale:
+                status, body = self.raw("POST", "/auth/token",
+                                        {"username": self.user, "password": self.password})
+                if status != 201:
+                    raise RuntimeError(f"admin sign-in as {self.user!r} failed: HTTP {status}")
+                self.token = body["access_token"]
+            return self.token
+
+    def check_admin(self):
+        """Fails early, with a clear message, when the admin's credentials do not work."""
+        status, body = self.call("GET", "/users?limit=1")
+        if status != 200:
+            raise RuntimeError(f"admin {self.user!r} cannot list users on {self.base}"
+                               f"{self.prefix}: HTTP {status} {str(body)[:200]}")
+
+    def signs_in(self, username, password):
+        """Whether `password` is `username`'s. JWT: POST /auth/token answers 201. Basic: GET
+        <prefix>/users?limit=1 with those credentials is not 401 AND the account's login_count
+        went up by one (a Public user gets 403 with the right password, and 2.11 answers 403 to
+        a wrong one too; FAB counts a login only when the password is right)."""
+        if self.auth == "jwt":
+            status = self.raw("POST", "/auth/token",
+                              {"username": username, "password": password})[0]
+            return status == 201
+        before = self.login_count(username)
+        status = self.raw("GET", f"{self.prefix}/users?limit=1", None,
+                          basic(username, password))[0]
+        return status in (200, 403) and self.login_count(username) == before + 1
+
+    def login_count(self, name):
+        user = self.get_user(name)
+        if user is None:
+            raise RuntimeError(f"user {name!r} not found")
+        return user.get("login_count") or 0
+
+    # -- listings
+
+    def read_all(self, collection):
+        """Every row of `users` or `roles`, page by page."""
+        rows, offset = [], 0
+        while True:
+            status, page = self.call("GET", f"/{collection}?limit={PAGE}&offset={offset}")
+            if status != 200:
+                raise RuntimeError(f"listing {collection}: HTTP {status} {self.brief(page)}")
+            got = page[collection]
+            rows += got
+            offset += len(got)
+            if not got or offset >= page["total_entries"]:
+                return rows
+
+    def total(self, collection):
+        """total_entries of `users` or `roles`, from one request."""
+        status, page = self.call("GET", f"/{collection}?limit=1")
+        if status != 200:
+            raise RuntimeError(f"listing {collection}: HTTP {status} {self.brief(page)}")
+        return page["total_entries"]
+
+    # -- users
+
+    def get_user(self, name):
+        """The user record, or None if the server answers 404."""
+        status, body = self.call("GET", f"/users/{q(name)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET user {name!r}: HTTP {status} {self.brief(body)}")
+        return body
+
+    def roles_of(self, name):
+        user = self.get_user(name)
+        return None if user is None else {r["name"] for r in user["roles"]}
+
+    def usernames(self):
+        return [u["username"] for u in self.read_all("users")]
+
+    def create_user(self, name, password, roles, first_name, last_name):
+        """Creates the user; a retried attempt checks first whether a failed-looking one went
+        through after all."""
+        # Always with at least one role: 3.3 and 3.0 answer 500 to `roles: []`.
+        body = {"username": name, "email": email_for(name), "first_name": first_name,
+                "last_name": last_name, "password": password,
+                "roles": [{"name": r} for r in roles]}
+        for attempt in range(self.tries):
+            try:
+                status, resp = self.call("POST", "/users", body)
+            except OSError as e:
+                status, resp = None, repr(e)
+            if status == 200:
+                return
+            if attempt and status in (400, 409) and self.get_user(name) is not None:
+                return  # an earlier attempt that looked failed did create it
+            if status is not None and status < 500 and status != 409:
+                break
+            time.sleep(0.2 * (attempt + 1))
+        raise RuntimeError(f"POST user {name!r}: HTTP {status} {self.brief(resp)}")
+
+    def delete_user(self, name):
+        """True if this call deleted the user, False if it was not there."""
+        for attempt in range(self.tries):
+            try:
+                status, resp = self.call("DELETE", f"/users/{q(name)}")
+            except OSError as e:
+                status, resp = None, repr(e)
+            if status == 204:
+                return True
+            if status == 404:  # after a failed-looking attempt: that one deleted it
+                return attempt > 0
+            if status is not None and status < 500:
+                break
+            time.sleep(0.2 * (attempt + 1))
+        raise RuntimeError(f"DELETE user {name!r}: HTTP {status} {self.brief(resp)}")
+
+    # -- roles
+
+    def get_role(self, name):
+        """The role record, or None if the server answers 404."""
+        status, body = self.call("GET", f"/roles/{q(name)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET role {name!r}: HTTP {status} {self.brief(body)}")
+        return body
+
+    def permissions_of(self, name):
+        """The role's (action, resource) pairs, or None if there is no such role."""
+        role = self.get_role(name)
+        return None if role is None else {
+            (a["action"]["name"], a["resource"]["name"]) for a in role["actions"]}
+
+    def role_names(self):
+        return [r["name"] for r in self.read_all("roles")]
+
+    def create_role(self, name, pairs):
+        body = {"name": name, "actions": [{"action": {"name": a}, "resource": {"name": r}}
+                                          for a, r in pairs]}
+        status, resp = self.call("POST", "/roles", body)
+        if status != 200:  # 3.3 answers the role, 3.0 and 2.11 `{}`
+            raise RuntimeError(f"POST role {name!r}: HTTP {status} {self.brief(resp)}")
+
+    def delete_role(self, name):
+        status, resp = self.call("DELETE", f"/roles/{q(name)}")
+        if status not in (200, 204, 404):  # 3.3: 200 `null`; 3.0 and 2.11: 204
+            raise RuntimeError(f"DELETE role {name!r}: HTTP {status} {self.brief(resp)}")
+        return status != 404
