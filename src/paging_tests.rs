@@ -349,44 +349,21 @@ fn a_directory_that_changes_more_than_the_overlap_before_every_page_ends_in_conf
 #[test]
 fn re_aligning_stops_when_the_listing_has_spent_its_allowance() {
     let mut d = Directory::new(Order::Appended, 1000);
-    let first = read(
-        "listing users",
-        Order::Appended,
-        None,
-        PAGE,
-        |n: &String| fingerprint(n),
-        |o, l| Ok(d.fetch(o, l)),
-    )
-    .unwrap();
+    let first = read_users(None, |o, l| Ok(d.fetch(o, l))).unwrap();
     let spent = Cursor {
         pages: 10,
         heals: HEAL_ALLOWANCE + 5,
         ..first.next.unwrap()
     };
     d.delete_at(3);
-    let page = read(
-        "listing users",
-        Order::Appended,
-        Some(&spent),
-        PAGE,
-        |n: &String| fingerprint(n),
-        |o, l| Ok(d.fetch(o, l)),
-    );
+    let page = read_users(Some(&spent), |o, l| Ok(d.fetch(o, l)));
     assert!(
         matches!(page, Err(Error::Conflict(ref m)) if m.contains("changes faster than it can be read")),
         "{page:?}"
     );
     // With allowance left, the same shift heals.
     let fresh = Cursor { heals: 0, ..spent };
-    let page = read(
-        "listing users",
-        Order::Appended,
-        Some(&fresh),
-        PAGE,
-        |n: &String| fingerprint(n),
-        |o, l| Ok(d.fetch(o, l)),
-    )
-    .unwrap();
+    let page = read_users(Some(&fresh), |o, l| Ok(d.fetch(o, l))).unwrap();
     assert_eq!(page.rows.first().map(String::as_str), Some("u00100"));
     assert_eq!(page.extra_reads, 1);
 }
@@ -465,17 +442,10 @@ fn a_server_that_ignores_offset_is_a_protocol_error() {
     let mut token: Option<String> = None;
     let err = loop {
         let cursor = decode(token.as_deref()).unwrap();
-        let page = read(
-            "listing users",
-            Order::Appended,
-            cursor.as_ref(),
-            PAGE,
-            |n: &String| fingerprint(n),
-            |_, _| {
-                requests += 1;
-                Ok(d.fetch(0, PAGE))
-            },
-        );
+        let page = read_users(cursor.as_ref(), |_, _| {
+            requests += 1;
+            Ok(d.fetch(0, PAGE))
+        });
         match page {
             Ok(Page { next: Some(n), .. }) => token = Some(encode(&n)),
             Ok(_) => panic!("the listing ended as if complete"),
@@ -506,31 +476,31 @@ fn ninety_nine_roles_added_before_the_first_page_read_are_not_mistaken_for_a_stu
 #[test]
 fn a_page_that_ends_before_the_total_is_a_conflict() {
     let d = Directory::new(Order::Appended, 271);
-    let first = read(
-        "listing users",
-        Order::Appended,
-        None,
-        PAGE,
-        |n: &String| fingerprint(n),
-        |o, l| Ok(d.fetch(o, l)),
-    )
-    .unwrap();
-    let short = read(
-        "listing users",
-        Order::Appended,
-        first.next.as_ref(),
-        PAGE,
-        |n: &String| fingerprint(n),
-        |o, l| {
-            let mut r = d.fetch(o, l);
-            r.rows.truncate(10);
-            Ok(r)
-        },
-    );
+    let first = read_users(None, |o, l| Ok(d.fetch(o, l))).unwrap();
+    let short = read_users(first.next.as_ref(), |o, l| {
+        let mut r = d.fetch(o, l);
+        r.rows.truncate(10);
+        Ok(r)
+    });
     assert!(
         matches!(short, Err(Error::Conflict(ref m)) if m.contains("ended after 10 rows although total_entries is 271")),
         "{short:?}"
     );
+}
+
+/// One page of an appended listing of names, as the connector reads users.
+fn read_users(
+    cursor: Option<&Cursor>,
+    fetch: impl FnMut(u64, u64) -> Result<Read<String>>,
+) -> Result<Page<String>> {
+    read(
+        "listing users",
+        Order::Appended,
+        cursor,
+        PAGE,
+        |n: &String| fingerprint(n),
+        fetch,
+    )
 }
 
 /// xorshift64*: a fixed sequence per seed, no dependency.
