@@ -57,7 +57,8 @@ pub struct SyncStats {
 pub enum SyncError {
     Connector(Error),
     Output(std::io::Error),
-    /// The same page token came back twice: paging on would never end.
+    /// A page token already seen in the same listing came back (at once, A→A, or after
+    /// others, A→B→A): paging on would never end.
     RepeatedToken {
         token: String,
         what: String,
@@ -90,6 +91,10 @@ impl From<std::io::Error> for SyncError {
     }
 }
 
+/// Refuses any page token seen before in the same listing, so that neither an immediate repeat
+/// (A→A) nor a longer cycle (A→B→A) pages forever. One guard per listing (one type's
+/// resources, one resource's entitlements or grants): tokens may recur across listings. It
+/// holds the tokens of that one listing, one per page, and is dropped when the listing ends.
 struct TokenGuard {
     what: String,
     seen: HashSet<String>,

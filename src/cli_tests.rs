@@ -156,7 +156,8 @@ fn grant(role: &str, user: &str) -> Grant {
 /// entitlements and grants must be listed per resource; a type that is not synced.
 struct Fake {
     calls: Vec<String>,
-    repeat_token: bool,
+    /// The token the role page `p2` hands back: `None` ends the listing.
+    after_p2: Option<&'static str>,
 }
 
 impl SyncSource for Fake {
@@ -183,7 +184,8 @@ impl SyncSource for Fake {
         };
         Ok(match (t, token) {
             ("role", None) => page("Admin", Some("p2")),
-            ("role", Some("p2")) => page("Op", self.repeat_token.then_some("p2")),
+            ("role", Some("p2")) => page("Op", self.after_p2),
+            ("role", Some("p3")) => page("Viewer", Some("p2")),
             ("group", None) => ResourcePage {
                 resources: vec![resource("group", "g1")],
                 ..ResourcePage::default()
@@ -236,7 +238,7 @@ fn line_ids(out: &[u8]) -> Vec<String> {
 fn sync_orders_lines_like_the_harness_and_writes_inline_resources_once() {
     let mut fake = Fake {
         calls: vec![],
-        repeat_token: false,
+        after_p2: None,
     };
     let mut out = Vec::new();
     let stats = sync(&mut fake, &mut out).unwrap();
@@ -281,12 +283,41 @@ fn sync_orders_lines_like_the_harness_and_writes_inline_resources_once() {
 fn a_repeated_page_token_stops_the_sync() {
     let mut fake = Fake {
         calls: vec![],
-        repeat_token: true,
+        after_p2: Some("p2"),
     };
     let err = sync(&mut fake, &mut Vec::new()).unwrap_err().to_string();
     assert!(
         err.contains("page token `p2` twice while listing resources of type `role`"),
         "{err}"
+    );
+}
+
+/// p2 → p3 → p2: no token repeats immediately, but paging on would never end.
+#[test]
+fn a_page_token_cycle_stops_the_sync() {
+    let mut fake = Fake {
+        calls: vec![],
+        after_p2: Some("p3"),
+    };
+    let err = sync(&mut fake, &mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(&err, crate::cli_sync::SyncError::RepeatedToken { token, what }
+            if token == "p2" && what == "resources of type `role`"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("page token `p2` twice while listing resources of type `role`"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.calls,
+        [
+            "resources role None",
+            "resources role Some(\"p2\")",
+            "resources role Some(\"p3\")",
+        ],
+        "the cycle ends before `p2` is asked for again"
     );
 }
 

@@ -136,7 +136,8 @@ pub struct Validation {
     pub system: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is written by hand: the supplied password never appears, only whether there is one.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AccountRequest {
     pub login: String,
     pub email: String,
@@ -144,6 +145,30 @@ pub struct AccountRequest {
     pub last_name: String,
     pub entitlement_ids: Vec<String>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRequest")
+            .field("login", &self.login)
+            .field("email", &self.email)
+            .field("first_name", &self.first_name)
+            .field("last_name", &self.last_name)
+            .field("entitlement_ids", &self.entitlement_ids)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+const REDACTED: Redacted = Redacted;
+
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +200,20 @@ pub enum OutcomeStatus {
     AlreadyDone,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is written by hand: the secret value never appears.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretCredential {
     pub kind: String,
     pub value: String,
+}
+
+impl std::fmt::Debug for SecretCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCredential")
+            .field("kind", &self.kind)
+            .field("value", &REDACTED)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,4 +223,64 @@ pub struct ProvisionOutcome {
     pub resource: Option<Resource>,
     pub grant: Option<Grant>,
     pub credential: Option<SecretCredential>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Sup3r-Secret-Pa55word";
+
+    fn account(password: Option<&str>) -> AccountRequest {
+        AccountRequest {
+            login: "alice".into(),
+            email: "alice@example.com".into(),
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            entitlement_ids: vec!["role:Viewer:member".into()],
+            password: password.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn account_request_debug_never_shows_the_supplied_password() {
+        let request = account(Some(SECRET));
+        for shown in [
+            format!("{request:?}"),
+            format!("{request:#?}"),
+            format!("{:?}", ProvisionAction::CreateAccount(request.clone())),
+        ] {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(shown.contains("alice@example.com"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        let shown = format!("{request:?}");
+        assert!(shown.contains("password: Some(<redacted>)"), "{shown}");
+        let shown = format!("{:?}", account(None));
+        assert!(shown.contains("password: None"), "{shown}");
+    }
+
+    #[test]
+    fn secret_credential_debug_never_shows_the_secret() {
+        let credential = SecretCredential {
+            kind: "password".into(),
+            value: SECRET.into(),
+        };
+        let outcome = ProvisionOutcome {
+            status: OutcomeStatus::Done,
+            message: "created".into(),
+            resource: None,
+            grant: None,
+            credential: Some(credential.clone()),
+        };
+        for shown in [
+            format!("{credential:?}"),
+            format!("{credential:#?}"),
+            format!("{outcome:?}"),
+        ] {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(shown.contains(r#"kind: "password""#), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
 }

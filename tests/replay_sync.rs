@@ -24,6 +24,13 @@ async fn replayed_sync_equals_the_golden_output() {
         ]
     }) {
         let run = replay_sync(&format!("{name}.json")).await;
+        // Every recorded request is asked for, the least-privilege recordings included: an
+        // interaction left over means the sync skipped a page the server served.
+        assert!(
+            run.unused.is_empty(),
+            "{name}: unused interactions: {:?}",
+            run.unused
+        );
         let golden_path = golden(&format!("{name}.jsonl"));
         let want = std::fs::read_to_string(&golden_path).unwrap();
         if run.output != want {

@@ -48,8 +48,10 @@ pub(crate) trait SyncSource {
     fn requests(&self) -> u64;
 }
 
-/// Refuses a page token seen before in the same listing: a connector that hands back the
-/// same token would otherwise page forever.
+/// Refuses any page token seen before in the same listing, so that neither an immediate repeat
+/// (A→A) nor a longer cycle (A→B→A) pages forever. One guard per listing (one type's
+/// resources, one resource's entitlements or grants): tokens may recur across listings. It
+/// holds the tokens of that one listing, one per page, and is dropped when the listing ends.
 struct TokenGuard {
     what: String,
     seen: HashSet<String>,
@@ -354,7 +356,8 @@ mod tests {
     /// grants listed per role).
     struct Fake {
         calls: Vec<String>,
-        repeat_token: bool,
+        /// The token the user page `p2` hands back: `None` ends the listing.
+        after_p2: Option<&'static str>,
     }
 
     impl SyncSource for Fake {
@@ -381,7 +384,13 @@ mod tests {
                     resources: vec![resource("user", "bob")],
                     entitlements: vec![],
                     grants: vec![],
-                    next_page_token: self.repeat_token.then(|| "p2".to_string()),
+                    next_page_token: self.after_p2.map(str::to_string),
+                },
+                ("user", Some("p3")) => wit::ResourcePage {
+                    resources: vec![resource("user", "carol")],
+                    entitlements: vec![],
+                    grants: vec![],
+                    next_page_token: Some("p2".into()),
                 },
                 ("role", None) => wit::ResourcePage {
                     resources: vec![resource("role", "Admin")],
@@ -441,7 +450,7 @@ mod tests {
     async fn pages_spool_and_order_the_output() {
         let mut fake = Fake {
             calls: vec![],
-            repeat_token: false,
+            after_p2: None,
         };
         let mut out = Vec::new();
         let stats = run(&mut fake, &mut out, &NoProgress).await.unwrap();
@@ -489,11 +498,57 @@ mod tests {
     async fn a_repeated_page_token_stops_the_sync() {
         let mut fake = Fake {
             calls: vec![],
-            repeat_token: true,
+            after_p2: Some("p2"),
         };
         let mut out = Vec::new();
         let err = run(&mut fake, &mut out, &NoProgress).await.unwrap_err();
-        assert!(err.to_string().contains("page token `p2` twice"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("page token `p2` twice while listing resources of type `user`"),
+            "{err}"
+        );
+    }
+
+    /// p2 → p3 → p2: no token repeats immediately, but paging on would never end.
+    #[tokio::test]
+    async fn a_page_token_cycle_stops_the_sync() {
+        let mut fake = Fake {
+            calls: vec![],
+            after_p2: Some("p3"),
+        };
+        let mut out = Vec::new();
+        let err = run(&mut fake, &mut out, &NoProgress).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("page token `p2` twice while listing resources of type `user`"),
+            "{err}"
+        );
+        assert_eq!(
+            fake.calls,
+            [
+                "types",
+                "resources user None",
+                "resources user Some(\"p2\")",
+                "resources user Some(\"p3\")",
+            ],
+            "the cycle ends before `p2` is asked for again"
+        );
+    }
+
+    #[test]
+    fn the_token_guard_refuses_any_token_seen_in_its_listing() {
+        let mut guard = TokenGuard::new("resources of type `user`".into());
+        assert_eq!(guard.next(Some("A".into())).unwrap(), Some("A".into()));
+        assert_eq!(guard.next(Some("B".into())).unwrap(), Some("B".into()));
+        let err = guard.next(Some("A".into())).unwrap_err().to_string();
+        assert!(
+            err.contains("page token `A` twice while listing resources of type `user`"),
+            "{err}"
+        );
+        assert_eq!(guard.next(None).unwrap(), None);
+        // Another listing has its own guard: the same token is fine there.
+        let mut other = TokenGuard::new("grants of role:Admin".into());
+        assert_eq!(other.next(Some("A".into())).unwrap(), Some("A".into()));
     }
 
     #[test]

@@ -16,15 +16,16 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within 60 s"))
 }
 
-/// A missing build is a failure, not a skip: a skipped test would pass with nothing tested.
-fn component_or_skip() -> Option<std::path::PathBuf> {
+/// The built component's path. A missing build is a failure, not a skip: a skipped test would
+/// pass with nothing tested (as `common::require_component()` in the workspace's tests).
+fn require_component() -> std::path::PathBuf {
     let path = default_component_path();
     assert!(
         path.exists(),
         "{} is missing: run `make component` (make test does)",
         path.display()
     );
-    Some(path)
+    path
 }
 
 fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -36,9 +37,7 @@ fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_works_before_configure_and_missing_settings_name_the_field() {
-    let Some(component) = component_or_skip() else {
-        return;
-    };
+    let component = require_component();
     let opts = HarnessOptions {
         component,
         ..Default::default()
@@ -62,9 +61,7 @@ async fn metadata_works_before_configure_and_missing_settings_name_the_field() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_of_an_empty_cassette_fails_with_the_mismatch_not_the_guest_error() {
-    let Some(component) = component_or_skip() else {
-        return;
-    };
+    let component = require_component();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.json");
     Cassette::new(
