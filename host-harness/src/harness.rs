@@ -84,6 +84,69 @@ impl HarnessOptions {
     }
 }
 
+/// How a run treats its settings once the connector's metadata has said which are secret:
+/// the one place where the secret setting keys turn into what a cassette stores and what the
+/// scrubbers replace.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretHandling {
+    /// The secret setting keys: the metadata's secret fields, plus the name-based net.
+    pub(crate) keys: settings::SecretKeys,
+    /// What a recorded cassette keeps as `settings`: every setting but the secret ones.
+    pub(crate) recorded: BTreeMap<String, String>,
+    /// Scrubs displayed text: guest stderr, error texts, verbose logs.
+    pub(crate) display: Scrubber,
+    /// Scrubs what is stored in (and matched against) cassettes.
+    pub(crate) storage: Scrubber,
+    /// Secret values too short, or too like another setting, to be replaced literally in
+    /// stored data.
+    pub(crate) skipped: usize,
+}
+
+impl SecretHandling {
+    /// Secret settings are those the metadata marks `secret` (plus, as a safety net, those
+    /// whose key names a credential).
+    pub(crate) fn new(settings: &BTreeMap<String, String>, info: &wit::ConnectorInfo) -> Self {
+        let keys = settings::SecretKeys::from_metadata(info);
+        let values = settings::secret_values(settings, &keys);
+        let recorded = settings::non_secret(settings, &keys);
+        let plain_values: Vec<String> = recorded.values().cloned().collect();
+        let (storage, skipped) = Scrubber::for_storage(&values, &plain_values);
+        Self {
+            keys,
+            display: Scrubber::for_display(&values),
+            storage,
+            skipped,
+            recorded,
+        }
+    }
+
+    /// Record mode: the operator's warning about secrets only scrubbed structurally.
+    fn skipped_warning(&self) -> Option<String> {
+        (self.skipped > 0).then(|| {
+            format!(
+                "{} secret setting value(s) are shorter than {} characters or equal to another \
+                 setting; they are scrubbed from the cassette only where structure marks them \
+                 (password/token fields, authorization headers)",
+                self.skipped,
+                crate::scrub::MIN_LITERAL_SECRET_LEN
+            )
+        })
+    }
+}
+
+/// The HTTP mode with everything settled that does not depend on the connector's metadata.
+enum PendingHttp {
+    Live,
+    Record {
+        path: PathBuf,
+        source: String,
+    },
+    Replay {
+        path: PathBuf,
+        cassette: crate::http::replay_cassette::ReplayCassette,
+    },
+}
+
 struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -127,6 +190,8 @@ pub struct Harness {
     pre: ConnectorWorldPre<HostState>,
     http: Arc<HttpState>,
     settings: BTreeMap<String, String>,
+    /// Which settings are secret, from the connector's metadata.
+    secret_keys: settings::SecretKeys,
     display: Scrubber,
     limits: Limits,
     stderr: GuestStderr,
@@ -189,6 +254,10 @@ impl Harness {
 
     /// Instantiate without configuring: `metadata` and `resource_types` work before
     /// `configure`.
+    ///
+    /// The connector's `metadata()` is called once here, before anything is recorded or the
+    /// settings reach the guest: its secret config fields decide which settings a cassette
+    /// leaves out and whose values are scrubbed (see [`SecretHandling`]).
     pub async fn instantiate(opts: HarnessOptions) -> Result<Self, HarnessError> {
         let HarnessOptions {
             component,
@@ -198,58 +267,26 @@ impl Harness {
             verbose,
             limits,
         } = opts;
-        let mut warnings = Vec::new();
-        let secrets = settings::secret_values(&settings);
-        let display = Scrubber::for_display(&secrets);
-        let plain_values: Vec<String> = settings::non_secret(&settings).into_values().collect();
-        let (storage, skipped) = Scrubber::for_storage(&secrets, &plain_values);
         let base_url = settings.get(settings::BASE_URL).map(String::as_str);
         let policy =
             EgressPolicy::new(base_url, &extra_allowed_origins).map_err(HarnessError::Usage)?;
-
-        let setup = match mode {
-            HttpMode::Live => HttpSetup::Live,
-            HttpMode::Record { cassette, source } => {
-                if skipped > 0 {
-                    warnings.push(format!(
-                        "{skipped} secret setting value(s) are shorter than {} characters or equal \
-                         to another setting; they are scrubbed from the cassette only where \
-                         structure marks them (password/token fields, authorization headers)",
-                        crate::scrub::MIN_LITERAL_SECRET_LEN
-                    ));
-                }
-                let source = source.unwrap_or_else(|| {
+        // Settled before the component is loaded, so a bad cassette is reported first.
+        let pending = match mode {
+            HttpMode::Live => PendingHttp::Live,
+            HttpMode::Record { cassette, source } => PendingHttp::Record {
+                path: cassette,
+                source: source.unwrap_or_else(|| {
                     let origin = base_url
                         .and_then(|u| Origin::parse(u).ok())
                         .map_or_else(|| "an unknown origin".to_string(), |o| o.to_string());
                     format!("recorded live from {origin}")
-                });
-                let recorded = Cassette::new(
-                    source,
-                    crate::cassette::now_rfc3339(),
-                    settings::non_secret(&settings),
-                );
-                HttpSetup::Record {
-                    path: cassette,
-                    cassette: recorded,
-                }
-            }
-            HttpMode::Replay { cassette } => {
-                let recorded = crate::http::replay_cassette::ReplayCassette::load(&cassette)?;
-                HttpSetup::Replay {
-                    path: cassette,
-                    cassette: recorded,
-                }
-            }
+                }),
+            },
+            HttpMode::Replay { cassette } => PendingHttp::Replay {
+                cassette: crate::http::replay_cassette::ReplayCassette::load(&cassette)?,
+                path: cassette,
+            },
         };
-        let http = HttpState::new(
-            setup,
-            policy,
-            storage,
-            display.clone(),
-            verbose,
-            limits.clone(),
-        );
 
         let component = crate::engine::load_component(&component)?;
         let pre = linker()?
@@ -261,20 +298,75 @@ impl Harness {
                 )
             })?;
 
+        // Until the metadata is known the instance's HTTP goes to a probe that allows no
+        // origin: `metadata` needs no network. Nothing the guest says can hold a setting yet,
+        // as `configure` has not passed them; names that say credential are scrubbed anyway.
+        let early_display = Scrubber::for_display(&settings::secret_values(
+            &settings,
+            &settings::SecretKeys::by_name_only(),
+        ));
+        let probe = HttpState::new(
+            HttpSetup::Live,
+            EgressPolicy::default(),
+            Scrubber::default(),
+            early_display.clone(),
+            false,
+            limits.clone(),
+        );
         let mut harness = Self {
             instance: None,
             pre,
-            http,
+            http: probe,
             settings,
-            display,
+            secret_keys: settings::SecretKeys::by_name_only(),
+            display: early_display,
             limits,
             stderr: GuestStderr::new(),
             configured: false,
             instances: 0,
-            warnings,
+            warnings: Vec::new(),
         };
         harness.instance = Some(harness.fresh_instance().await?);
+        let info = harness.metadata().await?;
+
+        let secrets = SecretHandling::new(&harness.settings, &info);
+        let setup = match pending {
+            PendingHttp::Live => HttpSetup::Live,
+            PendingHttp::Record { path, source } => {
+                if let Some(warning) = secrets.skipped_warning() {
+                    harness.warnings.push(warning);
+                }
+                HttpSetup::Record {
+                    path,
+                    cassette: Cassette::new(
+                        source,
+                        crate::cassette::now_rfc3339(),
+                        secrets.recorded.clone(),
+                    ),
+                }
+            }
+            PendingHttp::Replay { path, cassette } => HttpSetup::Replay { path, cassette },
+        };
+        let http = HttpState::new(
+            setup,
+            policy,
+            secrets.storage,
+            secrets.display.clone(),
+            verbose,
+            harness.limits.clone(),
+        );
+        harness.display = secrets.display;
+        harness.secret_keys = secrets.keys;
+        harness.attach(http);
         Ok(harness)
+    }
+
+    /// Routes the HTTP of this harness, and of its live instance, through `http`.
+    fn attach(&mut self, http: Arc<HttpState>) {
+        if let Some(instance) = self.instance.as_mut() {
+            instance.store.data_mut().hooks = crate::http::Hooks::new(http.clone());
+        }
+        self.http = http;
     }
 
     /// A new store and instance, under the memory limit and the deadline.
@@ -330,6 +422,12 @@ impl Harness {
     /// Warnings an operator should see (e.g. about scrubbing limits while recording).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Which settings this harness treats as secret: those the connector's metadata marks
+    /// `secret` (read when the harness started), plus keys named like credentials.
+    pub fn secret_keys(&self) -> &settings::SecretKeys {
+        &self.secret_keys
     }
 
     /// Scrubs secret setting values out of text before it is displayed.
@@ -634,5 +732,158 @@ impl SyncSource for Harness {
 
     fn requests(&self) -> u64 {
         Harness::requests(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Body, Interaction, RecordedRequest, RecordedResponse};
+    use crate::scrub::REDACTED;
+
+    /// A credential whose key says nothing of being one.
+    const API_KEY: &str = "ak-Live-7f3c9e21d4";
+
+    fn settings() -> BTreeMap<String, String> {
+        [
+            ("base_url", "http://127.0.0.1:8080"),
+            ("username", "svc-sync"),
+            ("api_key", API_KEY),
+            ("provisioning", "false"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn field(name: &str, secret: bool) -> wit::ConfigField {
+        wit::ConfigField {
+            name: name.to_string(),
+            description: String::new(),
+            required: false,
+            secret,
+            default_value: None,
+        }
+    }
+
+    /// Metadata of a connector that authenticates with an API key.
+    fn metadata(api_key_secret: bool) -> wit::ConnectorInfo {
+        wit::ConnectorInfo {
+            name: "api-key-connector".into(),
+            version: "0.1.0".into(),
+            description: String::new(),
+            config_fields: vec![
+                field("base_url", false),
+                field("username", false),
+                field("api_key", api_key_secret),
+                field("provisioning", false),
+            ],
+            resource_types: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_secret_the_metadata_declares_is_kept_out_of_cassettes_and_output() {
+        use tokio::io::AsyncWriteExt;
+
+        let secrets = SecretHandling::new(&settings(), &metadata(true));
+
+        // The cassette's settings leave it out...
+        assert!(
+            !secrets.recorded.contains_key("api_key"),
+            "{:?}",
+            secrets.recorded.keys()
+        );
+        assert_eq!(secrets.recorded["username"], "svc-sync");
+        assert_eq!(secrets.skipped, 0);
+        // ...and every place its value lands in a recording is scrubbed: URL, header, body.
+        let mut cassette = Cassette::new(
+            "test".into(),
+            "2025-01-01T00:00:00Z".into(),
+            secrets.recorded.clone(),
+        );
+        let mut body = serde_json::json!({"echo": format!("key {API_KEY}"), "api_key": API_KEY});
+        secrets.storage.json(&mut body);
+        cassette.interactions.push(Interaction {
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: secrets
+                    .storage
+                    .text(&format!("http://127.0.0.1:8080/users?key={API_KEY}")),
+                headers: [(
+                    "x-api-key".to_string(),
+                    secrets.storage.request_header("x-api-key", API_KEY),
+                )]
+                .into(),
+                body: Body::default(),
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: BTreeMap::new(),
+                body: Body {
+                    json: Some(body),
+                    text: None,
+                },
+            },
+        });
+        let stored = serde_json::to_string(&cassette).unwrap();
+        assert!(!stored.contains(API_KEY), "{stored}");
+        assert!(stored.contains(REDACTED), "{stored}");
+
+        // Guest stderr, the guest's error texts and log lines are scrubbed for display.
+        let stderr = GuestStderr::new();
+        let mut writer = stderr.clone();
+        writer
+            .write_all(format!("calling with key {API_KEY}\n").as_bytes())
+            .await
+            .unwrap();
+        let context = stderr.context(&secrets.display);
+        assert!(
+            context.ends_with("calling with key [REDACTED]"),
+            "{context}"
+        );
+        // The scrubber `end` hands the guest's error texts and trap messages to (not
+        // `ConnectorError::from_wit` itself here: it copies the raw text to the test transcript).
+        assert_eq!(
+            secrets
+                .display
+                .text(&format!("unauthenticated: key {API_KEY} refused")),
+            "unauthenticated: key [REDACTED] refused"
+        );
+        assert_eq!(
+            secrets.display.text(&format!("GET /users?key={API_KEY}")),
+            "GET /users?key=[REDACTED]"
+        );
+    }
+
+    #[test]
+    fn the_metadata_not_the_key_name_makes_api_key_secret() {
+        // Metadata that does not mark `api_key` secret leaves it an ordinary setting: its name
+        // alone would not have protected it.
+        let plain = SecretHandling::new(&settings(), &metadata(false));
+        assert_eq!(plain.recorded, settings());
+        assert_eq!(plain.display.text(API_KEY), API_KEY);
+        assert_eq!(plain.storage.text(API_KEY), API_KEY);
+
+        let secret = SecretHandling::new(&settings(), &metadata(true));
+        assert_eq!(secret.display.text(API_KEY), REDACTED);
+        assert_eq!(secret.storage.text(API_KEY), REDACTED);
+    }
+
+    #[test]
+    fn password_named_settings_stay_secret_whatever_the_metadata_says() {
+        let mut settings = settings();
+        settings.insert("password".into(), "Pa55word-xyz".into());
+        settings.insert("token".into(), "tok".into());
+        let secrets = SecretHandling::new(&settings, &metadata(false));
+        assert!(!secrets.recorded.contains_key("password"));
+        assert!(!secrets.recorded.contains_key("token"));
+        assert_eq!(secrets.storage.text("Pa55word-xyz"), REDACTED);
+        // Too short to replace literally in stored data; the operator is warned.
+        assert_eq!(secrets.skipped, 1);
+        assert!(secrets
+            .skipped_warning()
+            .is_some_and(|w| w.starts_with("1 secret")));
+        assert_eq!(secrets.display.text("tok"), REDACTED);
     }
 }

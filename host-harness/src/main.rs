@@ -371,7 +371,13 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
     let config_file = read_config_file(&cli)?;
     let host = resolve_host_config(&cli, config_file.as_ref())?;
     let settings = resolve_settings(&cli, config_file)?;
-    *scrubber = Scrubber::for_display(&settings::secret_values(&settings));
+    // Which settings are secret is the connector's to say, in its metadata, which the harness
+    // reads as it starts; until then the connector has not been given the settings, and
+    // settings named like credentials are scrubbed from messages.
+    *scrubber = Scrubber::for_display(&settings::secret_values(
+        &settings,
+        &settings::SecretKeys::by_name_only(),
+    ));
     let mode = match (&cli.record, &cli.replay) {
         (Some(cassette), _) => HttpMode::Record {
             cassette: cassette.clone(),
@@ -410,10 +416,16 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
     let verbose = cli.verbose;
     // Metadata is callable before configure, so it works with incomplete settings.
     let mut harness = match cli.command {
-        Command::Metadata => Harness::instantiate(opts).await?,
+        Command::Metadata => {
+            let harness = Harness::instantiate(opts).await?;
+            // From here on messages are scrubbed of every secret the metadata declares.
+            *scrubber = harness.scrubber().clone();
+            harness
+        }
         _ => {
             let instantiating = Instant::now();
             let mut harness = Harness::instantiate(opts).await?;
+            *scrubber = harness.scrubber().clone();
             print_warnings(&harness);
             let configuring = Instant::now();
             if let Err(e) = harness.configure().await {

@@ -4,9 +4,11 @@
 //! Resolution is a pure function of its inputs (the environment is passed in as a map) so the
 //! precedence rules are unit-tested without touching the process environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
+
+use crate::bindings::wit;
 
 /// The setting keys the harness itself knows about; any other key passes through untouched.
 pub const BASE_URL: &str = "base_url";
@@ -195,8 +197,54 @@ fn normalise_bool(value: &str) -> String {
     }
 }
 
-/// Whether a setting holds a credential: such settings are never stored in a cassette,
-/// and their values are scrubbed from everything the harness writes or prints.
+/// The keys of the settings the connector declares secret in its metadata (`config-field`
+/// with `secret: true`), as the metadata spells them.
+pub fn secret_keys(info: &wit::ConnectorInfo) -> BTreeSet<String> {
+    info.config_fields
+        .iter()
+        .filter(|f| f.secret)
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+/// Which settings hold credentials: such settings are never stored in a cassette, and their
+/// values are scrubbed from everything the harness writes or prints.
+///
+/// The connector's metadata decides ([`secret_keys`]); a key that names a credential
+/// ([`is_secret_key`]) counts as secret too, as a safety net for settings the metadata does not
+/// declare.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretKeys {
+    declared: BTreeSet<String>,
+}
+
+impl SecretKeys {
+    /// The connector's secret fields, plus the name-based net.
+    pub fn from_metadata(info: &wit::ConnectorInfo) -> Self {
+        Self {
+            declared: secret_keys(info),
+        }
+    }
+
+    /// Only the name-based net: for messages printed before the connector's metadata is known
+    /// (the guest has not been given the settings by then).
+    pub fn by_name_only() -> Self {
+        Self::default()
+    }
+
+    /// The keys the metadata declares secret.
+    pub fn declared(&self) -> &BTreeSet<String> {
+        &self.declared
+    }
+
+    /// Whether the setting `key` holds a credential. Declared keys match whatever their case,
+    /// since over-protecting a setting costs nothing.
+    pub fn contains(&self, key: &str) -> bool {
+        is_secret_key(key) || self.declared.iter().any(|d| d.eq_ignore_ascii_case(key))
+    }
+}
+
+/// The name-based safety net: a key containing `password`, `secret` or `token`.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["password", "secret", "token"]
@@ -205,19 +253,22 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 /// The settings worth recording in a cassette: everything but secrets.
-pub fn non_secret(settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub fn non_secret(
+    settings: &BTreeMap<String, String>,
+    secret: &SecretKeys,
+) -> BTreeMap<String, String> {
     settings
         .iter()
-        .filter(|(k, _)| !is_secret_key(k))
+        .filter(|(k, _)| !secret.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
 /// The values of secret settings (non-empty, not the replay placeholder).
-pub fn secret_values(settings: &BTreeMap<String, String>) -> Vec<String> {
+pub fn secret_values(settings: &BTreeMap<String, String>, secret: &SecretKeys) -> Vec<String> {
     settings
         .iter()
-        .filter(|(k, v)| is_secret_key(k) && !v.is_empty() && v.as_str() != REPLAY_PASSWORD)
+        .filter(|(k, v)| secret.contains(k) && !v.is_empty() && v.as_str() != REPLAY_PASSWORD)
         .map(|(_, v)| v.clone())
         .collect()
 }
@@ -376,17 +427,85 @@ mod tests {
         assert_eq!(resolve(&input).unwrap()["password"], "given");
     }
 
+    /// Connector metadata with these `(name, secret)` config fields.
+    fn info(fields: &[(&str, bool)]) -> wit::ConnectorInfo {
+        wit::ConnectorInfo {
+            name: "synthetic".into(),
+            version: "0.0.1".into(),
+            description: String::new(),
+            config_fields: fields
+                .iter()
+                .map(|(name, secret)| wit::ConfigField {
+                    name: name.to_string(),
+                    description: String::new(),
+                    required: false,
+                    secret: *secret,
+                    default_value: None,
+                })
+                .collect(),
+            resource_types: Vec::new(),
+        }
+    }
+
     #[test]
-    fn secrets_are_identified_by_key() {
+    fn secret_keys_are_the_fields_the_metadata_marks_secret() {
+        let metadata = info(&[
+            ("base_url", false),
+            ("api_key", true),
+            ("client_assertion", true),
+            ("username", false),
+        ]);
+        let expected: BTreeSet<String> = ["api_key", "client_assertion"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(secret_keys(&metadata), expected);
+        assert_eq!(SecretKeys::from_metadata(&metadata).declared(), &expected);
+        assert!(secret_keys(&info(&[("base_url", false)])).is_empty());
+    }
+
+    #[test]
+    fn a_secret_field_not_named_like_a_password_is_secret_because_the_metadata_says_so() {
+        let s = map(&[
+            ("api_key", "ak-Live-0123456789"),
+            ("base_url", "http://h"),
+            ("username", "admin"),
+        ]);
+        // By name alone `api_key` is an ordinary setting...
+        assert!(!is_secret_key("api_key"));
+        assert_eq!(non_secret(&s, &SecretKeys::by_name_only()), s);
+        assert!(secret_values(&s, &SecretKeys::by_name_only()).is_empty());
+        // ...the metadata is what makes it secret, whatever the case the operator typed.
+        let secret = SecretKeys::from_metadata(&info(&[("api_key", true), ("base_url", false)]));
+        assert!(secret.contains("api_key") && secret.contains("API_KEY"));
+        assert_eq!(
+            non_secret(&s, &secret),
+            map(&[("base_url", "http://h"), ("username", "admin")])
+        );
+        assert_eq!(
+            secret_values(&s, &secret),
+            vec!["ak-Live-0123456789".to_string()]
+        );
+    }
+
+    #[test]
+    fn names_that_say_credential_stay_secret_as_a_safety_net() {
         let s = map(&[
             ("password", "pw"),
             ("api_token", "tok"),
             ("client_secret", ""),
             ("username", "admin"),
         ]);
-        assert_eq!(non_secret(&s), map(&[("username", "admin")]));
-        let mut secrets = secret_values(&s);
-        secrets.sort();
-        assert_eq!(secrets, vec!["pw".to_string(), "tok".to_string()]);
+        // Metadata that declares none of them secret does not make them plain.
+        let secret = SecretKeys::from_metadata(&info(&[("password", false), ("username", false)]));
+        for secret in [SecretKeys::by_name_only(), secret] {
+            assert_eq!(non_secret(&s, &secret), map(&[("username", "admin")]));
+            let mut values = secret_values(&s, &secret);
+            values.sort();
+            assert_eq!(values, vec!["pw".to_string(), "tok".to_string()]);
+        }
+        // The replay placeholder is no secret to scrub.
+        let replay = map(&[("password", REPLAY_PASSWORD)]);
+        assert!(secret_values(&replay, &SecretKeys::by_name_only()).is_empty());
     }
 }

@@ -48,6 +48,22 @@ async fn metadata_works_before_configure_and_missing_settings_name_the_field() {
     let meta = within("metadata", h.metadata()).await.unwrap();
     assert!(!meta.name.is_empty());
     assert!(meta.config_fields.iter().any(|f| f.name == "base_url"));
+    // What the harness scrubs is what the connector's metadata marks secret.
+    let declared: Vec<&str> = meta
+        .config_fields
+        .iter()
+        .filter(|f| f.secret)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(declared, ["password", "token"]);
+    assert_eq!(
+        h.secret_keys()
+            .declared()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        declared
+    );
 
     let err = within("configure", h.configure()).await.unwrap_err();
     match err {
