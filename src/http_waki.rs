@@ -6,21 +6,6 @@ use waki::header::HeaderName;
 
 pub struct WakiTransport;
 
-/// The `content-length` a request goes out with. waki never sets one, and it always opens and
-/// writes the wasi:http body stream, so without it the host's HTTP client (wasmtime's, Node's
-/// preview2-shim) cannot know the size and sends the body chunked, which Python's http.server
-/// and some gateways read as empty. wasi:http allows the header on outgoing requests and checks
-/// that exactly that many bytes are written. A body-less POST, PATCH or DELETE would otherwise
-/// go out as an empty chunked body, so it says `0` (as Python's `requests` does); a body-less GET
-/// sends no header and no body.
-fn content_length(request: &Request) -> Option<usize> {
-    match (&request.body, request.method) {
-        (Some(body), _) => Some(body.len()),
-        (None, Method::Get) => None,
-        (None, Method::Post | Method::Patch | Method::Delete) => Some(0),
-    }
-}
-
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Transport for WakiTransport {
@@ -35,16 +20,9 @@ impl Transport for WakiTransport {
             .request(method, &request.url)
             .connect_timeout(CONNECT_TIMEOUT);
         for (name, value) in &request.headers {
-            // The framing is this adapter's: set below from the bytes actually sent.
-            if name.eq_ignore_ascii_case("content-length") {
-                continue;
-            }
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name `{name}`"))?;
             builder = builder.header(name, value.as_str());
-        }
-        if let Some(length) = content_length(request) {
-            builder = builder.header(waki::header::CONTENT_LENGTH, length);
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());

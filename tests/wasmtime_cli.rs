@@ -12,7 +12,6 @@
 mod common;
 mod replay_server;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use replay_server::ReplayServer;
@@ -20,17 +19,6 @@ use replay_server::ReplayServer;
 const CASSETTE: &str = "airflow-3.3/sync.json";
 /// Given to the component as its password; the server scrubs it to the cassette's placeholder.
 const PASSWORD: &str = "cli-Test-Secret-42";
-
-/// A missing CLI fails the test: `make test` installs it, so its absence is a broken setup.
-fn wasmtime() -> PathBuf {
-    let path = common::repo().join(".tools/bin/wasmtime");
-    assert!(
-        path.exists(),
-        "{} is missing: run `make tools` (make test does) to install the pinned wasmtime CLI",
-        path.display()
-    );
-    path
-}
 
 fn run_cli(server: &ReplayServer, tail: &[&str]) -> Output {
     common::require_component();
@@ -58,7 +46,7 @@ fn run_cli(server: &ReplayServer, tail: &[&str]) -> Output {
         }
     }
     let output = common::run_logged(
-        Command::new(wasmtime())
+        Command::new(common::wasmtime_cli())
             .args(&args)
             .env("AIRFLOW_PASSWORD", PASSWORD),
     );

@@ -111,3 +111,15 @@ pub fn run_logged(cmd: &mut std::process::Command) -> std::process::Output {
     }
     output
 }
+
+/// The pinned plain `wasmtime` CLI. A missing one fails the test: `make test` installs it, so
+/// its absence is a broken setup.
+pub fn wasmtime_cli() -> PathBuf {
+    let path = repo().join(".tools/bin/wasmtime");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make tools` (make test does) to install the pinned wasmtime CLI",
+        path.display()
+    );
+    path
+}
