@@ -401,7 +401,12 @@ impl<K> Listing<'_, K> {
             });
         }
         let mut anchors = cursor.map(|c| c.anchors.clone()).unwrap_or_default();
-        anchors.extend(rows.iter().map(key));
+        // Only the last ANCHORS rows are kept, so only those are fingerprinted.
+        anchors.extend(
+            rows.iter()
+                .skip(rows.len().saturating_sub(ANCHORS))
+                .map(key),
+        );
         let excess = anchors.len().saturating_sub(ANCHORS);
         anchors.drain(..excess);
         let next = Cursor {

@@ -496,9 +496,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_page_token_stops_the_sync() {
+        sync_stopped_on_p2(Some("p2")).await;
+    }
+
+    /// Runs a sync whose page after `p2` hands back `after_p2`, checks that it stops on `p2`
+    /// seen twice, and returns the calls made.
+    async fn sync_stopped_on_p2(after_p2: Option<&'static str>) -> Fake {
         let mut fake = Fake {
             calls: vec![],
-            after_p2: Some("p2"),
+            after_p2,
         };
         let mut out = Vec::new();
         let err = run(&mut fake, &mut out, &NoProgress).await.unwrap_err();
@@ -507,22 +513,13 @@ mod tests {
                 .contains("page token `p2` twice while listing resources of type `user`"),
             "{err}"
         );
+        fake
     }
 
     /// p2 → p3 → p2: no token repeats immediately, but paging on would never end.
     #[tokio::test]
     async fn a_page_token_cycle_stops_the_sync() {
-        let mut fake = Fake {
-            calls: vec![],
-            after_p2: Some("p3"),
-        };
-        let mut out = Vec::new();
-        let err = run(&mut fake, &mut out, &NoProgress).await.unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("page token `p2` twice while listing resources of type `user`"),
-            "{err}"
-        );
+        let fake = sync_stopped_on_p2(Some("p3")).await;
         assert_eq!(
             fake.calls,
             [
