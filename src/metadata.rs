@@ -9,10 +9,11 @@ use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceT
 
 pub fn metadata() -> Metadata {
     Metadata {
-        name: "airflow",
-        version: env!("CARGO_PKG_VERSION"),
+        name: "airflow".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
         description: "Apache Airflow users and roles (FAB auth manager): sync accounts, roles and \
-                      role memberships",
+                      role memberships"
+            .into(),
         config_fields: config_fields(),
         resource_types: resource_types(),
     }
@@ -21,94 +22,102 @@ pub fn metadata() -> Metadata {
 pub fn config_fields() -> Vec<ConfigField> {
     vec![
         ConfigField {
-            name: BASE_URL,
+            name: BASE_URL.into(),
             description: "URL of the Airflow API server, e.g. https://airflow.example.com \
-                          (a path prefix is kept when Airflow runs behind a proxy)",
+                          (a path prefix is kept when Airflow runs behind a proxy)"
+                .into(),
             required: true,
             secret: false,
             default_value: None,
         },
         ConfigField {
-            name: USERNAME,
+            name: USERNAME.into(),
             description: "Airflow account the connector signs in as; needs can_read on Users and \
-                          Roles (and can_create/can_edit/can_delete on Users to provision)",
+                          Roles (and can_create/can_edit/can_delete on Users to provision)"
+                .into(),
             required: true,
             secret: false,
             default_value: None,
         },
         ConfigField {
-            name: PASSWORD,
-            description: "Password of that account; exchanged for a JWT at /auth/token",
+            name: PASSWORD.into(),
+            description: "Password of that account; exchanged for a JWT at /auth/token".into(),
             required: true,
             secret: true,
             default_value: None,
         },
         ConfigField {
-            name: PROVISIONING,
+            name: PROVISIONING.into(),
             description:
-                "`true` lets `provision` change Airflow; anything else refuses every change",
+                "`true` lets `provision` change Airflow; anything else refuses every change".into(),
             required: false,
             secret: false,
-            default_value: Some("false"),
+            default_value: Some("false".into()),
         },
         ConfigField {
-            name: DEFAULT_ROLE,
+            name: DEFAULT_ROLE.into(),
             description: "Role a new account gets when the request names none (Airflow 3 needs \
-                          at least one); `Public` carries no permissions",
+                          at least one); `Public` carries no permissions"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some(DEFAULT_ROLE_VALUE),
+            default_value: Some(DEFAULT_ROLE_VALUE.into()),
         },
         ConfigField {
-            name: VERIFY_DELAY_MS,
+            name: VERIFY_DELAY_MS.into(),
             description: "Least milliseconds to wait after a role or permission change before \
                           reading it back to verify it (catches a concurrent writer that replaced \
                           the list); the wait grows to 3 times the measured read-and-write round \
-                          trip, up to 5000 ms or this value if larger",
+                          trip, up to 5000 ms or this value if larger"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some("300"),
+            default_value: Some("300".into()),
         },
         ConfigField {
-            name: API_GENERATION,
+            name: API_GENERATION.into(),
             description: "`auto` detects the API (one request; two on Airflow 2), or name it: \
                           `fab-fastapi` (Airflow 3, FAB ≥ 3.5), `fab-connexion` (Airflow 3.0, \
-                          FAB ≤ 3.1), `airflow2` (/api/v1)",
+                          FAB ≤ 3.1), `airflow2` (/api/v1)"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some("auto"),
+            default_value: Some("auto".into()),
         },
         ConfigField {
-            name: AUTH_MODE,
+            name: AUTH_MODE.into(),
             description: "`password` (username and password: a JWT where the API has one, else \
-                          HTTP Basic) or `token` (a static bearer token in `token`)",
+                          HTTP Basic) or `token` (a static bearer token in `token`)"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some("password"),
+            default_value: Some("password".into()),
         },
         ConfigField {
-            name: TOKEN,
-            description: "Bearer token sent when `auth_mode` is `token`",
+            name: TOKEN.into(),
+            description: "Bearer token sent when `auth_mode` is `token`".into(),
             required: false,
             secret: true,
             default_value: None,
         },
         ConfigField {
-            name: REQUEST_INTERVAL_MS,
+            name: REQUEST_INTERVAL_MS.into(),
             description: "Minimum milliseconds between two requests, to spare a busy server \
-                          (on Basic-auth APIs every request hashes the password)",
+                          (on Basic-auth APIs every request hashes the password)"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some("0"),
+            default_value: Some("0".into()),
         },
         ConfigField {
-            name: ALLOW_INSECURE_HTTP,
+            name: ALLOW_INSECURE_HTTP.into(),
             description: "`true` allows an http:// `base_url` on a host other than loopback \
                           (127.0.0.0/8, ::1, localhost); otherwise such a URL is refused because \
-                          credentials would cross the network unencrypted",
+                          credentials would cross the network unencrypted"
+                .into(),
             required: false,
             secret: false,
-            default_value: Some("false"),
+            default_value: Some("false".into()),
         },
     ]
 }
@@ -116,9 +125,9 @@ pub fn config_fields() -> Vec<ConfigField> {
 pub fn resource_types() -> Vec<ResourceType> {
     vec![
         ResourceType {
-            id: USER,
-            display_name: "User",
-            description: "An Airflow account",
+            id: USER.into(),
+            display_name: "User".into(),
+            description: "An Airflow account".into(),
             traits: vec![ResourceTrait::User],
             capabilities: Capabilities {
                 sync: true,
@@ -130,9 +139,10 @@ pub fn resource_types() -> Vec<ResourceType> {
             },
         },
         ResourceType {
-            id: ROLE,
-            display_name: "Role",
-            description: "An Airflow role; membership is the entitlement `role:<name>:member`",
+            id: ROLE.into(),
+            display_name: "Role".into(),
+            description: "An Airflow role; membership is the entitlement `role:<name>:member`"
+                .into(),
             traits: vec![ResourceTrait::Role],
             capabilities: Capabilities {
                 sync: true,
@@ -146,10 +156,11 @@ pub fn resource_types() -> Vec<ResourceType> {
             },
         },
         ResourceType {
-            id: PERMISSION,
-            display_name: "Permission",
+            id: PERMISSION.into(),
+            display_name: "Permission".into(),
             description: "An action on an Airflow resource, e.g. `can_read:DAGs`; roles hold them \
-                          through the entitlement `permission:<action>:<resource>:assigned`",
+                          through the entitlement `permission:<action>:<resource>:assigned`"
+                .into(),
             traits: vec![],
             capabilities: Capabilities {
                 sync: true,

@@ -5,8 +5,8 @@ use crate::cli::Counting;
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::error::Error;
-use crate::http_waki::WakiTransport;
 use crate::{cli, metadata, model};
+use connector_sdk::http_waki::WakiTransport;
 use std::cell::RefCell;
 
 wit_bindgen::generate!({ world: "connector-command", path: "wit" });

@@ -3,11 +3,11 @@
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigField {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub required: bool,
     pub secret: bool,
-    pub default_value: Option<&'static str>,
+    pub default_value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,18 +28,18 @@ pub struct Capabilities {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceType {
-    pub id: &'static str,
-    pub display_name: &'static str,
-    pub description: &'static str,
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
     pub traits: Vec<ResourceTrait>,
     pub capabilities: Capabilities,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub version: String,
+    pub description: String,
     pub config_fields: Vec<ConfigField>,
     pub resource_types: Vec<ResourceType>,
 }
