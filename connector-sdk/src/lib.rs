@@ -9,5 +9,5 @@ pub mod error;
 pub mod http;
 pub mod model;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "guest"))]
 pub mod http_waki;
