@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A second host for the Airflow connector component (issue 12): Node.js, through jco's
+// A second host for any governance:connector component (issue 12): Node.js, through jco's
 // transpilation of the unmodified component and preview2-shim's WASI. It drives the contract
 // (`governance:connector`) as the Rust harness does, and its `sync` writes the harness's JSON
 // Lines byte for byte (host-harness/src/sync.rs and jsonl.rs).
@@ -7,8 +7,9 @@
 //   node hosts/node/host.mjs [--component DIR] [--set NAME=VALUE]... COMMAND [ARGS]
 //
 // COMMAND: metadata | validate | sync | provision-grant ENTITLEMENT_ID PRINCIPAL_TYPE:ID
-// Settings: AIRFLOW_<NAME> (or BATON_AIRFLOW_<NAME>) in the environment for every setting
-// `metadata` lists, e.g. AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD; `--set` wins.
+// Settings: <CONNECTOR>_<SETTING> (or BATON_<CONNECTOR>_<SETTING>) in the environment for every
+// setting `metadata` lists, CONNECTOR being metadata's name (for Airflow: AIRFLOW_BASE_URL,
+// AIRFLOW_USERNAME, AIRFLOW_PASSWORD), the rule of sync-engine/src/env.rs; `--set` wins.
 // Keep the password in the environment, off the command line.
 // DIR is `make node-host`'s transpiled component (default: target/node-host/airflow-connector).
 //
@@ -16,7 +17,7 @@
 // `connector error in CALL: {"tag":…,"val":…}`); 1 anything else (a usage or host error).
 
 import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as shim from "@bytecodealliance/preview2-shim";
@@ -25,8 +26,8 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const DEFAULT_DIR = path.join(REPO, "target/node-host/airflow-connector");
 const USAGE = `usage: node hosts/node/host.mjs [--component DIR] [--set NAME=VALUE]... COMMAND
 commands: metadata | validate | sync | provision-grant ENTITLEMENT_ID PRINCIPAL_TYPE:ID
-settings: AIRFLOW_<NAME> environment variables (e.g. AIRFLOW_BASE_URL, AIRFLOW_USERNAME,
-          AIRFLOW_PASSWORD), or --set NAME=VALUE`;
+settings: <CONNECTOR>_<SETTING> environment variables named from the component's metadata
+          (e.g. AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD), or --set NAME=VALUE`;
 
 class UsageError extends Error {}
 class HostError extends Error {}
@@ -57,13 +58,15 @@ function wasiImports(version, counter) {
 }
 
 async function load(dir, counter) {
-  const js = path.join(dir, "airflow_connector.js");
-  if (!existsSync(js)) {
-    throw new HostError(`${js} is missing: run \`make node-host\` to transpile the component`);
+  // jco names the module after the component file: the directory holds one transpiled component.
+  const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".js")) : [];
+  if (names.length !== 1) {
+    throw new HostError(`${dir} holds no transpiled component: run \`make node-host\` to transpile it`);
   }
+  const js = path.join(dir, names[0]);
   // Contract calls read no environment or arguments: the guest sees neither (no secret in it).
   shim.cli._setEnv({});
-  shim.cli._setArgs(["airflow_connector.wasm"]);
+  shim.cli._setArgs([names[0].replace(/\.js$/, ".wasm")]);
   const { instantiate } = await import(pathToFileURL(js).href);
   const root = await instantiate(
     async (file) => WebAssembly.compile(await readFile(path.join(dir, file))),
@@ -255,9 +258,11 @@ function snake(v) {
 /** The settings for `configure`: every setting `metadata` lists, from the environment or `--set`. */
 function settings(info, sets) {
   const config = [];
+  const envName = (s) => s.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  const prefix = envName(info.name);
   for (const field of info.configFields) {
-    const upper = field.name.toUpperCase();
-    const value = sets.get(field.name) ?? process.env[`AIRFLOW_${upper}`] ?? process.env[`BATON_AIRFLOW_${upper}`];
+    const upper = envName(field.name);
+    const value = sets.get(field.name) ?? process.env[`${prefix}_${upper}`] ?? process.env[`BATON_${prefix}_${upper}`];
     if (value !== undefined) config.push([field.name, value]);
   }
   for (const name of sets.keys()) {
