@@ -1,7 +1,8 @@
 //! The Airflow access connector as a WebAssembly component.
 //!
-//! Only this file and `http_waki.rs` touch the component model: they forward the WIT exports
-//! to `connector::Connector` and convert records. Everything else builds and tests natively.
+//! `connector` implements the contract's operations over the Airflow client; `component.rs`
+//! hands it to the SDK (`connector-sdk`), whose glue exports it as `governance:connector`.
+//! Only `component.rs` is wasm32-specific: everything else builds and is tested natively.
 
 pub use connector_sdk::{error, http, model};
 
@@ -14,9 +15,6 @@ pub mod metadata;
 pub mod paging;
 pub mod password;
 pub mod provision;
-pub mod provision_permissions;
-pub mod provision_roles;
-pub mod provision_verify;
 
 #[cfg(target_arch = "wasm32")]
-mod wit;
+mod component;

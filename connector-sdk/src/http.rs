@@ -65,10 +65,10 @@ pub trait Transport {
             .unwrap_or(0)
     }
 
-    /// Time since an arbitrary fixed origin, never going back: how long the server takes to
-    /// answer sizes the wait before a verifying read (`provision_verify`), so test transports
-    /// replace it with a fake clock. An associated function rather than a method because the
-    /// provisioning code reaches the transport only through `Client`, which does not hand it
+    /// Time since an arbitrary fixed origin, never going back: a connector may size a wait by
+    /// how long the server takes to answer (Airflow's verifying reads), so test transports
+    /// replace it with a fake clock. An associated function rather than a method because code
+    /// deep in a connector may reach the transport only through a client that does not hand it
     /// out; every transport of one type shares a clock, which is all a clock needs.
     fn monotonic_now() -> std::time::Duration
     where

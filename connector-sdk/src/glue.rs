@@ -1,186 +1,113 @@
-//! WIT glue: the exported functions forward to `Connector`; records convert both ways.
-//! `wasi:cli/run` forwards to `cli::run`.
+//! The export glue: the generated `Guest` trait implemented once, for any [`Connector`], and
+//! the conversions between the plain records of `model` and the generated binding types.
+//!
+//! Everything here that does not need the connector's type is a plain function, so a
+//! component holds one copy of it; only the thin forwarding in `impl Guest` is instantiated
+//! for the connector.
 
-use crate::cli::Counting;
-use crate::config::Config;
-use crate::connector::Connector;
+use crate::bindings::exports::governance::connector::connector::Guest;
+use crate::bindings::exports::governance::connector::types as t;
+use crate::connector::{not_configured, Connector};
 use crate::error::Error;
-use crate::{cli, metadata, model};
-use connector_sdk::http_waki::WakiTransport;
+use crate::model;
+use std::any::Any;
 use std::cell::RefCell;
+use std::marker::PhantomData;
 
-wit_bindgen::generate!({ world: "connector-command", path: "wit" });
-
-use exports::governance::connector::connector::Guest;
-use exports::governance::connector::types as t;
-
-struct Component;
-export!(Component);
+/// The type `export_connector!` exports; never built, it only carries `C`.
+pub struct Glue<C>(PhantomData<C>);
 
 thread_local! {
-    // One connector per instance, set by `configure`.
-    static STATE: RefCell<Option<WitConnector>> = const { RefCell::new(None) };
+    // The instance's connector, set by `configure`. `Any` because a static cannot be generic;
+    // the only type ever stored is the exported connector's.
+    static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-/// The contract's connector has the transport type of the `wasi:cli/run` commands,
-/// `Counting<WakiTransport>` (its count unused here), so the connector and client code is
-/// compiled once for both entry points instead of twice (18 KB of the component).
-type WitConnector = Connector<Counting<WakiTransport>>;
-
-fn new_connector(config: Config) -> WitConnector {
-    Connector::new(Counting::new(WakiTransport).0, config)
-}
-
-fn with_connector<R>(
-    f: impl FnOnce(&mut WitConnector) -> Result<R, Error>,
+/// Runs `f` on the configured connector.
+fn with<C: Connector, R>(
+    f: impl FnOnce(&mut C) -> crate::error::Result<R>,
 ) -> Result<R, t::ConnectorError> {
     STATE.with(|state| {
-        let mut state = state.borrow_mut();
-        f(configured(&mut state)?).map_err(error)
-    })
-}
-
-/// The instance's connector. Not generic, unlike `with_connector`, so it is compiled once.
-fn configured(state: &mut Option<WitConnector>) -> Result<&mut WitConnector, t::ConnectorError> {
-    if state.is_none() {
-        // `wasmtime run --invoke` makes a fresh instance per call: with settings in the
-        // environment it configures itself. A host passes none, so nothing changes there.
-        if let Some(config) = cli::config_from_env(&env_vars()).map_err(error)? {
-            *state = Some(new_connector(config));
+        let mut state = state.try_borrow_mut().map_err(|_| reentered())?;
+        match state.as_mut().and_then(|c| c.downcast_mut::<C>()) {
+            Some(c) => f(c).map_err(error),
+            None => Err(error(not_configured(&C::metadata().config_fields))),
         }
-    }
-    state.as_mut().ok_or_else(|| {
-        error(Error::config(
-            crate::config::BASE_URL,
-            "the connector is not configured: call `configure` with base_url, username and password first",
-        ))
     })
 }
 
-fn env_vars() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+/// The component model does not re-enter an instance; this is what a host that did would see.
+fn reentered() -> t::ConnectorError {
+    error(Error::Unavailable(
+        "the connector was called again while a call was in progress".into(),
+    ))
 }
 
-impl exports::wasi::cli::run::Guest for Component {
-    fn run() -> Result<(), ()> {
-        let args: Vec<String> = std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        let mut stderr = std::io::stderr().lock();
-        cli::run(&args, &env_vars(), WakiTransport, &mut stdout, &mut stderr).map_err(|_| ())
-    }
-}
-
-impl Guest for Component {
+impl<C: Connector> Guest for Glue<C> {
     fn metadata() -> t::ConnectorInfo {
-        let m = metadata::metadata();
-        t::ConnectorInfo {
-            name: m.name.into(),
-            version: m.version.into(),
-            description: m.description.into(),
-            config_fields: m
-                .config_fields
-                .into_iter()
-                .map(|f| t::ConfigField {
-                    name: f.name.into(),
-                    description: f.description.into(),
-                    required: f.required,
-                    secret: f.secret,
-                    default_value: f.default_value.map(Into::into),
-                })
-                .collect(),
-            resource_types: m.resource_types.into_iter().map(resource_type).collect(),
-        }
+        connector_info(C::metadata())
     }
 
     fn configure(config: Vec<(String, String)>) -> Result<(), t::ConnectorError> {
-        let config = Config::parse(&config).map_err(error)?;
-        STATE.with(|state| *state.borrow_mut() = Some(new_connector(config)));
-        Ok(())
+        let connector = C::configure(&config).map_err(error)?;
+        set_state(Box::new(connector))
     }
 
     fn validate() -> Result<t::Validation, t::ConnectorError> {
-        with_connector(|c| c.validate()).map(|v| t::Validation {
-            identity: v.identity,
-            system: v.system,
-        })
+        with(C::validate).map(validation)
     }
 
     fn resource_types() -> Result<Vec<t::ResourceType>, t::ConnectorError> {
-        Ok(metadata::resource_types()
-            .into_iter()
-            .map(resource_type)
-            .collect())
+        C::resource_types()
+            .map(|types| types.into_iter().map(resource_type).collect())
+            .map_err(error)
     }
 
     fn list_resources(
         resource_type: String,
         page_token: Option<String>,
     ) -> Result<t::ResourcePage, t::ConnectorError> {
-        with_connector(|c| c.list_resources(&resource_type, page_token.as_deref())).map(|p| {
-            t::ResourcePage {
-                resources: p.resources.into_iter().map(resource).collect(),
-                entitlements: p.entitlements.into_iter().map(entitlement).collect(),
-                grants: p.grants.into_iter().map(grant).collect(),
-                next_page_token: p.next_page_token,
-            }
-        })
+        with(|c: &mut C| c.list_resources(&resource_type, page_token.as_deref())).map(resource_page)
     }
 
     fn list_entitlements(
         resource: t::ResourceRef,
         page_token: Option<String>,
     ) -> Result<t::EntitlementPage, t::ConnectorError> {
-        with_connector(|c| c.list_entitlements(&from_ref(resource), page_token.as_deref())).map(
-            |p| t::EntitlementPage {
-                entitlements: p.entitlements.into_iter().map(entitlement).collect(),
-                next_page_token: p.next_page_token,
-            },
-        )
+        let resource = from_ref(resource);
+        with(|c: &mut C| c.list_entitlements(&resource, page_token.as_deref()))
+            .map(entitlement_page)
     }
 
     fn list_grants(
         resource: t::ResourceRef,
         page_token: Option<String>,
     ) -> Result<t::GrantPage, t::ConnectorError> {
-        with_connector(|c| c.list_grants(&from_ref(resource), page_token.as_deref())).map(|p| {
-            t::GrantPage {
-                grants: p.grants.into_iter().map(grant).collect(),
-                next_page_token: p.next_page_token,
-            }
-        })
+        let resource = from_ref(resource);
+        with(|c: &mut C| c.list_grants(&resource, page_token.as_deref())).map(grant_page)
+    }
+
+    fn provision(action: t::ProvisionAction) -> Result<t::ProvisionOutcome, t::ConnectorError> {
+        let action = provision_action(action);
+        with(|c: &mut C| c.provision(&action)).map(provision_outcome)
     }
 
     fn session_info() -> Vec<(String, String)> {
         STATE.with(|state| {
             state
-                .borrow()
-                .as_ref()
-                .map(|c| c.session_info())
+                .try_borrow()
+                .ok()
+                .and_then(|s| s.as_ref()?.downcast_ref::<C>().map(C::session_info))
                 .unwrap_or_default()
         })
     }
+}
 
-    fn provision(action: t::ProvisionAction) -> Result<t::ProvisionOutcome, t::ConnectorError> {
-        let action = provision_action(action);
-        with_connector(|c| c.provision(&action)).map(|o| t::ProvisionOutcome {
-            status: match o.status {
-                model::OutcomeStatus::Done => t::OutcomeStatus::Done,
-                model::OutcomeStatus::AlreadyDone => t::OutcomeStatus::AlreadyDone,
-            },
-            message: o.message,
-            resource: o.resource.map(resource),
-            grant: o.grant.map(grant),
-            credential: o.credential.map(|c| t::SecretCredential {
-                kind: c.kind,
-                value: c.value,
-            }),
-        })
-    }
+fn set_state(connector: Box<dyn Any>) -> Result<(), t::ConnectorError> {
+    STATE.with(|state| {
+        *state.try_borrow_mut().map_err(|_| reentered())? = Some(connector);
+        Ok(())
+    })
 }
 
 fn error(e: Error) -> t::ConnectorError {
@@ -206,11 +133,38 @@ fn error(e: Error) -> t::ConnectorError {
     }
 }
 
+fn connector_info(m: model::Metadata) -> t::ConnectorInfo {
+    t::ConnectorInfo {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        config_fields: m
+            .config_fields
+            .into_iter()
+            .map(|f| t::ConfigField {
+                name: f.name,
+                description: f.description,
+                required: f.required,
+                secret: f.secret,
+                default_value: f.default_value,
+            })
+            .collect(),
+        resource_types: m.resource_types.into_iter().map(resource_type).collect(),
+    }
+}
+
+fn validation(v: model::Validation) -> t::Validation {
+    t::Validation {
+        identity: v.identity,
+        system: v.system,
+    }
+}
+
 fn resource_type(r: model::ResourceType) -> t::ResourceType {
     t::ResourceType {
-        id: r.id.into(),
-        display_name: r.display_name.into(),
-        description: r.description.into(),
+        id: r.id,
+        display_name: r.display_name,
+        description: r.description,
         traits: r
             .traits
             .into_iter()
@@ -227,6 +181,29 @@ fn resource_type(r: model::ResourceType) -> t::ResourceType {
             inline_grants: r.capabilities.inline_grants,
             inline_resources: r.capabilities.inline_resources,
         },
+    }
+}
+
+fn resource_page(p: model::ResourcePage) -> t::ResourcePage {
+    t::ResourcePage {
+        resources: p.resources.into_iter().map(resource).collect(),
+        entitlements: p.entitlements.into_iter().map(entitlement).collect(),
+        grants: p.grants.into_iter().map(grant).collect(),
+        next_page_token: p.next_page_token,
+    }
+}
+
+fn entitlement_page(p: model::EntitlementPage) -> t::EntitlementPage {
+    t::EntitlementPage {
+        entitlements: p.entitlements.into_iter().map(entitlement).collect(),
+        next_page_token: p.next_page_token,
+    }
+}
+
+fn grant_page(p: model::GrantPage) -> t::GrantPage {
+    t::GrantPage {
+        grants: p.grants.into_iter().map(grant).collect(),
+        next_page_token: p.next_page_token,
     }
 }
 
@@ -286,6 +263,22 @@ fn grant(g: model::Grant) -> t::Grant {
         id: g.id,
         entitlement_id: g.entitlement_id,
         principal: to_ref(g.principal),
+    }
+}
+
+fn provision_outcome(o: model::ProvisionOutcome) -> t::ProvisionOutcome {
+    t::ProvisionOutcome {
+        status: match o.status {
+            model::OutcomeStatus::Done => t::OutcomeStatus::Done,
+            model::OutcomeStatus::AlreadyDone => t::OutcomeStatus::AlreadyDone,
+        },
+        message: o.message,
+        resource: o.resource.map(resource),
+        grant: o.grant.map(grant),
+        credential: o.credential.map(|c| t::SecretCredential {
+            kind: c.kind,
+            value: c.value,
+        }),
     }
 }
 

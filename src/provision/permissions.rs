@@ -1,18 +1,18 @@
 //! What existing roles may do: grant and revoke `permission:<action>:<resource>:assigned` to a
 //! role. FastAPI FAB's role PATCH replaces the whole action set without concurrency control, so,
 //! as for memberships, every change is a read-modify-write that a later read verifies, after
-//! the same adaptive wait (`provision_verify`). The
+//! the same adaptive wait (`verify.rs`). The
 //! Connexion-based APIs (Airflow 3.0 with FAB < 3.5, and Airflow 2) can only add.
 
+use super::roles::{permission_of, BUILT_IN};
+use super::session::Provisioner;
+use super::verify::{ListEdit, Verified, MAX_ATTEMPTS};
 use crate::airflow::api::{Permission, Role};
 use crate::airflow::generation::Generation;
 use crate::error::{Error, Result};
 use crate::http::Transport;
 use crate::mapping::{self, PERMISSION, ROLE};
 use crate::model::{Grant, OutcomeStatus, ProvisionOutcome, ResourceRef, RevokeTarget};
-use crate::provision::Provisioner;
-use crate::provision_roles::{permission_of, BUILT_IN};
-use crate::provision_verify::{ListEdit, Verified, MAX_ATTEMPTS};
 
 /// Resources whose permissions the connector itself needs: it never takes them from itself.
 const OWN_NEEDS: [&str; 2] = ["Users", "Roles"];

@@ -1,6 +1,7 @@
 //! Provisioning against a stateful fake of Airflow 3's user API.
 
 use super::*;
+use crate::config::Config;
 use crate::connector::Connector;
 use crate::http::{Method, Request, Response};
 use crate::model::ProvisionAction;
@@ -889,7 +890,7 @@ fn a_server_that_stays_busy_ends_unavailable_naming_the_attempts() {
     assert_eq!(fake.roles_of("kim"), ["Viewer"]);
 }
 
-// ---- the wait before the verifying read adapts to the measured round trip (provision_verify)
+// ---- the wait before the verifying read adapts to the measured round trip (verify.rs)
 
 fn public_viewer(fake: &FakeUsers) {
     fake.users
@@ -1016,7 +1017,7 @@ fn read_backs_per_attempt_are_bounded_while_the_server_keeps_slowing_down() {
     assert_eq!(fake.waits(), [300 * MS, 200 * MS, 1400 * MS]);
     assert_eq!(
         fake.count(Method::Get, "/auth/fab/v1/users/alice"),
-        1 + crate::provision_verify::MAX_VERIFY_READS
+        1 + verify::MAX_VERIFY_READS
     );
     assert_eq!(
         out.message,

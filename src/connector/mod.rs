@@ -332,5 +332,4 @@ fn parse_permission(id: &str) -> Result<Permission> {
 }
 
 #[cfg(test)]
-#[path = "connector_tests.rs"]
 mod tests;

@@ -2,32 +2,32 @@
 //!
 //! Airflow's role PATCH replaces the whole role list and has no concurrency control, so every
 //! role change is a read-modify-write followed, after a wait sized by the measured round trip,
-//! by a read that verifies the change stuck (`provision_verify`). A concurrent writer that read
+//! by a read that verifies the change stuck (`verify.rs`). A concurrent writer that read
 //! before our write and wrote after it would silently drop our role; the verification sees that
 //! and redoes the change.
 
+mod permissions;
+mod roles;
+mod session;
+mod verify;
+
 use crate::airflow::api::{NewUser, RoleName, User};
-use crate::airflow::client::{Client, Created};
-use crate::config::Config;
+use crate::airflow::client::Created;
 use crate::error::{Error, Result};
 use crate::http::Transport;
 use crate::model::{
     AccountRequest, Grant, OutcomeStatus, ProvisionOutcome, ResourceRef, RevokeTarget,
     SecretCredential,
 };
-use crate::provision_permissions::is_permission_entitlement;
-use crate::provision_verify::{ListEdit, Verified};
 use crate::{ids, mapping, password};
+use permissions::is_permission_entitlement;
+use verify::{ListEdit, Verified};
 
-pub use crate::provision_verify::MAX_ATTEMPTS;
+pub use session::Provisioner;
+pub use verify::MAX_ATTEMPTS;
 
 /// Holding this permission is what "administers users" means for the self-protection check.
 const ADMIN_ACTION: (&str, &str) = ("can_edit", "Users");
-
-pub struct Provisioner<'a, T: Transport> {
-    pub(crate) client: &'a mut Client<T>,
-    pub(crate) config: &'a Config,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Change {
@@ -71,11 +71,7 @@ impl<T: Transport> ListEdit<T> for Membership<'_> {
     }
 }
 
-impl<'a, T: Transport> Provisioner<'a, T> {
-    pub fn new(client: &'a mut Client<T>, config: &'a Config) -> Self {
-        Provisioner { client, config }
-    }
-
+impl<T: Transport> Provisioner<'_, T> {
     pub fn grant(
         &mut self,
         entitlement_id: &str,
@@ -176,7 +172,7 @@ impl<'a, T: Transport> Provisioner<'a, T> {
 
     /// Names match case-insensitively, as Airflow matches them. In token mode without a
     /// `username` setting the connector does not know its own account and cannot protect it.
-    pub(crate) fn is_self(&self, username: &str) -> bool {
+    fn is_self(&self, username: &str) -> bool {
         self.client
             .identity()
             .is_some_and(|me| me.eq_ignore_ascii_case(username))
@@ -357,5 +353,4 @@ fn quoted(names: &[String]) -> String {
 }
 
 #[cfg(test)]
-#[path = "provision_tests.rs"]
 mod tests;

@@ -429,5 +429,4 @@ impl<K> Listing<'_, K> {
 }
 
 #[cfg(test)]
-#[path = "paging_tests.rs"]
 mod tests;

@@ -38,9 +38,9 @@
 //! (a stalled process, a write retried after back-offs), and one that does not verify at all,
 //! such as an edit in the Airflow UI after our last read back.
 
+use super::session::Provisioner;
 use crate::error::{Error, Result};
 use crate::http::Transport;
-use crate::provision::Provisioner;
 use std::time::Duration;
 
 /// Read-modify-write rounds before giving up on a list that keeps changing under us.
@@ -73,7 +73,7 @@ fn whole_ms(d: Duration) -> Duration {
 }
 
 /// One list change, as the verified read-modify-write needs it.
-pub(crate) trait ListEdit<T: Transport> {
+pub(super) trait ListEdit<T: Transport> {
     /// The object holding the list, as read.
     type State;
 
@@ -144,7 +144,7 @@ impl Attempts {
 }
 
 /// What a verified change came to.
-pub(crate) enum Verified<S> {
+pub(super) enum Verified<S> {
     /// The first read found the change in place; nothing was written.
     AlreadyThere(S),
     /// The change is in place, as last read.
@@ -155,7 +155,7 @@ pub(crate) enum Verified<S> {
 }
 
 impl<T: Transport> Provisioner<'_, T> {
-    pub(crate) fn verified_change<E: ListEdit<T>>(
+    pub(super) fn verified_change<E: ListEdit<T>>(
         &mut self,
         edit: &E,
     ) -> Result<Verified<E::State>> {

@@ -2,21 +2,21 @@
 //! successes here (Airflow 2 and Connexion answer `{}` to a create; a create of a taken name
 //! with other permissions changes nothing), so every write is read back.
 
+use super::session::Provisioner;
 use crate::airflow::api::{Named, Permission, Role};
 use crate::error::{Error, Result};
 use crate::http::Transport;
 use crate::ids;
 use crate::mapping::{self, PERMISSION, ROLE};
 use crate::model::{OutcomeStatus, ProvisionOutcome, ResourceRef, ResourceRequest};
-use crate::provision::Provisioner;
 use std::collections::BTreeSet;
 
 /// Roles Airflow recreates with their default permissions at every start: deleting or
 /// redefining them would only appear to work.
-pub(crate) const BUILT_IN: [&str; 5] = ["Admin", "Op", "User", "Viewer", "Public"];
+pub(super) const BUILT_IN: [&str; 5] = ["Admin", "Op", "User", "Viewer", "Public"];
 
 /// `permission:<action>:<resource>:assigned` -> the permission.
-pub(crate) fn permission_of(entitlement_id: &str) -> Result<Permission> {
+pub(super) fn permission_of(entitlement_id: &str) -> Result<Permission> {
     entitlement_id
         .strip_prefix(&format!("{PERMISSION}:"))
         .and_then(|rest| rest.strip_suffix(&format!(":{}", mapping::ASSIGNED)))
