@@ -21,7 +21,7 @@ use crate::limits::{memory_message, LimitKind, Limits, MemoryLimiter};
 use crate::progress::Progress;
 use crate::scrub::Scrubber;
 use crate::settings;
-use crate::sync::{SyncSource, SyncStats};
+use crate::sync::SyncStats;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum HttpMode {
@@ -670,15 +670,14 @@ impl Harness {
             .call_provision(s, action))
     }
 
-    /// A full sync as JSON Lines on `out` (see [`crate::sync`]).
+    /// A full sync as JSON Lines on `out` (see [`sync_engine::sync::run`]); the stats
+    /// include the connector's session info.
     pub async fn sync(
         &mut self,
         out: &mut (dyn Write + Send),
-        progress: &dyn Progress,
+        progress: &(dyn Progress + Sync),
     ) -> Result<SyncStats, HarnessError> {
-        let mut stats = crate::sync::run(self, out, progress).await?;
-        stats.session = self.session_info().await?.into_iter().collect();
-        Ok(stats)
+        crate::sync::run(self, out, progress).await
     }
 
     /// What the connector learnt about the system (API flavour, discovery cost); no network.
@@ -698,40 +697,6 @@ impl Harness {
         // can still be adding interactions while the cassette is written.
         drop(instance);
         Ok(http.finish()?)
-    }
-}
-
-impl SyncSource for Harness {
-    async fn resource_types(&mut self) -> Result<Vec<wit::ResourceType>, HarnessError> {
-        Harness::resource_types(self).await
-    }
-
-    async fn list_resources(
-        &mut self,
-        resource_type: &str,
-        token: Option<String>,
-    ) -> Result<wit::ResourcePage, HarnessError> {
-        Harness::list_resources(self, resource_type, token.as_deref()).await
-    }
-
-    async fn list_entitlements(
-        &mut self,
-        resource: &wit::ResourceRef,
-        token: Option<String>,
-    ) -> Result<wit::EntitlementPage, HarnessError> {
-        Harness::list_entitlements(self, resource, token.as_deref()).await
-    }
-
-    async fn list_grants(
-        &mut self,
-        resource: &wit::ResourceRef,
-        token: Option<String>,
-    ) -> Result<wit::GrantPage, HarnessError> {
-        Harness::list_grants(self, resource, token.as_deref()).await
-    }
-
-    fn requests(&self) -> u64 {
-        Harness::requests(self)
     }
 }
 

@@ -14,13 +14,13 @@
 
 pub mod bindings;
 pub mod cassette;
+pub mod contract_types;
 pub mod engine;
 pub mod error;
 pub mod guest_stderr;
 pub mod harness;
 pub mod host_config;
 pub mod http;
-pub mod jsonl;
 pub mod limits;
 pub mod progress;
 pub mod render;

@@ -14,9 +14,7 @@ use host_harness::host_config::{self, HostConfig, HostFlags};
 use host_harness::progress::StderrProgress;
 use host_harness::scrub::Scrubber;
 use host_harness::settings::{self, FlagSettings, SettingsInput};
-use host_harness::{
-    render, wit, Harness, HarnessError, HarnessOptions, HttpMode, RunReport, SyncStats,
-};
+use host_harness::{render, wit, Harness, HarnessError, HarnessOptions, HttpMode, RunReport};
 
 #[derive(Debug, Parser)]
 #[command(name = "host-harness", version, about)]
@@ -585,8 +583,9 @@ async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<()
     let mut token: Option<String> = None;
     loop {
         let page = harness.list_grants(resource, token.as_deref()).await?;
-        for grant in &page.grants {
-            host_harness::jsonl::Line::grant(grant)
+        for grant in page.grants {
+            let grant = host_harness::contract_types::grant(grant);
+            sync_engine::jsonl::Line::grant(&grant)
                 .write_to(&mut out)
                 .map_err(|e| runtime(format!("writing to stdout: {e}")))?;
         }
@@ -641,7 +640,7 @@ async fn sync(
             stats
         }
     };
-    eprintln!("{}", summary(&stats));
+    eprintln!("{}", sync_engine::summary::line(&stats));
     if let Some(path) = stats_json {
         let mut text = serde_json::to_string(&stats).map_err(|e| runtime(e.to_string()))?;
         text.push('\n');
@@ -655,41 +654,6 @@ fn incomplete(e: HarnessError, what: &str) -> Failure {
     let mut f = Failure::from(e);
     f.message = format!("sync failed: {}\n{what}", f.message);
     f
-}
-
-fn summary(stats: &SyncStats) -> String {
-    let by_type = stats
-        .resources_by_type
-        .iter()
-        .map(|(t, n)| format!("{t} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let discovery = match stats.session.get("discovery_requests").map(String::as_str) {
-        Some("0") | None => String::new(),
-        Some(n) => format!(" ({n} to detect the API)"),
-    };
-    let api = stats
-        .session
-        .get("api")
-        .map(|a| format!("\n  api: {a}"))
-        .unwrap_or_default();
-    let session = |key: &str| stats.session.get(key).map(String::as_str);
-    let shifted = match (session("shifted_pages"), session("realign_requests")) {
-        (Some(pages), Some(extra)) if pages != "0" => format!(
-            "\n  the directory changed during the sync: {pages} pages re-aligned ({extra} extra requests)"
-        ),
-        _ => String::new(),
-    };
-    format!(
-        "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
-         {} HTTP requests{discovery}; {:.2} s{api}{shifted}",
-        stats.resource_types,
-        stats.resources,
-        stats.entitlements,
-        stats.grants,
-        stats.requests,
-        stats.elapsed_ms as f64 / 1000.0
-    )
 }
 
 #[cfg(test)]

@@ -6,19 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::sync::SyncStats;
 
-pub trait Progress: Send + Sync {
-    /// Called after every page with the running totals.
-    fn update(&self, stats: &SyncStats);
-    /// Called once when the sync ends (successfully or not).
-    fn finish(&self) {}
-}
-
-/// Reports nothing.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn update(&self, _: &SyncStats) {}
-}
+/// The engine's observer; the harness's syncs take it `Sync`, so their futures stay `Send`.
+pub use sync_engine::sync::{NoProgress, Progress};
 
 /// A single redrawn line on a terminal; on anything else (a CI log, a file) a plain line at
 /// most every few seconds, so logs stay readable.

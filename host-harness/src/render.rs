@@ -1,44 +1,26 @@
 //! JSON renderings of the contract's answers for the CLI (metadata, validation, outcomes).
+//! Metadata and validation are the engine's records (`sync_engine::jsonl`), which every
+//! host prints alike.
 
 use serde_json::{json, Value};
+use sync_engine::jsonl::{Line, MetadataJson, ResourceTypeJson, ValidationJson};
 
 use crate::bindings::wit;
-use crate::jsonl::{trait_name, Line};
+use crate::contract_types as convert;
 
 pub fn metadata(m: &wit::ConnectorInfo) -> Value {
-    json!({
-        "name": m.name,
-        "version": m.version,
-        "description": m.description,
-        "config_fields": m.config_fields.iter().map(|f| json!({
-            "name": f.name,
-            "description": f.description,
-            "required": f.required,
-            "secret": f.secret,
-            "default_value": f.default_value,
-        })).collect::<Vec<_>>(),
-        "resource_types": m.resource_types.iter().map(resource_type).collect::<Vec<_>>(),
-    })
+    let m = convert::metadata(m.clone());
+    serde_json::to_value(MetadataJson::new(&m)).unwrap_or(Value::Null)
 }
 
 pub fn resource_type(t: &wit::ResourceType) -> Value {
-    json!({
-        "id": t.id,
-        "display_name": t.display_name,
-        "description": t.description,
-        "traits": t.traits.iter().map(|t| trait_name(*t)).collect::<Vec<_>>(),
-        "capabilities": {
-            "sync": t.capabilities.sync,
-            "provision": t.capabilities.provision,
-            "inline_entitlements": t.capabilities.inline_entitlements,
-            "inline_grants": t.capabilities.inline_grants,
-            "inline_resources": t.capabilities.inline_resources,
-        },
-    })
+    let t = convert::resource_type(t.clone());
+    serde_json::to_value(ResourceTypeJson::new(&t)).unwrap_or(Value::Null)
 }
 
 pub fn validation(v: &wit::Validation) -> Value {
-    json!({ "identity": v.identity, "system": v.system })
+    let v = convert::validation(v.clone());
+    serde_json::to_value(ValidationJson::new(&v)).unwrap_or(Value::Null)
 }
 
 /// The outcome of a provisioning action. A generated credential is included: stdout is where
@@ -51,8 +33,8 @@ pub fn outcome(o: &wit::ProvisionOutcome) -> Value {
     json!({
         "status": status,
         "message": o.message,
-        "resource": o.resource.as_ref().map(|r| serde_json::to_value(Line::resource(r)).unwrap_or(Value::Null)),
-        "grant": o.grant.as_ref().map(|g| serde_json::to_value(Line::grant(g)).unwrap_or(Value::Null)),
+        "resource": o.resource.clone().map(|r| serde_json::to_value(Line::resource(&convert::resource(r))).unwrap_or(Value::Null)),
+        "grant": o.grant.clone().map(|g| serde_json::to_value(Line::grant(&convert::grant(g))).unwrap_or(Value::Null)),
         "credential": o.credential.as_ref().map(|c| json!({"kind": c.kind, "value": c.value})),
     })
 }
