@@ -8,9 +8,9 @@ use crate::model::{
     EntitlementPage, GrantPage, Metadata, ProvisionAction, ProvisionOutcome, ResourcePage,
     ResourceRef, ResourceType, Validation,
 };
-use connector_sdk::http_waki::WakiTransport;
+use connector_sdk::http_wasi::WasiTransport;
 
-struct Airflow(Connector<WakiTransport>);
+struct Airflow(Connector<WasiTransport>);
 
 impl connector_sdk::Connector for Airflow {
     fn metadata() -> Metadata {
@@ -19,7 +19,7 @@ impl connector_sdk::Connector for Airflow {
 
     fn configure(settings: &[(String, String)]) -> Result<Self> {
         let config = Config::parse(settings)?;
-        Ok(Airflow(Connector::new(WakiTransport, config)))
+        Ok(Airflow(Connector::new(WasiTransport, config)))
     }
 
     fn validate(&mut self) -> Result<Validation> {

@@ -1,4 +1,4 @@
-//! The boundary to the HTTP crate. Domain code speaks these plain types; `http_waki.rs` is the
+//! The boundary to the HTTP crate. Domain code speaks these plain types; `http_wasi.rs` is the
 //! only module that knows which crate actually sends the bytes.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ pub mod model;
 pub use connector::Connector;
 
 #[cfg(all(target_arch = "wasm32", feature = "guest"))]
-pub mod http_waki;
+pub mod http_wasi;
 
 /// The generated bindings of `connector-world`. Only the glue and `export_connector!` use them.
 #[cfg(all(target_arch = "wasm32", feature = "guest"))]

@@ -178,8 +178,9 @@ pub fn status_error(what: &str, response: &Response) -> Error {
     }
 }
 
-/// waki does not follow redirects, and following one to another host would send credentials
-/// there; the message names only the target's origin (its path or query may hold tokens).
+/// The transport does not follow redirects, and following one to another host would send
+/// credentials there; the message names only the target's origin (its path or query may hold
+/// tokens).
 pub fn redirect_error(what: &str, response: &Response) -> Error {
     let target = response
         .header("location")
