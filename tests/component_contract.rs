@@ -1,5 +1,5 @@
-//! The built component imports only WASI and exports the governance contract, plus
-//! `wasi:cli/run` so the plain `wasmtime run` CLI can drive it.
+//! The built component imports only WASI and exports the governance contract and nothing else
+//! (the `wasi:cli/run` entry point is a separate adapter component, composed with it).
 
 #![allow(
     clippy::unwrap_used,
@@ -13,7 +13,7 @@ mod common;
 use wasmtime::component::types::ComponentItem;
 
 #[test]
-fn the_component_imports_only_wasi_and_exports_the_contract_and_wasi_cli_run() {
+fn the_component_imports_only_wasi_and_exports_only_the_contract() {
     common::require_component();
     let engine = host_harness::engine::engine();
     let component =
@@ -45,7 +45,6 @@ fn the_component_imports_only_wasi_and_exports_the_contract_and_wasi_cli_run() {
         [
             "governance:connector/connector@0.1.0",
             "governance:connector/types@0.1.0",
-            "wasi:cli/run@0.2.12",
         ]
     );
     let connector = exports
