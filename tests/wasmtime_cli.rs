@@ -1,6 +1,8 @@
-//! The component under the plain `wasmtime` CLI (pinned 48.0.2, installed by `make tools`):
-//! `wasmtime run -S http … airflow_connector.wasm sync` against a loopback server replaying the
-//! recorded Airflow 3.3 sync prints the same bytes as the harness replaying that cassette.
+//! The command component under the plain `wasmtime` CLI (pinned 48.0.2, installed by `make
+//! tools`): `make component` composes the generic command adapter with the connector into
+//! `airflow_connector.command.wasm`, and `wasmtime run -S http … airflow_connector.command.wasm
+//! sync` against a loopback server replaying the recorded Airflow 3.3 sync prints the same bytes
+//! as the harness replaying that cassette.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +14,7 @@
 mod common;
 mod replay_server;
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use replay_server::ReplayServer;
@@ -20,10 +23,22 @@ const CASSETTE: &str = "airflow-3.3/sync.json";
 /// Given to the component as its password; the server scrubs it to the cassette's placeholder.
 const PASSWORD: &str = "cli-Test-Secret-42";
 
-fn run_cli(server: &ReplayServer, tail: &[&str]) -> Output {
+/// The connector composed with the command adapter, beside the connector itself.
+fn command_component() -> PathBuf {
     common::require_component();
+    let path = host_harness::engine::default_component_path().with_extension("command.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make component` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn run_cli(server: &ReplayServer, command: &str) -> Output {
     let base_url = format!("AIRFLOW_BASE_URL={}", server.base_url());
-    let mut args = vec![
+    let component = command_component();
+    let args = [
         "run",
         "-S",
         "http",
@@ -34,17 +49,9 @@ fn run_cli(server: &ReplayServer, tail: &[&str]) -> Output {
         // Inherited from wasmtime's own environment: the secret stays off the command line.
         "--env",
         "AIRFLOW_PASSWORD",
+        component.to_str().unwrap(),
+        command,
     ];
-    // `--invoke 'f(…)'` goes before the component, a command after it.
-    let component = host_harness::engine::default_component_path();
-    let component = component.to_str().unwrap();
-    match tail {
-        ["--invoke", call] => args.extend(["--invoke", call, component]),
-        _ => {
-            args.push(component);
-            args.extend(tail);
-        }
-    }
     let output = common::run_logged(
         Command::new(common::wasmtime_cli())
             .args(&args)
@@ -72,7 +79,7 @@ async fn wasmtime_run_sync_prints_the_harness_jsonl_byte_for_byte() {
     let harness = common::replay_sync(CASSETTE).await;
 
     let server = ReplayServer::start(&common::cassette(CASSETTE), PASSWORD);
-    let output = tokio::task::block_in_place(|| run_cli(&server, &["sync"]));
+    let output = tokio::task::block_in_place(|| run_cli(&server, "sync"));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "wasmtime run failed: {stderr}");
 
@@ -122,7 +129,7 @@ async fn wasmtime_run_sync_prints_the_harness_jsonl_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wasmtime_run_metadata_prints_what_the_harness_prints() {
     let server = ReplayServer::start(&common::cassette(CASSETTE), PASSWORD);
-    let output = tokio::task::block_in_place(|| run_cli(&server, &["metadata"]));
+    let output = tokio::task::block_in_place(|| run_cli(&server, "metadata"));
     assert!(output.status.success(), "{}", text(&output.stderr));
 
     let mut harness = common::replay(CASSETTE).await.unwrap();
@@ -139,25 +146,9 @@ async fn wasmtime_run_metadata_prints_what_the_harness_prints() {
 }
 
 #[test]
-fn wasmtime_invoke_configures_a_fresh_instance_from_the_environment() {
-    let server = ReplayServer::start(&common::cassette(CASSETTE), PASSWORD);
-    let output = run_cli(&server, &["--invoke", r#"list-resources("user", none)"#]);
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        text(&output.stderr)
-    );
-    // A WAVE value: `ok({resources: [{resource-type: "user", id: "admin", …}, …], …})`.
-    assert!(stdout.starts_with("ok({resources: ["), "{stdout}");
-    assert!(stdout.contains(r#"id: "admin""#), "{stdout}");
-    assert!(stdout.contains("next-page-token: some("), "{stdout}");
-}
-
-#[test]
 fn an_unknown_command_prints_usage_and_fails() {
     let server = ReplayServer::start(&common::cassette(CASSETTE), PASSWORD);
-    let output = run_cli(&server, &["syncc"]);
+    let output = run_cli(&server, "syncc");
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
