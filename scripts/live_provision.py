@@ -64,7 +64,7 @@ from airflow_api import (  # noqa: E402
 HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
 ENABLE_HINT = "--provisioning"
 BUILT_IN_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
-# The outcome of a verified role change (src/provision_verify.rs, `Attempts::note`):
+# The outcome of a verified role change (src/provision/verify.rs, `Attempts::note`):
 #   "(1 attempt, verified after 300+200 ms)"
 #   "(after 3 attempts: a concurrent change replaced the role list; waits 300, 610+200, 900 ms)"
 #   either with "; 2 writes failed, read back" before the ")" when Airflow answered 5xx.

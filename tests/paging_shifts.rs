@@ -646,7 +646,7 @@ impl Rng {
 
 /// Directories of 50 to 650 users or roles that lose and gain up to three rows before each read
 /// (windows included): every sync either completes with the guarantee or ends in `conflict`.
-/// src/paging_tests.rs runs 600 such seeds natively; these go through the component, its HTTP
+/// src/paging/tests.rs runs 600 such seeds natively; these go through the component, its HTTP
 /// client and the user fingerprint (username + created_on).
 #[tokio::test(flavor = "multi_thread")]
 async fn random_churn_keeps_the_guarantee_or_ends_in_conflict() {

@@ -158,6 +158,9 @@ mod tests {
         }
     }
 
+    // Natively the macro only checks that the type implements the trait.
+    crate::export_connector!(Minimal);
+
     #[test]
     fn defaults_answer_from_metadata() {
         let types = Minimal::resource_types();
