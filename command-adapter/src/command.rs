@@ -188,3 +188,272 @@ fn scrubbed(e: Error, settings: &[EnvSetting]) -> Error {
         .collect();
     e.scrubbed(&secrets)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // failing loudly is the point
+mod tests {
+    use super::*;
+    use connector_sdk::model::{
+        Capabilities, ConfigField, EntitlementPage, GrantPage, Resource, ResourcePage, ResourceRef,
+        ResourceType,
+    };
+
+    const SECRET: &str = "Fake-Secret-Value-9";
+
+    fn field(name: &str, required: bool, secret: bool) -> ConfigField {
+        ConfigField {
+            name: name.into(),
+            description: String::new(),
+            required,
+            secret,
+            default_value: None,
+        }
+    }
+
+    /// A connector named `my-system` with one resource type and two pages of resources; it
+    /// echoes its API key in the failures it is told to produce, as a careless server might.
+    #[derive(Default)]
+    struct Fake {
+        configured: Vec<(String, String)>,
+        fail_listing: bool,
+        calls: u64,
+    }
+
+    impl Fake {
+        fn api_key(&self) -> String {
+            self.configured
+                .iter()
+                .find(|(k, _)| k == "api_key")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        }
+    }
+
+    impl Contract for Fake {
+        fn metadata(&mut self) -> Metadata {
+            Metadata {
+                name: "my-system".into(),
+                version: "1.0.0".into(),
+                description: "a fake".into(),
+                config_fields: vec![field("url", true, false), field("api_key", true, true)],
+                resource_types: vec![],
+            }
+        }
+
+        fn configure(&mut self, settings: &[(String, String)]) -> Result<(), Error> {
+            for key in ["url", "api_key"] {
+                if !settings.iter().any(|(k, _)| k == key) {
+                    return Err(Error::config(key, "is missing"));
+                }
+            }
+            self.configured = settings.to_vec();
+            Ok(())
+        }
+
+        fn validate(&mut self) -> Result<Validation, Error> {
+            Err(Error::Unauthenticated(format!(
+                "the server refused key {}",
+                self.api_key()
+            )))
+        }
+    }
+
+    impl sync::Contract for Fake {
+        type Error = Error;
+
+        async fn resource_types(&mut self) -> Result<Vec<ResourceType>, Error> {
+            Ok(vec![ResourceType {
+                id: "user".into(),
+                display_name: "User".into(),
+                description: String::new(),
+                traits: vec![],
+                capabilities: Capabilities {
+                    sync: true,
+                    provision: false,
+                    inline_entitlements: true,
+                    inline_grants: true,
+                    inline_resources: false,
+                },
+            }])
+        }
+
+        async fn list_resources(
+            &mut self,
+            _resource_type: &str,
+            token: Option<&str>,
+        ) -> Result<ResourcePage, Error> {
+            self.calls += 1;
+            if self.fail_listing && token.is_some() {
+                return Err(Error::Unavailable(format!("echo: {}", self.api_key())));
+            }
+            let id = if token.is_some() { "bob" } else { "alice" };
+            Ok(ResourcePage {
+                resources: vec![Resource {
+                    resource_type: "user".into(),
+                    id: id.into(),
+                    display_name: id.into(),
+                    user: None,
+                    attributes: vec![],
+                }],
+                next_page_token: token.is_none().then(|| "p2".to_string()),
+                ..ResourcePage::default()
+            })
+        }
+
+        async fn list_entitlements(
+            &mut self,
+            _: &ResourceRef,
+            _: Option<&str>,
+        ) -> Result<EntitlementPage, Error> {
+            Ok(EntitlementPage::default())
+        }
+
+        async fn list_grants(
+            &mut self,
+            _: &ResourceRef,
+            _: Option<&str>,
+        ) -> Result<GrantPage, Error> {
+            Ok(GrantPage::default())
+        }
+
+        async fn session_info(&mut self) -> Result<Vec<(String, String)>, Error> {
+            Ok(vec![("api".into(), "v2".into())])
+        }
+
+        fn requests(&self) -> u64 {
+            self.calls
+        }
+    }
+
+    struct Ran {
+        ok: bool,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn run_with(fake: &mut Fake, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let ok = run(&args, &env, fake, &mut stdout, &mut stderr).is_ok();
+        Ran {
+            ok,
+            stdout: String::from_utf8(stdout).unwrap(),
+            stderr: String::from_utf8(stderr).unwrap(),
+        }
+    }
+
+    const SETTINGS: &[(&str, &str)] = &[
+        ("MY_SYSTEM_URL", "https://example.test"),
+        ("BATON_MY_SYSTEM_API_KEY", SECRET),
+    ];
+
+    #[test]
+    fn arguments_name_one_command() {
+        assert_eq!(parse_args(&["sync".into()]), Ok(Command::Sync));
+        assert_eq!(parse_args(&["-h".into()]), Ok(Command::Help));
+        let err = parse_args(&[]).unwrap_err();
+        assert!(err.starts_with("no command given"), "{err}");
+        let err = parse_args(&["sync".into(), "--url=x".into()]).unwrap_err();
+        assert!(err.contains("settings come from the environment"), "{err}");
+    }
+
+    #[test]
+    fn usage_lists_the_connectors_settings_with_their_variables() {
+        let ran = run_with(&mut Fake::default(), &["help"], &[]);
+        assert!(ran.ok);
+        assert!(
+            ran.stdout.starts_with("my-system connector"),
+            "{}",
+            ran.stdout
+        );
+        assert!(
+            ran.stdout.contains(
+                "  api_key (required, secret): MY_SYSTEM_API_KEY or BATON_MY_SYSTEM_API_KEY\n"
+            ),
+            "{}",
+            ran.stdout
+        );
+    }
+
+    #[test]
+    fn a_missing_setting_names_the_variables_to_set() {
+        let ran = run_with(
+            &mut Fake::default(),
+            &["sync"],
+            &[("MY_SYSTEM_URL", "https://example.test")],
+        );
+        assert!(!ran.ok);
+        assert_eq!(ran.stdout, "");
+        assert_eq!(
+            ran.stderr,
+            "error: invalid config: field `api_key`: is missing (set environment variable \
+             MY_SYSTEM_API_KEY or BATON_MY_SYSTEM_API_KEY)\n"
+        );
+    }
+
+    #[test]
+    fn the_settings_reach_configure_under_their_field_names() {
+        let mut fake = Fake::default();
+        run_with(&mut fake, &["sync"], SETTINGS);
+        assert_eq!(
+            fake.configured,
+            vec![
+                ("url".to_string(), "https://example.test".to_string()),
+                ("api_key".to_string(), SECRET.to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_secret_setting_never_appears_in_an_error() {
+        let ran = run_with(&mut Fake::default(), &["validate"], SETTINGS);
+        assert!(!ran.ok);
+        assert_eq!(
+            ran.stderr,
+            "error: unauthenticated: the server refused key [REDACTED]\n"
+        );
+
+        let mut fake = Fake {
+            fail_listing: true,
+            ..Fake::default()
+        };
+        let ran = run_with(&mut fake, &["sync"], SETTINGS);
+        assert!(!ran.ok);
+        assert!(!ran.stderr.contains(SECRET), "{}", ran.stderr);
+        assert!(
+            ran.stderr
+                .starts_with("error: sync failed: unavailable: echo: [REDACTED]\n"),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("incomplete"), "{}", ran.stderr);
+    }
+
+    #[test]
+    fn sync_writes_json_lines_and_the_summary() {
+        let ran = run_with(&mut Fake::default(), &["sync"], SETTINGS);
+        assert!(ran.ok, "{}", ran.stderr);
+        let types: Vec<String> = ran
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect();
+        assert_eq!(
+            types,
+            [r#""resource_type""#, r#""resource""#, r#""resource""#]
+        );
+        assert!(
+            ran.stderr.starts_with(
+                "sync complete: 1 resource types, 2 resources (user 2), 0 entitlements, 0 grants; \
+                 2 HTTP requests;"
+            ),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.ends_with("\n  api: v2\n"), "{}", ran.stderr);
+    }
+}
