@@ -12,7 +12,7 @@ pub const FORMAT: &str = "governance-connector-cassette/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cassette {
     pub format: String,
-    /// Where the interactions came from, e.g. `real Airflow 3.1.0 on 127.0.0.1`.
+    /// Where the interactions came from, e.g. `real <system> 3.1.0 on 127.0.0.1`.
     pub source: String,
     /// RFC 3339.
     pub recorded_at: String,

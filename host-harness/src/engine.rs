@@ -19,12 +19,46 @@ pub use disk_cache::{default_cache_dir, DiskCache, Lookup, WasmDigest};
 /// keeps the two in step). Part of the precompiled-cache key.
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
-/// `target/wasm32-wasip2/release/airflow_connector.wasm` of this workspace.
+/// The connector run when none is named: the workspace's example component (any other is picked
+/// with `--connector NAME` or `--component PATH`).
+pub const DEFAULT_CONNECTOR: &str = "airflow";
+
+/// Where `make component` puts the workspace's components.
+const COMPONENT_DIR: &str = "target/wasm32-wasip2/release";
+
+/// The [`DEFAULT_CONNECTOR`]'s component in this workspace.
 pub fn default_component_path() -> PathBuf {
+    component_dir().join(component_file(DEFAULT_CONNECTOR))
+}
+
+/// The component of the connector `name` built in this workspace,
+/// `target/wasm32-wasip2/release/<name>_connector.wasm` (`-` in `name` becomes `_`, as cargo
+/// names the file). A name that is not a crate-name word is refused rather than joined to the
+/// path, so it cannot point outside that folder.
+pub fn component_path_for(name: &str) -> Result<PathBuf, String> {
+    let word = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !word {
+        return Err(format!(
+            "`{name}` is not a connector name: expected lower-case letters, digits, `-` or `_` \
+             (e.g. `{DEFAULT_CONNECTOR}` for {COMPONENT_DIR}/{}); give a file with --component PATH",
+            component_file(DEFAULT_CONNECTOR)
+        ));
+    }
+    Ok(component_dir().join(component_file(name)))
+}
+
+fn component_file(name: &str) -> String {
+    format!("{}_connector.wasm", name.replace('-', "_"))
+}
+
+fn component_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."))
-        .join("target/wasm32-wasip2/release/airflow_connector.wasm")
+        .join(COMPONENT_DIR)
 }
 
 /// One engine per process: a component compiled by one engine only runs in that engine.
@@ -179,6 +213,24 @@ mod tests {
         let p = default_component_path();
         assert!(p.ends_with("target/wasm32-wasip2/release/airflow_connector.wasm"));
         assert!(p.starts_with(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()));
+    }
+
+    #[test]
+    fn a_connector_name_picks_its_component_in_the_workspace() {
+        assert_eq!(
+            component_path_for(DEFAULT_CONNECTOR).unwrap(),
+            default_component_path()
+        );
+        let p = component_path_for("north-flank2").unwrap();
+        assert!(p.ends_with("target/wasm32-wasip2/release/north_flank2_connector.wasm"));
+        assert_eq!(p.parent(), default_component_path().parent());
+        for bad in ["", "../x", "a/b", "Airflow", "x.wasm", "a b"] {
+            let err = component_path_for(bad).unwrap_err();
+            assert!(
+                err.contains("is not a connector name") && err.contains("--component"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Harness {
         };
         let http = HttpState::new(
             setup,
-            policy,
+            policy.with_origins_var(sync_engine::env::allowed_origins_var(&info.name)),
             secrets.storage,
             secrets.display.clone(),
             verbose,

@@ -29,9 +29,6 @@ pub const HOST_KEYS: [&str; 7] = [
     MAX_BODY_MIB,
 ];
 
-/// Comma-separated extra allowed origins.
-pub const ENV_ALLOWED_ORIGINS: &str = "AIRFLOW_ALLOWED_ORIGINS";
-
 /// No limit may exceed a day: a larger value is a typo, not a policy.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// 4 GiB is all a 32-bit guest can address, so neither memory nor a body can use more.
@@ -61,20 +58,34 @@ pub struct HostConfig {
     pub limits: Limits,
 }
 
-/// Snapshot of the environment variables [`resolve`] reads.
-pub fn env_snapshot() -> BTreeMap<String, String> {
-    std::env::var(ENV_ALLOWED_ORIGINS)
+/// Snapshot of the environment variables [`resolve`] reads for the connector `connector` (its
+/// metadata name): `NAME_ALLOWED_ORIGINS`, a comma list of extra allowed origins.
+pub fn env_snapshot(connector: &str) -> BTreeMap<String, String> {
+    let name = sync_engine::env::allowed_origins_var(connector);
+    let env: Vec<(String, String)> = std::env::var(&name)
         .ok()
-        .map(|v| (ENV_ALLOWED_ORIGINS.to_string(), v))
+        .map(|value| (name, value))
+        .into_iter()
+        .collect();
+    // Through the shared rule, so an empty variable counts as unset here too.
+    sync_engine::env::allowed_origins(&env, connector)
         .into_iter()
         .collect()
+}
+
+/// Whether the environment variable `name` lists allowed origins: `NAME_ALLOWED_ORIGINS` for
+/// whichever connector [`env_snapshot`] was taken for.
+fn is_allowed_origins_var(name: &str) -> bool {
+    name.strip_suffix(sync_engine::env::ALLOWED_ORIGINS_SUFFIX)
+        .is_some_and(|prefix| prefix.ends_with('_'))
 }
 
 fn field_error(field: String, message: String) -> SettingsError {
     SettingsError::Field { field, message }
 }
 
-/// `config_file` is `(file name for messages, contents)`.
+/// `config_file` is `(file name for messages, contents)`; `env` is what [`env_snapshot`] took
+/// (errors name its variables).
 pub fn resolve(
     config_file: Option<(&str, &str)>,
     env: &BTreeMap<String, String>,
@@ -84,11 +95,8 @@ pub fn resolve(
     if let Some((file, contents)) = config_file {
         apply_file(&mut out, file, contents)?;
     }
-    if let Some(list) = env.get(ENV_ALLOWED_ORIGINS) {
-        out.allowed_origins = origins(
-            ENV_ALLOWED_ORIGINS,
-            list.split(',').filter(|s| !s.trim().is_empty()),
-        )?;
+    for (name, list) in env.iter().filter(|(name, _)| is_allowed_origins_var(name)) {
+        out.allowed_origins = origins(name, list.split(',').filter(|s| !s.trim().is_empty()))?;
     }
     if !flags.allow_origin.is_empty() {
         out.allowed_origins = origins("--allow-origin", flags.allow_origin.iter())?;
@@ -274,7 +282,7 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 2 * MIB);
 
         let env: BTreeMap<String, String> = [(
-            ENV_ALLOWED_ORIGINS.to_string(),
+            "AIRFLOW_ALLOWED_ORIGINS".to_string(),
             "http://c:8080, http://d".to_string(),
         )]
         .into();
@@ -323,7 +331,7 @@ mod tests {
             assert!(err.contains(expected), "{contents}: {err}");
         }
         let env: BTreeMap<String, String> = [(
-            ENV_ALLOWED_ORIGINS.to_string(),
+            "NORTHFLANK_ALLOWED_ORIGINS".to_string(),
             "http://ok,ftp://x".to_string(),
         )]
         .into();
@@ -331,7 +339,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("AIRFLOW_ALLOWED_ORIGINS: `ftp://x`"),
+            err.starts_with("NORTHFLANK_ALLOWED_ORIGINS: `ftp://x`"),
             "{err}"
         );
         let flags = HostFlags {
@@ -350,6 +358,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("--deadline: expected a duration"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins_variable_is_named_after_the_connector() {
+        assert!(is_allowed_origins_var("AIRFLOW_ALLOWED_ORIGINS"));
+        assert!(is_allowed_origins_var("MY_SYSTEM_ALLOWED_ORIGINS"));
+        assert!(!is_allowed_origins_var("ALLOWED_ORIGINS"));
+        assert!(!is_allowed_origins_var("AIRFLOW_BASE_URL"));
+        // Only the connector's own variable is taken from the process environment.
+        assert!(env_snapshot("no-such-connector-anywhere").is_empty());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `host-harness`: run a connector component against a live Airflow, record a cassette, or
+//! `host-harness`: run a connector component against its live system, record a cassette, or
 //! replay one.
 
 use std::collections::BTreeMap;
@@ -14,29 +14,43 @@ use host_harness::host_config::{self, HostConfig, HostFlags};
 use host_harness::progress::StderrProgress;
 use host_harness::scrub::Scrubber;
 use host_harness::settings::{self, FlagSettings, SettingsInput};
-use host_harness::{render, wit, Harness, HarnessError, HarnessOptions, HttpMode, RunReport};
+use host_harness::{
+    render, wit, ConnectorError, Harness, HarnessError, HarnessOptions, HttpMode, RunReport,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "host-harness", version, about)]
 #[command(
-    after_help = "Settings, later wins: cassette (replay) < --config < environment \
-(AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD; BATON_AIRFLOW_* accepted) < flags.
+    after_help = "Connector: --component PATH, or --connector NAME for the workspace's \
+target/wasm32-wasip2/release/NAME_connector.wasm; without either, the example connector \
+`airflow` (target/wasm32-wasip2/release/airflow_connector.wasm).
+
+Settings, later wins: cassette (replay) < --config < environment < flags. The environment \
+variables are named after the connector's metadata (its name NAME and the settings it lists): \
+NAME_SETTING, else BATON_NAME_SETTING, upper-case, `-` as `_` (for the example connector \
+AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD, ...; BATON_AIRFLOW_* accepted); \
+BATON_PROVISIONING is accepted for `provisioning`. An empty variable counts as unset. \
+`metadata` lists a connector's settings.
 
 Sandbox: the connector may reach only base_url's scheme://host:port, plus origins allowed \
-with --allow-origin, config `allowed_origins` (a list) or AIRFLOW_ALLOWED_ORIGINS (comma list). \
+with --allow-origin, config `allowed_origins` (a list) or NAME_ALLOWED_ORIGINS (comma list). \
 Limits (flag = config key with _; later wins: defaults < --config < flags): deadline 60s per \
 connector call, connect_timeout 10s, first_byte_timeout 30s, between_bytes_timeout 30s, \
 memory_limit_mib 256, max_body_mib 16 (replay included). A call that traps or runs past the \
 deadline discards its instance; the next call starts a fresh, re-configured one."
 )]
 struct Cli {
-    /// The connector component [default: target/wasm32-wasip2/release/airflow_connector.wasm]
+    /// The connector component [default: the example connector,
+    /// target/wasm32-wasip2/release/airflow_connector.wasm]
     #[arg(long, value_name = "PATH", global = true)]
     component: Option<PathBuf>,
+    /// The connector built in this workspace as NAME_connector.wasm, e.g. `airflow`
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "component", value_parser = parse_connector)]
+    connector: Option<PathBuf>,
     /// JSON object of settings (string, number or boolean values)
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
-    /// Airflow API server URL (setting base_url); its origin is the only one allowed
+    /// The system's API URL (setting base_url); its origin is the only one allowed
     #[arg(long, value_name = "URL", global = true)]
     base_url: Option<String>,
     /// Account the connector signs in as (setting username)
@@ -59,14 +73,14 @@ struct Cli {
         conflicts_with = "replay"
     )]
     record: Option<PathBuf>,
-    /// With --record: where the recording comes from, e.g. "real Airflow 3.1 on 127.0.0.1"
+    /// With --record: where the recording comes from, e.g. "real <system> 3.1 on 127.0.0.1"
     #[arg(long, value_name = "TEXT", global = true, requires = "record")]
     source: Option<String>,
     /// Answer every request from CASSETTE; no network
     #[arg(long, value_name = "CASSETTE", global = true)]
     replay: Option<PathBuf>,
     /// A further origin (scheme://host[:port]) the connector may reach besides base_url's;
-    /// repeatable (config `allowed_origins`, env AIRFLOW_ALLOWED_ORIGINS)
+    /// repeatable (config `allowed_origins`, env NAME_ALLOWED_ORIGINS for the connector NAME)
     #[arg(long, value_name = "ORIGIN", global = true)]
     allow_origin: Vec<String>,
     /// Wall-clock limit per connector call, e.g. 60s, 2m [default: 60s; config `deadline`]
@@ -93,7 +107,7 @@ struct Cli {
     #[arg(long, short, global = true)]
     verbose: bool,
     /// Keep precompiled components in DIR
-    /// [default: $XDG_CACHE_HOME/airflow-connector-harness, else ~/.cache/…]
+    /// [default: $XDG_CACHE_HOME/connector-harness, else ~/.cache/connector-harness]
     #[arg(long, value_name = "DIR", global = true)]
     compile_cache: Option<PathBuf>,
     /// Compile the component on every run instead of using the precompiled cache
@@ -194,6 +208,10 @@ struct RevokeArgs {
     principal: Option<wit::ResourceRef>,
 }
 
+fn parse_connector(name: &str) -> Result<PathBuf, String> {
+    host_harness::engine::component_path_for(name)
+}
+
 fn parse_ref(s: &str) -> Result<wit::ResourceRef, String> {
     match s.split_once(':') {
         Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok(wit::ResourceRef {
@@ -291,9 +309,12 @@ fn read_config_file(cli: &Cli) -> Result<Option<(String, String)>, Failure> {
     }
 }
 
+/// `env` is what `host_config::env_snapshot` took for the connector (empty before its metadata
+/// is known: the environment holds no limits).
 fn resolve_host_config(
     cli: &Cli,
     config_file: Option<&(String, String)>,
+    env: &BTreeMap<String, String>,
 ) -> Result<HostConfig, Failure> {
     let flags = HostFlags {
         allow_origin: cli.allow_origin.clone(),
@@ -306,16 +327,18 @@ fn resolve_host_config(
     };
     host_config::resolve(
         config_file.map(|(f, c)| (f.as_str(), c.as_str())),
-        &host_config::env_snapshot(),
+        env,
         &flags,
     )
     .map_err(|e| usage(e.to_string()))
 }
 
-fn resolve_settings(
+/// The settings layers that do not depend on the connector: the cassette's and the password
+/// from stdin, read before the component is loaded so their errors come first.
+fn settings_input(
     cli: &Cli,
     config_file: Option<(String, String)>,
-) -> Result<BTreeMap<String, String>, Failure> {
+) -> Result<SettingsInput, Failure> {
     let cassette = match &cli.replay {
         Some(path) => Some(Cassette::load_settings(path).map_err(|e| usage(format!("{e:#}")))?),
         None => None,
@@ -325,10 +348,11 @@ fn resolve_settings(
     } else {
         None
     };
-    let input = SettingsInput {
+    Ok(SettingsInput {
         cassette,
         config_file,
-        env: settings::env_snapshot(),
+        env: Vec::new(),
+        metadata: None,
         flags: FlagSettings {
             base_url: cli.base_url.clone(),
             username: cli.username.clone(),
@@ -337,8 +361,23 @@ fn resolve_settings(
             provisioning: cli.provisioning,
         },
         replay: cli.replay.is_some(),
-    };
-    settings::resolve(&input).map_err(|e| usage(e.to_string()))
+    })
+}
+
+/// The connector's metadata, from an instance given no settings and allowed no origin
+/// (`metadata` needs neither): the environment variables the settings come from are named after
+/// it, so it is read before they are.
+async fn read_metadata(
+    component: &Path,
+    limits: host_harness::Limits,
+) -> Result<wit::ConnectorInfo, Failure> {
+    let mut probe = Harness::instantiate(HarnessOptions {
+        component: component.to_path_buf(),
+        limits,
+        ..Default::default()
+    })
+    .await?;
+    Ok(probe.metadata().await?)
 }
 
 /// Sets up the precompiled-component cache; without a usable one the run still works, it
@@ -367,14 +406,50 @@ fn ms(d: std::time::Duration) -> f64 {
 async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), Failure> {
     use_compile_cache(&cli);
     let config_file = read_config_file(&cli)?;
-    let host = resolve_host_config(&cli, config_file.as_ref())?;
-    let settings = resolve_settings(&cli, config_file)?;
-    // Which settings are secret is the connector's to say, in its metadata, which the harness
-    // reads as it starts; until then the connector has not been given the settings, and
-    // settings named like credentials are scrubbed from messages.
+    // Checked now so a bad flag or file is reported before the component loads; the
+    // environment's part is added once the connector has named its variables.
+    let limits = resolve_host_config(&cli, config_file.as_ref(), &BTreeMap::new())?.limits;
+    let mut input = settings_input(&cli, config_file.clone())?;
+    let component = cli
+        .connector
+        .clone()
+        .or_else(|| cli.component.clone())
+        .unwrap_or_else(host_harness::engine::default_component_path);
+
+    // Engine and component are made here, ahead of the harness (which then finds them in
+    // memory), to time them; a failure is reported by the harness below.
+    let creating = Instant::now();
+    host_harness::engine::engine();
+    let engine_ms = ms(creating.elapsed());
+    if let Ok((_, report)) = host_harness::engine::load_component_traced(&component) {
+        if cli.verbose {
+            eprintln!("startup: engine created in {engine_ms:.2} ms; {report}");
+        }
+    }
+    let reading = Instant::now();
+    let info = read_metadata(&component, limits).await?;
+    if cli.verbose {
+        eprintln!(
+            "startup: metadata of `{}` read in {:.2} ms",
+            info.name,
+            ms(reading.elapsed())
+        );
+    }
+    let host = resolve_host_config(
+        &cli,
+        config_file.as_ref(),
+        &host_config::env_snapshot(&info.name),
+    )?;
+    let metadata = host_harness::contract_types::metadata(info.clone());
+    input.env = settings::env_snapshot(&metadata);
+    input.metadata = Some(metadata);
+    let settings = settings::resolve(&input).map_err(|e| usage(e.to_string()))?;
+    // Kept for the hint on a setting the connector refuses.
+    let resolved = settings.clone();
+    // The metadata says which settings are secret; from here on messages are scrubbed of them.
     *scrubber = Scrubber::for_display(&settings::secret_values(
         &settings,
-        &settings::SecretKeys::by_name_only(),
+        &settings::SecretKeys::from_metadata(&info),
     ));
     let mode = match (&cli.record, &cli.replay) {
         (Some(cassette), _) => HttpMode::Record {
@@ -387,10 +462,7 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
         (None, None) => HttpMode::Live,
     };
     let opts = HarnessOptions {
-        component: cli
-            .component
-            .clone()
-            .unwrap_or_else(host_harness::engine::default_component_path),
+        component,
         mode,
         settings,
         extra_allowed_origins: host.allowed_origins,
@@ -399,17 +471,6 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
     };
     if cli.verbose {
         eprintln!("limits: {}", opts.limits.describe());
-    }
-
-    // Engine and component are made here, ahead of the harness (which then finds them in
-    // memory), to time them; a failure is reported by the harness below.
-    let creating = Instant::now();
-    host_harness::engine::engine();
-    let engine_ms = ms(creating.elapsed());
-    if let Ok((_, report)) = host_harness::engine::load_component_traced(&opts.component) {
-        if cli.verbose {
-            eprintln!("startup: engine created in {engine_ms:.2} ms; {report}");
-        }
     }
     let verbose = cli.verbose;
     // Metadata is callable before configure, so it works with incomplete settings.
@@ -427,7 +488,17 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
             print_warnings(&harness);
             let configuring = Instant::now();
             if let Err(e) = harness.configure().await {
-                return finish(harness, Err(e.into()));
+                let hint = match &e {
+                    HarnessError::Connector(ConnectorError::InvalidConfig { field, .. }) => {
+                        settings::fix_hint(&input, &resolved, field)
+                    }
+                    _ => None,
+                };
+                let mut failure = Failure::from(e);
+                if let Some(hint) = hint {
+                    failure.message = format!("{} ({hint})", failure.message);
+                }
+                return finish(harness, Err(failure));
             }
             if verbose {
                 eprintln!(
@@ -580,10 +651,6 @@ fn provision_action(cmd: ProvisionCommand) -> Result<wit::ProvisionAction, Failu
 /// Pages `list-grants` for one resource and prints each grant as a JSON line.
 async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    let mut guard = sync_engine::sync::TokenGuard::new(format!(
-        "grants of {}:{}",
-        resource.resource_type, resource.id
-    ));
     let mut token: Option<String> = None;
     loop {
         let page = harness.list_grants(resource, token.as_deref()).await?;
@@ -593,11 +660,14 @@ async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<()
                 .write_to(&mut out)
                 .map_err(|e| runtime(format!("writing to stdout: {e}")))?;
         }
-        token = guard
-            .next(page.next_page_token)
-            .map_err(|e| runtime(e.to_string()))?;
-        if token.is_none() {
-            return Ok(());
+        match page.next_page_token {
+            Some(next) if Some(&next) == token.as_ref() => {
+                return Err(runtime(format!(
+                    "the connector repeated page token `{next}`"
+                )))
+            }
+            Some(next) => token = Some(next),
+            None => return Ok(()),
         }
     }
 }

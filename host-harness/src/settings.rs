@@ -1,11 +1,16 @@
 //! Connector settings, built in layers where a later layer wins:
 //! cassette `settings` (replay only) < `--config FILE` < environment < flags.
 //!
-//! Resolution is a pure function of its inputs (the environment is passed in as a map) so the
+//! The environment variables read are named after the connector's metadata (its name and config
+//! fields; [`sync_engine::env`] has the rules every host shares), e.g. `AIRFLOW_BASE_URL`, then
+//! `BATON_AIRFLOW_BASE_URL`, for the `airflow` connector's `base_url`.
+//!
+//! Resolution is a pure function of its inputs (the environment is passed in as pairs) so the
 //! precedence rules are unit-tested without touching the process environment.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use connector_sdk::model::Metadata;
 use thiserror::Error;
 
 use crate::bindings::wit;
@@ -14,30 +19,20 @@ use crate::bindings::wit;
 pub const BASE_URL: &str = "base_url";
 pub const USERNAME: &str = "username";
 pub const PASSWORD: &str = "password";
-pub const PROVISIONING: &str = "provisioning";
+pub const PROVISIONING: &str = sync_engine::env::PROVISIONING;
 
 /// The password used in replay when none is given: cassette bodies are scrubbed, so the
 /// recorded login body carries this placeholder and any password matches it.
 pub const REPLAY_PASSWORD: &str = "[REDACTED]";
 
-/// Environment variables read, per setting key. The first name wins when several are set.
-const ENV_VARS: &[(&str, &[&str])] = &[
-    (BASE_URL, &["AIRFLOW_BASE_URL", "BATON_AIRFLOW_BASE_URL"]),
-    (USERNAME, &["AIRFLOW_USERNAME", "BATON_AIRFLOW_USERNAME"]),
-    (PASSWORD, &["AIRFLOW_PASSWORD", "BATON_AIRFLOW_PASSWORD"]),
-    (PROVISIONING, &["BATON_PROVISIONING"]),
-];
-
-/// The names of the environment variables `resolve` looks at, so a caller can snapshot just
-/// those.
-pub fn env_var_names() -> impl Iterator<Item = &'static str> {
-    ENV_VARS.iter().flat_map(|(_, names)| names.iter().copied())
-}
-
-/// Snapshot of the relevant process environment variables.
-pub fn env_snapshot() -> BTreeMap<String, String> {
-    env_var_names()
-        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+/// The environment variables the connector described by `metadata` reads (settings and host
+/// options, see [`sync_engine::env`]), as set in this process; unset, empty and non-UTF-8
+/// ones are left out.
+pub fn env_snapshot(metadata: &Metadata) -> Vec<(String, String)> {
+    sync_engine::env::all_env_names(metadata)
+        .into_iter()
+        .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
+        .filter(|(_, v)| !v.is_empty())
         .collect()
 }
 
@@ -78,7 +73,11 @@ pub struct SettingsInput {
     pub cassette: Option<BTreeMap<String, String>>,
     /// `(file name for messages, file contents)` of `--config`.
     pub config_file: Option<(String, String)>,
-    pub env: BTreeMap<String, String>,
+    /// Environment variables as `(name, value)`; which are read, and under which names, the
+    /// connector's metadata decides, so without `metadata` none is.
+    pub env: Vec<(String, String)>,
+    /// The connector's metadata (see [`crate::contract_types::metadata`]).
+    pub metadata: Option<Metadata>,
     pub flags: FlagSettings,
     /// Replay mode: a missing password becomes [`REPLAY_PASSWORD`].
     pub replay: bool,
@@ -95,15 +94,9 @@ pub fn resolve(input: &SettingsInput) -> Result<BTreeMap<String, String>, Settin
     if let Some((file, contents)) = &input.config_file {
         out.extend(parse_config_file(file, contents)?);
     }
-    for (key, names) in ENV_VARS {
-        if let Some(value) = names.iter().find_map(|n| input.env.get(*n)) {
-            let value = if *key == PROVISIONING {
-                normalise_bool(value)
-            } else {
-                value.clone()
-            };
-            out.insert((*key).to_string(), value);
-        }
+    if let Some(metadata) = &input.metadata {
+        let found = sync_engine::env::settings_from_env(&input.env, metadata);
+        out.extend(sync_engine::env::pairs(&found));
     }
     let flags = &input.flags;
     for (key, value) in [
@@ -126,6 +119,48 @@ pub fn resolve(input: &SettingsInput) -> Result<BTreeMap<String, String>, Settin
         out.insert(PASSWORD.to_string(), REPLAY_PASSWORD.to_string());
     }
     Ok(out)
+}
+
+/// Where the operator fixes the setting `field` the connector refused: the environment variable
+/// its value came from, or, when no layer gave it, the ways to give it, with the variables named
+/// after the connector. `None` when a flag, the config file or the cassette gave it (the operator
+/// typed it there).
+pub fn fix_hint(
+    input: &SettingsInput,
+    resolved: &BTreeMap<String, String>,
+    field: &str,
+) -> Option<String> {
+    let metadata = input.metadata.as_ref()?;
+    if !resolved.contains_key(field) {
+        let ways = format!("give it with --set {field}=VALUE or in the --config file");
+        // Only the fields the metadata lists are read from the environment.
+        if !metadata.config_fields.iter().any(|f| f.name == field) {
+            return Some(ways);
+        }
+        return Some(format!(
+            "{ways}, or with environment variable {}",
+            sync_engine::env::field_env_names(&metadata.name, field).join(" or ")
+        ));
+    }
+    let flags = &input.flags;
+    let named_flag = match field {
+        BASE_URL => flags.base_url.is_some(),
+        USERNAME => flags.username.is_some(),
+        PASSWORD => flags.password.is_some(),
+        PROVISIONING => flags.provisioning,
+        _ => false,
+    };
+    let set_flag = flags
+        .set
+        .iter()
+        .any(|raw| parse_set(raw).is_ok_and(|(key, _)| key == field));
+    if named_flag || set_flag {
+        return None;
+    }
+    sync_engine::env::settings_from_env(&input.env, metadata)
+        .into_iter()
+        .find(|s| s.key == field)
+        .map(|s| format!("from environment variable {}", s.variable))
 }
 
 /// `--set key=value`; the value may itself contain `=`.
@@ -185,15 +220,6 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// Environment flags are often written `1`/`yes`; the connector expects `true`/`false`.
-fn normalise_bool(value: &str) -> String {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => "true".to_string(),
-        "0" | "false" | "no" | "off" | "" => "false".to_string(),
-        _ => value.to_string(),
     }
 }
 
@@ -284,6 +310,30 @@ mod tests {
             .collect()
     }
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The settings the Airflow component declares that these tests use.
+    fn airflow() -> Option<Metadata> {
+        let mut info = info(&[
+            ("base_url", false),
+            ("username", false),
+            ("password", true),
+            ("provisioning", false),
+        ]);
+        info.name = "airflow".into();
+        for field in &mut info.config_fields {
+            if field.name == PROVISIONING {
+                field.default_value = Some("false".into());
+            }
+        }
+        Some(crate::contract_types::metadata(info))
+    }
+
     #[test]
     fn later_layers_win() {
         let input = SettingsInput {
@@ -297,7 +347,8 @@ mod tests {
                 r#"{"base_url":"http://file","username":"file-user","verify":true,"page_size":50}"#
                     .into(),
             )),
-            env: map(&[("AIRFLOW_USERNAME", "env-user")]),
+            env: env(&[("AIRFLOW_USERNAME", "env-user")]),
+            metadata: airflow(),
             flags: FlagSettings {
                 base_url: Some("http://flag".into()),
                 ..Default::default()
@@ -325,16 +376,109 @@ mod tests {
     #[test]
     fn airflow_env_var_beats_baton_alias() {
         let input = SettingsInput {
-            env: map(&[
+            env: env(&[
                 ("AIRFLOW_BASE_URL", "http://a"),
                 ("BATON_AIRFLOW_BASE_URL", "http://b"),
                 ("BATON_AIRFLOW_PASSWORD", "pw-from-alias"),
             ]),
+            metadata: airflow(),
             ..Default::default()
         };
         let out = resolve(&input).unwrap();
         assert_eq!(out["base_url"], "http://a");
         assert_eq!(out["password"], "pw-from-alias");
+    }
+
+    #[test]
+    fn env_names_come_from_the_connector_metadata() {
+        let mut northflank = info(&[("api_token", true), ("team", false), ("region", false)]);
+        northflank.name = "northflank".into();
+        let input = SettingsInput {
+            config_file: Some(("c.json".into(), r#"{"team":"file","region":"eu"}"#.into())),
+            env: env(&[
+                ("BATON_NORTHFLANK_API_TOKEN", "nf-0123456789"),
+                ("NORTHFLANK_TEAM", "env"),
+                // Empty counts as unset: the config file's value stays.
+                ("NORTHFLANK_REGION", ""),
+                // Not this connector's names, and not a declared field.
+                ("AIRFLOW_BASE_URL", "http://a"),
+                ("NORTHFLANK_BASE_URL", "http://undeclared"),
+            ]),
+            metadata: Some(crate::contract_types::metadata(northflank.clone())),
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert_eq!(
+            out,
+            map(&[
+                ("api_token", "nf-0123456789"),
+                ("region", "eu"),
+                ("team", "env")
+            ])
+        );
+        // The metadata marks api_token secret: it stays out of cassettes and is scrubbed.
+        let secret = SecretKeys::from_metadata(&northflank);
+        assert_eq!(
+            non_secret(&out, &secret),
+            map(&[("region", "eu"), ("team", "env")])
+        );
+        assert_eq!(secret_values(&out, &secret), ["nf-0123456789"]);
+    }
+
+    #[test]
+    fn a_refused_setting_names_where_to_fix_it() {
+        let mut input = SettingsInput {
+            config_file: Some(("c.json".into(), r#"{"username":"file"}"#.into())),
+            env: env(&[
+                ("BATON_AIRFLOW_BASE_URL", "ftp://x"),
+                ("AIRFLOW_USERNAME", "e"),
+            ]),
+            metadata: airflow(),
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert_eq!(
+            fix_hint(&input, &out, "base_url").as_deref(),
+            Some("from environment variable BATON_AIRFLOW_BASE_URL")
+        );
+        assert_eq!(
+            fix_hint(&input, &out, "password").as_deref(),
+            Some(
+                "give it with --set password=VALUE or in the --config file, or with environment \
+                 variable AIRFLOW_PASSWORD or BATON_AIRFLOW_PASSWORD"
+            )
+        );
+        // A field the metadata does not list is not read from the environment.
+        assert_eq!(
+            fix_hint(&input, &out, "undeclared").as_deref(),
+            Some("give it with --set undeclared=VALUE or in the --config file")
+        );
+        // The environment beat the config file for username.
+        assert_eq!(
+            fix_hint(&input, &out, "username").as_deref(),
+            Some("from environment variable AIRFLOW_USERNAME")
+        );
+        // A flag wins over the environment: the operator typed it, no hint.
+        input.flags.set = vec!["base_url=http://flag".into()];
+        input.flags.username = Some("flag".into());
+        let out = resolve(&input).unwrap();
+        assert_eq!(fix_hint(&input, &out, "base_url"), None);
+        assert_eq!(fix_hint(&input, &out, "username"), None);
+        // Without metadata nothing is known about the environment.
+        input.metadata = None;
+        assert_eq!(fix_hint(&input, &BTreeMap::new(), "password"), None);
+    }
+
+    #[test]
+    fn without_metadata_the_environment_is_not_read() {
+        let input = SettingsInput {
+            env: env(&[
+                ("AIRFLOW_BASE_URL", "http://a"),
+                ("BATON_PROVISIONING", "1"),
+            ]),
+            ..Default::default()
+        };
+        assert!(resolve(&input).unwrap().is_empty());
     }
 
     #[test]
@@ -405,9 +549,12 @@ mod tests {
     #[test]
     fn provisioning_from_flag_or_env() {
         let mut input = SettingsInput {
-            env: map(&[("BATON_PROVISIONING", "1")]),
+            env: env(&[("BATON_PROVISIONING", "1")]),
+            metadata: airflow(),
             ..Default::default()
         };
+        assert_eq!(resolve(&input).unwrap()["provisioning"], "true");
+        input.env = env(&[("AIRFLOW_PROVISIONING", "yes"), ("BATON_PROVISIONING", "0")]);
         assert_eq!(resolve(&input).unwrap()["provisioning"], "true");
         input.env.clear();
         input.flags.provisioning = true;

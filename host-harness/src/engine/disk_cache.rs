@@ -58,13 +58,14 @@ const HEX_LEN: usize = 64;
 /// MAGIC, the key, the payload hash, each hash followed by a newline.
 const TRAILER_LEN: usize = MAGIC.len() + 2 * (HEX_LEN + 1);
 
-/// `$XDG_CACHE_HOME/airflow-connector-harness`, else `~/.cache/airflow-connector-harness`.
+/// `$XDG_CACHE_HOME/connector-harness`, else `~/.cache/connector-harness`: one cache for every
+/// connector, since an entry's key is the component's content.
 pub fn default_cache_dir() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME") {
         Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
     };
-    Some(base.join("airflow-connector-harness"))
+    Some(base.join("connector-harness"))
 }
 
 #[derive(Debug, Clone)]

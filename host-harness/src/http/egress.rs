@@ -77,6 +77,9 @@ pub struct EgressPolicy {
     allowed: Vec<Origin>,
     /// Why `base_url` contributed nothing, for the denial message.
     base_url_problem: Option<String>,
+    /// The environment variable that allows further origins, named after the connector (known
+    /// once its metadata is), for the denial message.
+    origins_var: Option<String>,
 }
 
 impl EgressPolicy {
@@ -96,6 +99,13 @@ impl EgressPolicy {
             policy.allowed.push(origin);
         }
         Ok(policy)
+    }
+
+    /// Names `var` (e.g. `AIRFLOW_ALLOWED_ORIGINS` for the `airflow` connector) in denial
+    /// messages as the environment's way to allow an origin.
+    pub fn with_origins_var(mut self, var: String) -> Self {
+        self.origins_var = Some(var);
+        self
     }
 
     pub fn allowed(&self) -> &[Origin] {
@@ -126,10 +136,14 @@ impl EgressPolicy {
             .as_ref()
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
+        let var = self
+            .origins_var
+            .as_deref()
+            .unwrap_or("NAME_ALLOWED_ORIGINS, NAME being the connector's");
         Err(format!(
             "egress denied: the connector tried to reach {origin} (allowed origins: {allowed}{note}); \
              to allow it, set `base_url` (--base-url) to a URL on {origin}, or allow the origin with \
-             --allow-origin {origin} (config `allowed_origins`, env AIRFLOW_ALLOWED_ORIGINS)"
+             --allow-origin {origin} (config `allowed_origins`, env {var})"
         ))
     }
 }
@@ -168,6 +182,19 @@ mod tests {
             assert!(msg.contains("base_url"), "{msg}");
             assert!(msg.contains("http://127.0.0.1:28080"), "{msg}");
         }
+    }
+
+    #[test]
+    fn the_denial_names_the_connectors_origins_variable() {
+        let p = EgressPolicy::new(Some("http://a:1"), &[]).unwrap();
+        let msg = p.check(&uri("http://b/x")).unwrap_err();
+        assert!(msg.contains("env NAME_ALLOWED_ORIGINS"), "{msg}");
+        let p = p.with_origins_var("NORTHFLANK_ALLOWED_ORIGINS".into());
+        let msg = p.check(&uri("http://b/x")).unwrap_err();
+        assert!(
+            msg.contains("--allow-origin http://b:80 (config `allowed_origins`, env NORTHFLANK_ALLOWED_ORIGINS)"),
+            "{msg}"
+        );
     }
 
     #[test]
