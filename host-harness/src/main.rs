@@ -651,6 +651,10 @@ fn provision_action(cmd: ProvisionCommand) -> Result<wit::ProvisionAction, Failu
 /// Pages `list-grants` for one resource and prints each grant as a JSON line.
 async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
+    let mut guard = sync_engine::sync::TokenGuard::new(format!(
+        "grants of {}:{}",
+        resource.resource_type, resource.id
+    ));
     let mut token: Option<String> = None;
     loop {
         let page = harness.list_grants(resource, token.as_deref()).await?;
@@ -660,14 +664,11 @@ async fn grants(harness: &mut Harness, resource: &wit::ResourceRef) -> Result<()
                 .write_to(&mut out)
                 .map_err(|e| runtime(format!("writing to stdout: {e}")))?;
         }
-        match page.next_page_token {
-            Some(next) if Some(&next) == token.as_ref() => {
-                return Err(runtime(format!(
-                    "the connector repeated page token `{next}`"
-                )))
-            }
-            Some(next) => token = Some(next),
-            None => return Ok(()),
+        token = guard
+            .next(page.next_page_token)
+            .map_err(|e| runtime(e.to_string()))?;
+        if token.is_none() {
+            return Ok(());
         }
     }
 }
