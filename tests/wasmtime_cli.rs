@@ -157,3 +157,23 @@ fn an_unknown_command_prints_usage_and_fails() {
     );
     assert_eq!(text(&output.stdout), "");
 }
+
+#[test]
+fn a_missing_setting_fails_with_the_typed_error_naming_its_variables() {
+    let component = command_component();
+    let output = common::run_logged(
+        Command::new(common::wasmtime_cli())
+            .args(["run", "-S", "http", "--env", "AIRFLOW_USERNAME=admin"])
+            .arg(&component)
+            .arg("validate"),
+    );
+    assert!(!output.status.success());
+    assert_eq!(text(&output.stdout), "");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: invalid config: field `base_url`: ")
+            && stderr
+                .contains("(set environment variable AIRFLOW_BASE_URL or BATON_AIRFLOW_BASE_URL)"),
+        "{stderr}"
+    );
+}
