@@ -54,7 +54,7 @@ fn run_cli(server: &ReplayServer, command: &str) -> Output {
     ];
     let output = common::run_logged(
         Command::new(common::wasmtime_cli())
-            .args(&args)
+            .args(args)
             .env("AIRFLOW_PASSWORD", PASSWORD),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
