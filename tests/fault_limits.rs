@@ -307,11 +307,14 @@ fn small_memory() -> Limits {
     }
 }
 
-/// A live-mode choke point, as the harness builds it, with `extra` allowed origins.
+/// A live-mode choke point, as the harness builds it for the `airflow` connector, with `extra`
+/// allowed origins.
 fn choke_point(base_url: &str, extra: &[String]) -> Arc<HttpState> {
     HttpState::new(
         HttpSetup::Live,
-        EgressPolicy::new(Some(base_url), extra).unwrap(),
+        EgressPolicy::new(Some(base_url), extra)
+            .unwrap()
+            .with_origins_var("AIRFLOW_ALLOWED_ORIGINS".into()),
         Scrubber::default(),
         Scrubber::default(),
         false,

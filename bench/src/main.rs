@@ -14,6 +14,7 @@
 mod cassette;
 mod child;
 mod directory;
+mod in_process;
 mod measure;
 mod native;
 mod native_connector;

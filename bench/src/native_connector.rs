@@ -1,4 +1,4 @@
-//! The connector itself compiled natively: `airflow_connector::cli_sync::sync` over a loopback
+//! The connector itself compiled natively, synced by the shared engine (`in_process.rs`) over a loopback
 //! HTTP/1.1 transport with a new connection per request, as the component's host makes. Beside
 //! the component's loopback sync it separates what wasm, the component model and the harness
 //! cost from what the connector's own work (paging, mapping, JSON Lines) costs.
@@ -64,10 +64,9 @@ pub fn connector_sync(port: u16) -> Result<ConnectorRun, Error> {
     .collect();
     let config = Config::parse(&settings).map_err(|e| e.to_string())?;
     let transport = Loopback(RefCell::new(Http::new(port, Connections::PerRequest)));
-    let mut connector = Connector::new(&transport, config);
+    let connector = Connector::new(&transport, config);
     let started = Instant::now();
-    let stats = airflow_connector::cli_sync::sync(&mut connector, &mut std::io::sink())
-        .map_err(|e| e.to_string())?;
+    let stats = crate::in_process::sync(connector, &mut std::io::sink())?;
     let elapsed = started.elapsed();
     let requests = transport.0.borrow().requests;
     Ok(ConnectorRun {

@@ -6,12 +6,15 @@
 //! ```text
 //! guest-native CASSETTE [--mode pages|sync] [--reps N]
 //!   pages: list_resources page by page (fetch, parse, map), output dropped
-//!   sync:  the full sync of `cli_sync` with JSON Lines rendered into a sink
+//!   sync:  the full sync of the shared engine with JSON Lines rendered into a sink
 //! ```
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant;
+
+#[path = "../in_process.rs"]
+mod in_process;
 
 use airflow_connector::config::Config;
 use airflow_connector::connector::Connector;
@@ -95,8 +98,7 @@ fn run(args: &[String]) -> Result<(), String> {
         let (pages, items) = match mode.as_str() {
             "pages" => pages(&mut connector)?,
             "sync" => {
-                let stats = airflow_connector::cli_sync::sync(&mut connector, &mut std::io::sink())
-                    .map_err(|e| e.to_string())?;
+                let stats = in_process::sync(connector, &mut std::io::sink())?;
                 (0, stats.resources + stats.entitlements + stats.grants)
             }
             other => return Err(format!("--mode takes pages or sync, got `{other}`")),
