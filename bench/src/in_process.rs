@@ -48,7 +48,12 @@ pub fn sync<T: Transport>(
     out: &mut impl std::io::Write,
 ) -> Result<SyncStats, String> {
     let mut contract = InProcess(connector);
-    sync_engine::block_on(sync::run(&mut contract, out, sync::memory_spool, &NoProgress))
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    sync_engine::block_on(sync::run(
+        &mut contract,
+        out,
+        sync::memory_spool,
+        &NoProgress,
+    ))
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }

@@ -131,7 +131,7 @@ impl Cassette {
     }
 
     /// Only the settings a cassette was recorded with. Reading stops as soon as `format` and
-    /// `settings` are known (they come first in what `save` writes), so a 33 MB cassette is
+    /// `settings` are known (they come first in what `save` writes), so a large cassette is
     /// not scanned just for its head.
     pub fn load_settings(path: &Path) -> Result<BTreeMap<String, String>> {
         let file = std::fs::File::open(path)

@@ -220,8 +220,9 @@ macro_rules! guest_call {
 type CallResult<T> =
     Result<wasmtime::Result<Result<T, wit::ConnectorError>>, tokio::time::error::Elapsed>;
 
-/// The host's imports (WASI p2 and HTTP), built once per process: 0.4 ms, a fifth of a warm
-/// start, so the CLI builds it on another thread while it parses flags and maps the component.
+/// The host's imports (WASI p2 and HTTP), built once per process: a sizeable part of a warm
+/// start (BENCHMARKS.md), so the CLI builds it on another thread while it parses flags and maps
+/// the component.
 fn linker() -> Result<&'static Linker<HostState>, HarnessError> {
     static LINKER: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
     LINKER

@@ -253,7 +253,7 @@ fn runtime(message: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    // Engine and host linker (~0.6 ms) are built while flags and settings are read.
+    // Engine and host linker are built on another thread while flags and settings are read.
     std::thread::spawn(Harness::prepare);
     let cli = Cli::parse();
     // One thread: a run is one guest making one request at a time, and the only tasks

@@ -130,7 +130,7 @@ fn check_json_type(what: &str, response: &Response) -> Result<(), Error> {
 
 /// What was wrong with a body that did not parse as the expected JSON, and how it starts.
 /// Only here is the body turned into text: on success that would be a second pass over every
-/// page (measured: ~10% of the component's work per page).
+/// page (BENCHMARKS.md, "Effect of the optimisations").
 fn json_error(what: &str, response: &Response, e: &serde_json::Error) -> Error {
     let status = response.status;
     let text = String::from_utf8_lossy(&response.body);

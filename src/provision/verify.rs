@@ -34,7 +34,7 @@
 //! A write Airflow answers with a server error is read back the same way (Airflow answers 500
 //! when concurrent updates collide), and redone when it did not take effect.
 //!
-//! What this does not catch (README, "Concurrent changes"): a competitor slower than the bound
+//! What this does not catch (docs/provisioning.md, "Concurrent changes"): a competitor slower than the bound
 //! (a stalled process, a write retried after back-offs), and one that does not verify at all,
 //! such as an edit in the Airflow UI after our last read back.
 

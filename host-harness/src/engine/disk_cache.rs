@@ -17,7 +17,7 @@
 //!   `/proc/self/fd`) and makes its code executable. The file's identity (device, inode, size,
 //!   mtime, ctime) when it was written, or when its hash was checked and it had not changed for
 //!   [`SETTLED`], is recorded beside it (`<key>.verified`, 0600); while the entry keeps that
-//!   identity the 2 MB are not hashed again (about 0.9 ms a start): changing a file's bytes
+//!   identity the entry is not hashed again on every start: changing a file's bytes
 //!   moves its ctime, which only the kernel sets, and replacing it changes the inode.
 //!
 //! What this does not defend against: a writer with this user's rights (it could change the

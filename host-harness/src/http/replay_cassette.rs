@@ -1,6 +1,6 @@
 //! A cassette as replay holds it: requests parsed (they are matched), response bodies as the
-//! compact bytes replay sends, kept out of memory in a spill file. A 100k-user cassette is
-//! 33 MB; holding it made replay's memory grow with the directory, which a sync over HTTP
+//! compact bytes replay sends, kept out of memory in a spill file. A large directory's
+//! cassette is large; holding it made replay's memory grow with the directory, which a sync over HTTP
 //! does not (BENCHMARKS.md, "Memory bounded by a page").
 
 use std::collections::BTreeMap;
@@ -210,10 +210,9 @@ struct ResponseIn {
     text: Option<String>,
 }
 
-/// A JSON value re-serialised compactly as it is parsed, without building a tree. Measured
-/// on the 10k-user cassette: a `Value` tree per body cost ~570 M instructions to load, this
-/// ~250 M; capturing the raw text and stripping its whitespace instead cost more than this
-/// (serde_json reads a `Read` one byte at a time either way).
+/// A JSON value re-serialised compactly as it is parsed, without building a tree: a `Value`
+/// tree per body, or capturing the raw text and stripping its whitespace, cost more to load
+/// (BENCHMARKS.md; serde_json reads a `Read` one byte at a time either way).
 struct CompactJson(Vec<u8>);
 
 impl<'de> Deserialize<'de> for CompactJson {
