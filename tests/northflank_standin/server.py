@@ -30,6 +30,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 SEED = 13
 ORG_ID = "standin-org"
+# The client whose check (hosts/northflank-js-client) this server passes; cassettes recorded
+# from it name this and say they are synthetic (GET /__standin/about).
+CHECKED_WITH = "@northflank/js-client 0.9.5"
+REFERENCE = "/work/shared/reference/northflank-api.md (sections 1-5, decisions for section 8)"
 
 # Display names from the JS client's `requiredPermissions` [reference §1].
 MEMBERS_READ = "Organisation > Admin > Members > Read"
@@ -700,13 +704,18 @@ ADMIN = "/__standin"
 
 
 def admin(standin: Standin, method: str, path: str, body: bytes | None) -> tuple[int, Any]:
-    """GET  /__standin/org       the current organisation, with derived role memberships
+    """GET  /__standin/about     what this server is: synthetic, the client it was checked with
+    GET  /__standin/org       the current organisation, with derived role memberships
     GET  /__standin/tokens    the test tokens
     GET  /__standin/requests  every /v1 request so far (no token values), and their count
     POST /__standin/reset     back to the seed: data, rate-limit window, request log
     POST /__standin/config    {"rateLimit", "resetSeconds", "remaining", "directorySync",
                                "bothMembership"}: change behaviour at run time"""
     sub = path[len(ADMIN):].rstrip("/")
+    if method == "GET" and sub == "/about":
+        return 200, {"synthetic": True, "service": "Northflank API stand-in (not the real "
+                     "service)", "checkedWith": CHECKED_WITH, "reference": REFERENCE,
+                     "seed": standin.seed_org.get("seed")}
     if method == "GET" and sub == "/org":
         org = standin.org
         role_members = {}

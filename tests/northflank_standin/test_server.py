@@ -102,6 +102,12 @@ class SeedTest(unittest.TestCase):
             {"full", "no-members-read", "no-roles-read", "no-directory-groups-read", "writer",
              "team-scoped"})
 
+    def test_checked_with_names_the_pinned_client(self) -> None:
+        with open(os.path.join(HERE, "../../hosts/northflank-js-client/package.json"),
+                  encoding="utf-8") as f:
+            pinned = json.load(f)["dependencies"]["@northflank/js-client"]
+        self.assertEqual(server.CHECKED_WITH, f"@northflank/js-client {pinned}")
+
     def test_same_seed_same_org(self) -> None:
         self.assertEqual(server.build_org(13), server.build_org(13))
         self.assertNotEqual(server.build_org(13)["members"], server.build_org(14)["members"])
@@ -336,6 +342,9 @@ class ProvisioningTest(StandinCase):
         self.assertEqual(view["roleMembers"]["unused"], [])
         _, _, log = self.call("GET", "/__standin/requests", None)
         self.assertEqual(log["count"], 0)
+        _, _, about = self.call("GET", "/__standin/about", None)
+        self.assertEqual((about["synthetic"], about["checkedWith"]),
+                         (True, server.CHECKED_WITH))
 
 
 class RateLimitTest(StandinCase):
