@@ -143,6 +143,12 @@ class PagingTest(StandinCase):
         self.assertEqual(past, {"data": {"members": []},
                                 "pagination": {"hasNextPage": False, "count": 0}})
 
+    def test_the_cursor_wins_over_page(self) -> None:
+        _, _, first = self.call("GET", "/v1/org-members?per_page=100")
+        cursor = first["pagination"]["cursor"]
+        _, _, both = self.call("GET", f"/v1/org-members?per_page=100&page=3&cursor={cursor}")
+        self.assertEqual(both["data"]["members"][0]["id"], SEED_ORG["members"][100]["id"])
+
     def test_a_garbage_or_foreign_cursor_is_a_400(self) -> None:
         _, _, roles = self.call("GET", "/v1/org-roles?per_page=1")
         foreign = roles["pagination"]["cursor"]
