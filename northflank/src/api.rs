@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn a_role_member_of_unknown_kind_is_refused() {
-        let r = serde_json::from_str::<RoleMembers>(r#"{"members":[{"id":"a","type":"inherited"}]}"#);
+        let r =
+            serde_json::from_str::<RoleMembers>(r#"{"members":[{"id":"a","type":"inherited"}]}"#);
         assert!(r.is_err());
         let r = serde_json::from_str::<RoleMembers>(r#"{"members":[{"id":"a"}]}"#);
         assert!(r.is_err());

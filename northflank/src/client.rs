@@ -103,13 +103,23 @@ impl<T: Transport> Client<T> {
     pub fn members_page(&mut self, cursor: Option<&str>, per_page: u32) -> Result<Page<Member>> {
         let path = paged_path("/v1/org-members", cursor, per_page, &[]);
         let page: Paged<Members> = self.get("listing org members", MEMBERS_READ, &path)?;
-        Self::page(page.data.members, page.pagination, "listing org members", cursor)
+        Self::page(
+            page.data.members,
+            page.pagination,
+            "listing org members",
+            cursor,
+        )
     }
 
     pub fn roles_page(&mut self, cursor: Option<&str>, per_page: u32) -> Result<Page<Role>> {
         let path = paged_path("/v1/org-roles", cursor, per_page, &[]);
         let page: Paged<Roles> = self.get("listing org roles", ROLES_READ, &path)?;
-        Self::page(page.data.roles, page.pagination, "listing org roles", cursor)
+        Self::page(
+            page.data.roles,
+            page.pagination,
+            "listing org roles",
+            cursor,
+        )
     }
 
     pub fn role(&mut self, role: &str) -> Result<Role> {
@@ -137,8 +147,11 @@ impl<T: Transport> Client<T> {
 
     /// Not paginated: one request lists every group.
     pub fn directory_groups(&mut self) -> Result<Vec<DirectoryGroup>> {
-        let single: Single<DirectoryGroups> =
-            self.get("listing directory groups", ROLES_READ, "/v1/directory-groups")?;
+        let single: Single<DirectoryGroups> = self.get(
+            "listing directory groups",
+            ROLES_READ,
+            "/v1/directory-groups",
+        )?;
         Ok(single.data.directory_groups)
     }
 
@@ -149,7 +162,10 @@ impl<T: Transport> Client<T> {
     ) -> Result<Page<DirectoryMember>> {
         let base = format!("/v1/directory-groups/{}/members", encode(group));
         let path = paged_path(&base, cursor, PER_PAGE, &[]);
-        let what = format!("listing the members of directory group `{}`", excerpt(group));
+        let what = format!(
+            "listing the members of directory group `{}`",
+            excerpt(group)
+        );
         let page: Paged<DirectoryMembers> = self.get(&what, MEMBERS_READ, &path)?;
         Self::page(page.data.members, page.pagination, &what, cursor)
     }
@@ -203,7 +219,13 @@ impl<T: Transport> Client<T> {
         parse(&what, &response)
     }
 
-    fn write(&mut self, method: Method, what: &str, path: &str, body: Option<String>) -> Result<()> {
+    fn write(
+        &mut self,
+        method: Method,
+        what: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<()> {
         let what = naming(what, method, path);
         let response = self.send(method, &what, path, body, 1)?;
         if !(200..=299).contains(&response.status) {
@@ -215,7 +237,10 @@ impl<T: Transport> Client<T> {
     fn failure(&self, what: &str, permission: &str, response: &Response) -> Error {
         let retry_after = self
             .budget
-            .map(|b| b.reset.saturating_sub(T::monotonic_now().saturating_sub(b.seen_at)))
+            .map(|b| {
+                b.reset
+                    .saturating_sub(T::monotonic_now().saturating_sub(b.seen_at))
+            })
             .filter(|d| !d.is_zero())
             .or_else(|| retry_after_header(response));
         status_error(what, permission, response, retry_after)

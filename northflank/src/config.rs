@@ -59,7 +59,12 @@ impl Config {
                     Members > Read and Roles > Read";
         let api_token = match get(API_TOKEN).map(str::trim) {
             Some(t) if !t.is_empty() => t.to_string(),
-            Some(_) => return Err(Error::config(API_TOKEN, format!("is empty; set it to {what}"))),
+            Some(_) => {
+                return Err(Error::config(
+                    API_TOKEN,
+                    format!("is empty; set it to {what}"),
+                ))
+            }
             None => {
                 return Err(Error::config(
                     API_TOKEN,
@@ -68,7 +73,10 @@ impl Config {
             }
         };
         // The token goes into an HTTP header: a line break would split it.
-        if api_token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if api_token
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(Error::config(
                 API_TOKEN,
                 "contains spaces or control characters; paste the token alone",
@@ -158,9 +166,7 @@ fn parse_base_url(raw: &str) -> Result<String> {
         None => (rest, ""),
     };
     if authority.contains('@') {
-        return Err(bad(
-            "must not contain credentials; set `api_token` instead",
-        ));
+        return Err(bad("must not contain credentials; set `api_token` instead"));
     }
     let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
     if let Some(port) = port {
@@ -243,9 +249,16 @@ mod tests {
 
     #[test]
     fn base_url_is_normalised_and_bad_ones_are_named() {
-        let parse = |url: &str| Config::parse(&settings(&[("api_token", TOKEN), ("base_url", url)]));
-        assert_eq!(parse("http://127.0.0.1:8080/").unwrap().base_url, "http://127.0.0.1:8080");
-        assert_eq!(parse("https://nf.example.com/api/").unwrap().base_url, "https://nf.example.com/api");
+        let parse =
+            |url: &str| Config::parse(&settings(&[("api_token", TOKEN), ("base_url", url)]));
+        assert_eq!(
+            parse("http://127.0.0.1:8080/").unwrap().base_url,
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse("https://nf.example.com/api/").unwrap().base_url,
+            "https://nf.example.com/api"
+        );
         assert_eq!(parse("").unwrap().base_url, DEFAULT_BASE_URL);
         for (url, why) in [
             ("api.northflank.com", "must start with http"),

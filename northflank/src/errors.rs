@@ -73,8 +73,7 @@ fn said(response: &Response, d: &Detail) -> String {
 /// Whether a 401 is about a missing permission rather than the token itself.
 fn is_permission(d: &Detail) -> bool {
     d.required_permission.is_some()
-        || d
-            .message
+        || d.message
             .as_deref()
             .is_some_and(|m| m.to_ascii_lowercase().contains("permission"))
 }
@@ -152,7 +151,10 @@ mod tests {
             &response(401, r#"{"error":{"status":401,"message":"Unauthorized"}}"#),
             None,
         );
-        assert!(matches!(&bad, Error::Unauthenticated(m) if m.contains("`api_token`")), "{bad:?}");
+        assert!(
+            matches!(&bad, Error::Unauthenticated(m) if m.contains("`api_token`")),
+            "{bad:?}"
+        );
         let missing = status_error(
             WHAT,
             crate::api::MEMBERS_READ,
@@ -173,7 +175,10 @@ mod tests {
         let worded = status_error(
             WHAT,
             "P",
-            &response(401, r#"{"error":{"message":"API token lacks the required permission"}}"#),
+            &response(
+                401,
+                r#"{"error":{"message":"API token lacks the required permission"}}"#,
+            ),
             None,
         );
         assert!(matches!(worded, Error::PermissionDenied(_)));
@@ -186,7 +191,10 @@ mod tests {
     #[test]
     fn statuses_map_to_variants() {
         let api = r#"{"error":{"status":404,"message":"Role not found"}}"#;
-        assert!(matches!(status_error(WHAT, "P", &response(404, api), None), Error::NotFound(_)));
+        assert!(matches!(
+            status_error(WHAT, "P", &response(404, api), None),
+            Error::NotFound(_)
+        ));
         assert!(matches!(
             status_error(WHAT, "P", &response(404, "<html>nginx</html>"), None),
             Error::UpstreamProtocol(m) if m.contains("`base_url`") && m.contains("HTML page")
@@ -195,9 +203,18 @@ mod tests {
             status_error(WHAT, "P", &response(405, "Method Not Allowed"), None),
             Error::UpstreamProtocol(m) if m.contains("`Method Not Allowed`")
         ));
-        assert!(matches!(status_error(WHAT, "P", &response(400, "{}"), None), Error::InvalidArgument(_)));
-        assert!(matches!(status_error(WHAT, "P", &response(409, "{}"), None), Error::Conflict(_)));
-        assert!(matches!(status_error(WHAT, "P", &response(503, ""), None), Error::Unavailable(_)));
+        assert!(matches!(
+            status_error(WHAT, "P", &response(400, "{}"), None),
+            Error::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            status_error(WHAT, "P", &response(409, "{}"), None),
+            Error::Conflict(_)
+        ));
+        assert!(matches!(
+            status_error(WHAT, "P", &response(503, ""), None),
+            Error::Unavailable(_)
+        ));
         assert_eq!(
             status_error(WHAT, "P", &response(429, ""), Some(Duration::from_secs(90))),
             Error::RateLimited {

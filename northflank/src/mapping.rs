@@ -158,7 +158,10 @@ pub fn role_resource(role: &Role) -> Resource {
     if !groups.is_empty() {
         attributes.push(("directory_groups".to_string(), groups.join(", ")));
     }
-    for (key, value) in [("created_at", &role.created_at), ("updated_at", &role.updated_at)] {
+    for (key, value) in [
+        ("created_at", &role.created_at),
+        ("updated_at", &role.updated_at),
+    ] {
         if let Some(v) = value {
             attributes.push((key.to_string(), v.clone()));
         }
@@ -267,10 +270,20 @@ pub fn group_grant(group: &str, member: &DirectoryMember, position: u64) -> Gran
 }
 
 fn directory_user_id(group: &str, member: &DirectoryMember, position: u64) -> String {
-    if let Some(email) = member.emails.iter().flatten().find(|e| !e.trim().is_empty()) {
+    if let Some(email) = member
+        .emails
+        .iter()
+        .flatten()
+        .find(|e| !e.trim().is_empty())
+    {
         return email.trim().to_ascii_lowercase();
     }
-    if let Some(name) = member.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    if let Some(name) = member
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         return format!("name:{name}");
     }
     format!("unnamed:{group}:{position}")
@@ -323,8 +336,14 @@ mod tests {
             id: id.into(),
             name: Some("Ada Lovelace".into()),
             emails: Some(vec![
-                Email { address: Some("old@example.com".into()), verified: Some(false) },
-                Email { address: Some("ada@example.com".into()), verified: Some(true) },
+                Email {
+                    address: Some("old@example.com".into()),
+                    verified: Some(false),
+                },
+                Email {
+                    address: Some("ada@example.com".into()),
+                    verified: Some(true),
+                },
             ]),
             joined_at: Some("2026-01-20T11:19:53.175Z".into()),
             finalized,
@@ -332,19 +351,28 @@ mod tests {
     }
 
     fn attr<'a>(r: &'a Resource, key: &str) -> Option<&'a str> {
-        r.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        r.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn a_member_maps_to_a_user_with_the_verified_email() {
         let r = user_resource(&member("ada", Some(true)));
-        assert_eq!((r.id.as_str(), r.display_name.as_str()), ("ada", "Ada Lovelace"));
+        assert_eq!(
+            (r.id.as_str(), r.display_name.as_str()),
+            ("ada", "Ada Lovelace")
+        );
         let u = r.user.clone().unwrap();
         assert_eq!(u.email.as_deref(), Some("ada@example.com"));
         assert_eq!(u.status, AccountStatus::Enabled);
         assert_eq!(u.created_at.as_deref(), Some("2026-01-20T11:19:53.175Z"));
         assert_eq!(attr(&r, "finalized"), Some("true"));
-        assert_eq!(attr(&r, "emails"), Some("old@example.com (unverified), ada@example.com"));
+        assert_eq!(
+            attr(&r, "emails"),
+            Some("old@example.com (unverified), ada@example.com")
+        );
         assert_eq!(attr(&r, "note"), None);
     }
 
@@ -380,7 +408,10 @@ mod tests {
                             restriction_mode: Some("notIn".into()),
                         }),
                     },
-                    TeamRestriction { team_id: "team-b".into(), restrictions: None },
+                    TeamRestriction {
+                        team_id: "team-b".into(),
+                        restrictions: None,
+                    },
                 ]),
             }),
             directory_groups: Some(vec!["directory_group_A".into(), "directory_group_B".into()]),
@@ -390,8 +421,14 @@ mod tests {
         let r = role_resource(&role);
         assert_eq!(r.display_name, "Developer");
         assert_eq!(attr(&r, "restricted"), Some("true"));
-        assert_eq!(attr(&r, "restrictions"), Some("team-a (projects not in p1, p2); team-b"));
-        assert_eq!(attr(&r, "directory_groups"), Some("directory_group_A, directory_group_B"));
+        assert_eq!(
+            attr(&r, "restrictions"),
+            Some("team-a (projects not in p1, p2); team-b")
+        );
+        assert_eq!(
+            attr(&r, "directory_groups"),
+            Some("directory_group_A, directory_group_B")
+        );
         assert_eq!(attr(&r, "updated_at"), Some("2026-02-01T00:00:00.000Z"));
         assert_eq!(role_entitlement("dev", "Developer").id, "role:dev:member");
     }
@@ -401,16 +438,33 @@ mod tests {
         let e = role_grant("dev", "ada", MembershipType::Explicit, &["g".into()]);
         assert_eq!(e.id, "role:dev:member:user:ada");
         assert_eq!(e.entitlement_id, "role:dev:member");
-        let i = role_grant("dev", "ada", MembershipType::Implicit, &["g1".into(), "g2".into()]);
+        let i = role_grant(
+            "dev",
+            "ada",
+            MembershipType::Implicit,
+            &["g1".into(), "g2".into()],
+        );
         assert_eq!(i.id, "role:dev:member:user:ada:implicit:via:g1,g2");
         assert_eq!(i.principal, ResourceRef::new(USER, "ada"));
-        assert_eq!(role_grant("dev", "ada", MembershipType::Implicit, &[]).id, "role:dev:member:user:ada:implicit");
+        assert_eq!(
+            role_grant("dev", "ada", MembershipType::Implicit, &[]).id,
+            "role:dev:member:user:ada:implicit"
+        );
         assert_eq!(
             parse_role_grant_id(&e.id),
-            Some(RoleGrantId { role: "dev".into(), member: "ada".into(), implicit: false })
+            Some(RoleGrantId {
+                role: "dev".into(),
+                member: "ada".into(),
+                implicit: false
+            })
         );
         assert!(parse_role_grant_id(&i.id).unwrap().implicit);
-        for bad in ["role:dev:member:user:", "group:g:member:user:a", "role:dev:member:user:a:other", "role::member:user:a"] {
+        for bad in [
+            "role:dev:member:user:",
+            "group:g:member:user:a",
+            "role:dev:member:user:a:other",
+            "role::member:user:a",
+        ] {
             assert_eq!(parse_role_grant_id(bad), None, "{bad}");
         }
         assert_eq!(parse_role_entitlement("role:dev:member"), Some("dev"));
@@ -419,19 +473,34 @@ mod tests {
 
     #[test]
     fn group_members_without_an_id_become_directory_users() {
-        let with_id = DirectoryMember { id: Some("ada".into()), name: None, emails: None };
+        let with_id = DirectoryMember {
+            id: Some("ada".into()),
+            name: None,
+            emails: None,
+        };
         let g = group_grant("directory_group_1", &with_id, 0);
         assert_eq!(g.id, "group:directory_group_1:member:user:ada");
         let cases = [
-            (Some(vec!["New.Hire@Example.com".to_string()]), Some("New"), "new.hire@example.com"),
+            (
+                Some(vec!["New.Hire@Example.com".to_string()]),
+                Some("New"),
+                "new.hire@example.com",
+            ),
             (None, Some("Nora New"), "name:Nora New"),
             (Some(vec![]), None, "unnamed:directory_group_1:7"),
         ];
         for (emails, name, want) in cases {
-            let m = DirectoryMember { id: None, name: name.map(str::to_string), emails };
+            let m = DirectoryMember {
+                id: None,
+                name: name.map(str::to_string),
+                emails,
+            };
             let g = group_grant("directory_group_1", &m, 7);
             assert_eq!(g.principal, ResourceRef::new(DIRECTORY_USER, want));
-            assert_eq!(g.id, format!("group:directory_group_1:member:directory_user:{want}"));
+            assert_eq!(
+                g.id,
+                format!("group:directory_group_1:member:directory_user:{want}")
+            );
         }
     }
 }

@@ -136,15 +136,48 @@ mod tests {
         let m = metadata();
         assert_eq!(m.name, "northflank");
         let names: Vec<_> = m.config_fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["api_token", "base_url", "provisioning", "allow_insecure_http"]);
-        let secret: Vec<_> = m.config_fields.iter().filter(|f| f.secret).map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "api_token",
+                "base_url",
+                "provisioning",
+                "allow_insecure_http"
+            ]
+        );
+        let secret: Vec<_> = m
+            .config_fields
+            .iter()
+            .filter(|f| f.secret)
+            .map(|f| f.name.as_str())
+            .collect();
         assert_eq!(secret, ["api_token"]);
-        let required: Vec<_> = m.config_fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
+        let required: Vec<_> = m
+            .config_fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name.as_str())
+            .collect();
         assert_eq!(required, ["api_token"]);
-        let types: Vec<_> = m.resource_types.iter().map(|t| (t.id.as_str(), t.capabilities.sync, t.capabilities.inline_grants)).collect();
+        let types: Vec<_> = m
+            .resource_types
+            .iter()
+            .map(|t| {
+                (
+                    t.id.as_str(),
+                    t.capabilities.sync,
+                    t.capabilities.inline_grants,
+                )
+            })
+            .collect();
         assert_eq!(
             types,
-            [("user", true, true), ("role", true, false), ("group", true, false), ("directory_user", false, true)]
+            [
+                ("user", true, true),
+                ("role", true, false),
+                ("group", true, false),
+                ("directory_user", false, true)
+            ]
         );
     }
 }

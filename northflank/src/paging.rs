@@ -38,7 +38,10 @@ pub fn decode(listing: &str, token: Option<&str>) -> Result<Option<Position>> {
 }
 
 fn parse(listing: &str, token: &str) -> Option<Position> {
-    let rest = token.strip_prefix(PREFIX)?.strip_prefix(listing)?.strip_prefix(':')?;
+    let rest = token
+        .strip_prefix(PREFIX)?
+        .strip_prefix(listing)?
+        .strip_prefix(':')?;
     let (seen, cursor) = rest.split_once(':')?;
     let seen = seen.parse::<u64>().ok()?;
     let valid = !cursor.is_empty()
@@ -79,7 +82,10 @@ mod tests {
             let t = encode("role=dev", 200, cursor);
             assert_eq!(
                 decode("role=dev", Some(&t)),
-                Ok(Some(Position { seen: 200, cursor: cursor.into() }))
+                Ok(Some(Position {
+                    seen: 200,
+                    cursor: cursor.into()
+                }))
             );
         }
         assert_eq!(decode(MEMBERS, None), Ok(None));

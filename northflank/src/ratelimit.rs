@@ -141,7 +141,10 @@ mod tests {
     fn a_low_budget_is_spread_over_the_time_to_the_reset() {
         // 110 spendable (120 - reserve 10) over 55 s: one request every 0.5 s.
         let b = budget(Some(1000), 120, 55);
-        assert_eq!(pace(Some(&b), S(100)), Pace::Wait(Duration::from_millis(500)));
+        assert_eq!(
+            pace(Some(&b), S(100)),
+            Pace::Wait(Duration::from_millis(500))
+        );
         // Time already passed since the answer counts towards the wait.
         assert_eq!(
             pace(Some(&b), S(100) + Duration::from_millis(200)),
@@ -149,7 +152,10 @@ mod tests {
         );
         assert_eq!(pace(Some(&b), S(101)), Pace::Go);
         // A long window is capped per request.
-        assert_eq!(pace(Some(&budget(Some(1000), 50, 3000)), S(100)), Pace::Wait(MAX_PAUSE));
+        assert_eq!(
+            pace(Some(&budget(Some(1000), 50, 3000)), S(100)),
+            Pace::Wait(MAX_PAUSE)
+        );
     }
 
     #[test]
@@ -160,10 +166,15 @@ mod tests {
         for remaining in [0, 1, 10] {
             assert_eq!(
                 pace(Some(&budget(Some(1000), remaining, 600)), S(130)),
-                Pace::Exhausted { retry_after: S(570) }
+                Pace::Exhausted {
+                    retry_after: S(570)
+                }
             );
         }
-        assert!(matches!(pace(Some(&budget(Some(1000), 11, 600)), S(100)), Pace::Wait(_)));
+        assert!(matches!(
+            pace(Some(&budget(Some(1000), 11, 600)), S(100)),
+            Pace::Wait(_)
+        ));
     }
 
     #[test]
@@ -178,7 +189,12 @@ mod tests {
         let now = S(7);
         assert_eq!(
             observe(Some("1000"), Some("42"), Some("120"), now),
-            Some(Budget { limit: Some(1000), remaining: 42, reset: S(120), seen_at: now })
+            Some(Budget {
+                limit: Some(1000),
+                remaining: 42,
+                reset: S(120),
+                seen_at: now
+            })
         );
         assert_eq!(
             observe(None, Some("3"), Some("1.5"), now).map(|b| (b.limit, b.reset)),

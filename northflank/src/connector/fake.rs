@@ -154,11 +154,17 @@ impl FakeNorthflank {
     }
 
     fn headers(&self) -> Vec<(String, String)> {
-        let mut h = vec![("content-type".to_string(), "application/json; charset=utf-8".to_string())];
+        let mut h = vec![(
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )];
         if self.rate_headers.get() {
             let reset = self.window_end.get().saturating_sub(now()).as_secs();
             h.push(("x-ratelimit-limit".into(), self.limit.get().to_string()));
-            h.push(("x-ratelimit-remaining".into(), self.remaining.get().to_string()));
+            h.push((
+                "x-ratelimit-remaining".into(),
+                self.remaining.get().to_string(),
+            ));
             h.push(("x-ratelimit-reset".into(), reset.to_string()));
         }
         h
@@ -173,7 +179,10 @@ impl FakeNorthflank {
     }
 
     fn error(&self, status: u16, message: &str) -> Result<Response, String> {
-        self.answer(status, json!({"error": {"status": status, "message": message}}))
+        self.answer(
+            status,
+            json!({"error": {"status": status, "message": message}}),
+        )
     }
 
     fn page(&self, rows: Vec<Value>, key: &str, query: &str) -> Result<Response, String> {
@@ -264,7 +273,12 @@ impl FakeNorthflank {
                 if let Some(denied) = need(MEMBERS_READ) {
                     return denied;
                 }
-                let rows = self.members.borrow().iter().map(|m| self.member_json(&m.id)).collect();
+                let rows = self
+                    .members
+                    .borrow()
+                    .iter()
+                    .map(|m| self.member_json(&m.id))
+                    .collect();
                 self.page(rows, "members", query)
             }
             (Method::Get, ["v1", "org-roles"]) => {
@@ -297,8 +311,9 @@ impl FakeNorthflank {
                 if let Some(denied) = need(ROLES_MANAGE) {
                     return denied;
                 }
-                let body: Value = serde_json::from_slice(request.body.as_deref().unwrap_or_default())
-                    .map_err(|e| e.to_string())?;
+                let body: Value =
+                    serde_json::from_slice(request.body.as_deref().unwrap_or_default())
+                        .map_err(|e| e.to_string())?;
                 let user = body["userId"].as_str().unwrap_or_default().to_string();
                 if !self.members.borrow().iter().any(|m| m.id == user) {
                     return self.error(404, "User not found");
@@ -396,7 +411,10 @@ impl Transport for &FakeNorthflank {
         }
         let answer = self.route(request)?;
         if self.echo_token.get() && answer.status != 200 {
-            return self.error(answer.status, &format!("request with Authorization: {auth} refused; token {TOKEN}"));
+            return self.error(
+                answer.status,
+                &format!("request with Authorization: {auth} refused; token {TOKEN}"),
+            );
         }
         Ok(answer)
     }

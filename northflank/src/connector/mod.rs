@@ -219,7 +219,10 @@ impl<T: Transport> Connector<T> {
                     .into_iter()
                     .find(|g| g.id == resource.id)
                     .ok_or_else(|| no_such_group(&resource.id))?;
-                vec![mapping::group_entitlement(&group.id, &mapping::group_name(&group))]
+                vec![mapping::group_entitlement(
+                    &group.id,
+                    &mapping::group_name(&group),
+                )]
             }
             USER | DIRECTORY_USER => Vec::new(),
             other => return Err(unknown_type(other)),
@@ -249,9 +252,9 @@ impl<T: Transport> Connector<T> {
         let listing = paging::role_listing(role);
         let at = paging::decode(&listing, token)?;
         let via = self.linked_groups(role)?;
-        let page = self
-            .client
-            .role_members_page(role, at.as_ref().map(|p| p.cursor.as_str()), None)?;
+        let page =
+            self.client
+                .role_members_page(role, at.as_ref().map(|p| p.cursor.as_str()), None)?;
         let seen = at.map_or(0, |p| p.seen) + page.rows.len() as u64;
         let mut grants: Vec<Grant> = Vec::with_capacity(page.rows.len());
         for row in &page.rows {

@@ -157,7 +157,11 @@ fn held<T: Transport>(c: &mut Connector<T>, role: &str, member: &str) -> Result<
     )))
 }
 
-fn outcome(status: OutcomeStatus, message: String, grant: Option<connector_sdk::model::Grant>) -> ProvisionOutcome {
+fn outcome(
+    status: OutcomeStatus,
+    message: String,
+    grant: Option<connector_sdk::model::Grant>,
+) -> ProvisionOutcome {
     ProvisionOutcome {
         status,
         message,
@@ -168,7 +172,14 @@ fn outcome(status: OutcomeStatus, message: String, grant: Option<connector_sdk::
 }
 
 fn grant<T: Transport>(c: &mut Connector<T>, role: &str, member: &str) -> Result<ProvisionOutcome> {
-    let explicit = || Some(mapping::role_grant(role, member, MembershipType::Explicit, &[]));
+    let explicit = || {
+        Some(mapping::role_grant(
+            role,
+            member,
+            MembershipType::Explicit,
+            &[],
+        ))
+    };
     let before = held(c, role, member)?;
     if before.explicit {
         return Ok(outcome(
@@ -239,7 +250,11 @@ fn revoke<T: Transport>(
                 }
             )));
         }
-        let how = if implicit_grant { "through a directory group" } else { "explicitly" };
+        let how = if implicit_grant {
+            "through a directory group"
+        } else {
+            "explicitly"
+        };
         return Ok(outcome(
             OutcomeStatus::AlreadyDone,
             format!("`{member}` does not hold org role `{role}` {how}; nothing written"),
@@ -247,7 +262,10 @@ fn revoke<T: Transport>(
         ));
     }
     if let Err(e) = c.client.remove_role_member(role, member) {
-        if !matches!(e, Error::Unavailable(_) | Error::NotFound(_) | Error::Conflict(_)) {
+        if !matches!(
+            e,
+            Error::Unavailable(_) | Error::NotFound(_) | Error::Conflict(_)
+        ) {
             return Err(e);
         }
         let after = held(c, role, member)?;
@@ -316,12 +334,16 @@ fn granting_groups<T: Transport>(c: &mut Connector<T>, role: &str, member: &str)
         }
     }
     let names = c.client.directory_groups()?;
-    let shown: Vec<String> = (if listing.is_empty() { linked.iter().collect() } else { listing })
-        .into_iter()
-        .map(|id| match names.iter().find(|g| &g.id == id) {
-            Some(g) => format!("directory group `{}` ({id})", mapping::group_name(g)),
-            None => format!("directory group `{id}`"),
-        })
-        .collect();
+    let shown: Vec<String> = (if listing.is_empty() {
+        linked.iter().collect()
+    } else {
+        listing
+    })
+    .into_iter()
+    .map(|id| match names.iter().find(|g| &g.id == id) {
+        Some(g) => format!("directory group `{}` ({id})", mapping::group_name(g)),
+        None => format!("directory group `{id}`"),
+    })
+    .collect();
     Ok(shown.join(", "))
 }
