@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::wit;
 use crate::bindings::{ConnectorWorld, ConnectorWorldPre};
 use crate::cassette::Cassette;
+use crate::contract_types as convert;
 use crate::error::{ConnectorError, HarnessError};
 use crate::guest_stderr::GuestStderr;
 use crate::http::egress::{EgressPolicy, Origin};
@@ -22,6 +23,8 @@ use crate::progress::Progress;
 use crate::scrub::Scrubber;
 use crate::settings;
 use crate::sync::SyncStats;
+use connector_sdk::model;
+use sync_engine::sync::Contract;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum HttpMode {
@@ -698,6 +701,53 @@ impl Harness {
         // can still be adding interactions while the cassette is written.
         drop(instance);
         Ok(http.finish()?)
+    }
+}
+
+/// The guest's calls as the sync engine sees them: binding types moved into the SDK's model.
+impl Contract for Harness {
+    type Error = HarnessError;
+
+    async fn resource_types(&mut self) -> Result<Vec<model::ResourceType>, HarnessError> {
+        let types = Harness::resource_types(self).await?;
+        Ok(types.into_iter().map(convert::resource_type).collect())
+    }
+
+    async fn list_resources(
+        &mut self,
+        resource_type: &str,
+        page_token: Option<&str>,
+    ) -> Result<model::ResourcePage, HarnessError> {
+        let page = Harness::list_resources(self, resource_type, page_token).await?;
+        Ok(convert::resource_page(page))
+    }
+
+    async fn list_entitlements(
+        &mut self,
+        resource: &model::ResourceRef,
+        page_token: Option<&str>,
+    ) -> Result<model::EntitlementPage, HarnessError> {
+        let resource = convert::wit_resource_ref(resource);
+        let page = Harness::list_entitlements(self, &resource, page_token).await?;
+        Ok(convert::entitlement_page(page))
+    }
+
+    async fn list_grants(
+        &mut self,
+        resource: &model::ResourceRef,
+        page_token: Option<&str>,
+    ) -> Result<model::GrantPage, HarnessError> {
+        let resource = convert::wit_resource_ref(resource);
+        let page = Harness::list_grants(self, &resource, page_token).await?;
+        Ok(convert::grant_page(page))
+    }
+
+    async fn session_info(&mut self) -> Result<Vec<(String, String)>, HarnessError> {
+        Harness::session_info(self).await
+    }
+
+    fn requests(&self) -> u64 {
+        Harness::requests(self)
     }
 }
 

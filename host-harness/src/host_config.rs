@@ -10,34 +10,14 @@ use crate::http::egress::Origin;
 use crate::limits::{Limits, MIB};
 use crate::settings::SettingsError;
 
-pub const ALLOWED_ORIGINS: &str = "allowed_origins";
-pub const DEADLINE: &str = "deadline";
-pub const CONNECT_TIMEOUT: &str = "connect_timeout";
-pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
-pub const BETWEEN_BYTES_TIMEOUT: &str = "between_bytes_timeout";
-pub const MEMORY_LIMIT_MIB: &str = "memory_limit_mib";
-pub const MAX_BODY_MIB: &str = "max_body_mib";
-
-/// Config-file keys that belong to the harness, not to the connector.
-pub const HOST_KEYS: [&str; 7] = [
-    ALLOWED_ORIGINS,
-    DEADLINE,
-    CONNECT_TIMEOUT,
-    FIRST_BYTE_TIMEOUT,
-    BETWEEN_BYTES_TIMEOUT,
-    MEMORY_LIMIT_MIB,
-    MAX_BODY_MIB,
-];
+// The keys are declared beside the config-file reader, which sets them aside for this module.
+pub use crate::settings::host_keys::*;
 
 /// No limit may exceed a day: a larger value is a typo, not a policy.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// 4 GiB is all a 32-bit guest can address, so neither memory nor a body can use more.
 const MAX_MEMORY_MIB: u64 = 4096;
 const MAX_BODY_MIB_VALUE: u64 = MAX_MEMORY_MIB;
-
-pub fn is_host_key(key: &str) -> bool {
-    HOST_KEYS.contains(&key)
-}
 
 /// Harness options from the command line, unparsed so errors name the flag.
 #[derive(Debug, Default, Clone)]

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::sync::SyncStats;
+use sync_engine::sync::SyncStats;
 
 /// The engine's observer; the harness's syncs take it `Sync`, so their futures stay `Send`.
 pub use sync_engine::sync::{NoProgress, Progress};

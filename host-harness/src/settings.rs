@@ -15,6 +15,31 @@ use thiserror::Error;
 
 use crate::bindings::wit;
 
+/// The config file's keys that configure the harness itself (`host_config`), not the connector.
+pub mod host_keys {
+    pub const ALLOWED_ORIGINS: &str = "allowed_origins";
+    pub const DEADLINE: &str = "deadline";
+    pub const CONNECT_TIMEOUT: &str = "connect_timeout";
+    pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
+    pub const BETWEEN_BYTES_TIMEOUT: &str = "between_bytes_timeout";
+    pub const MEMORY_LIMIT_MIB: &str = "memory_limit_mib";
+    pub const MAX_BODY_MIB: &str = "max_body_mib";
+
+    pub const HOST_KEYS: [&str; 7] = [
+        ALLOWED_ORIGINS,
+        DEADLINE,
+        CONNECT_TIMEOUT,
+        FIRST_BYTE_TIMEOUT,
+        BETWEEN_BYTES_TIMEOUT,
+        MEMORY_LIMIT_MIB,
+        MAX_BODY_MIB,
+    ];
+
+    pub fn is_host_key(key: &str) -> bool {
+        HOST_KEYS.contains(&key)
+    }
+}
+
 /// The setting keys the harness itself knows about; any other key passes through untouched.
 pub const BASE_URL: &str = "base_url";
 pub const USERNAME: &str = "username";
@@ -193,7 +218,7 @@ fn parse_config_file(
     };
     map.into_iter()
         // Sandbox and limit keys configure the harness (see `host_config`), not the connector.
-        .filter(|(key, _)| !crate::host_config::is_host_key(key))
+        .filter(|(key, _)| !host_keys::is_host_key(key))
         .map(|(key, value)| {
             let value = match value {
                 serde_json::Value::String(s) => s,
