@@ -294,10 +294,20 @@ where
         .resource_types()
         .await
         .map_err(SyncError::Contract)?;
-    for t in &types {
-        write_line(out, &mut buf, &Line::resource_type(t))?;
-        stats.resource_types += 1;
-    }
+    // The type lines wait for the first page: a connector that fails its first call (a token
+    // without a permission, a server that is down) leaves no output at all, rather than a
+    // header a reader could take for an empty directory.
+    let mut header_written = false;
+    let mut write_header = |out: &mut W, buf: &mut Vec<u8>, stats: &mut SyncStats| {
+        if !header_written {
+            header_written = true;
+            for t in &types {
+                write_line(out, buf, &Line::resource_type(t))?;
+                stats.resource_types += 1;
+            }
+        }
+        Ok::<(), SyncError<C::Error>>(())
+    };
 
     // Types whose resources come inline with other types' pages, possibly repeatedly.
     let inline: HashSet<&str> = types
@@ -325,6 +335,7 @@ where
                 .list_resources(&t.id, token.as_deref())
                 .await
                 .map_err(SyncError::Contract)?;
+            write_header(out, &mut buf, &mut stats)?;
             for r in &page.resources {
                 if inline.contains(r.resource_type.as_str())
                     && !seen_inline.insert((r.resource_type.clone(), r.id.clone()))
@@ -383,6 +394,8 @@ where
         }
     }
 
+    // A connector with nothing to list still describes its types.
+    write_header(out, &mut buf, &mut stats)?;
     entitlements.copy_to(out).map_err(SyncError::Output)?;
     grants.copy_to(out).map_err(SyncError::Output)?;
     out.flush().map_err(SyncError::Output)?;
@@ -664,6 +677,50 @@ mod tests {
         assert_eq!(stats.requests, 7);
         assert_eq!(stats.resources_by_type["user"], 2);
         assert_eq!(stats.session["api"], "fake");
+    }
+
+    /// A connector that refuses its first page (a token without a permission) leaves no output,
+    /// not even the type lines: nothing a reader could take for an empty directory.
+    #[test]
+    fn a_first_page_refused_writes_nothing() {
+        struct Refusing;
+        impl Contract for Refusing {
+            type Error = String;
+            async fn resource_types(&mut self) -> Result<Vec<ResourceType>, String> {
+                Ok(vec![rtype("user", true), rtype("role", false)])
+            }
+            async fn list_resources(
+                &mut self,
+                _: &str,
+                _: Option<&str>,
+            ) -> Result<ResourcePage, String> {
+                Err("permission denied: Members Read".into())
+            }
+            async fn list_entitlements(
+                &mut self,
+                _: &ResourceRef,
+                _: Option<&str>,
+            ) -> Result<EntitlementPage, String> {
+                Err("not reached".into())
+            }
+            async fn list_grants(
+                &mut self,
+                _: &ResourceRef,
+                _: Option<&str>,
+            ) -> Result<GrantPage, String> {
+                Err("not reached".into())
+            }
+            async fn session_info(&mut self) -> Result<Vec<(String, String)>, String> {
+                Ok(vec![])
+            }
+        }
+        let mut out = Vec::new();
+        let result = block_on(run(&mut Refusing, &mut out, memory_spool, &NoProgress)).unwrap();
+        assert!(
+            matches!(&result, Err(SyncError::Contract(e)) if e.contains("Members Read")),
+            "{result:?}"
+        );
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     }
 
     /// Every spool writes the same bytes: the file spool is the memory spool on disk.
