@@ -6,10 +6,13 @@
 //! Only `component.rs` is wasm32-specific: everything else builds and is tested natively.
 //!
 //! What a full sync costs, in requests (each listing reads at least one page):
-//! `⌈members/100⌉ + ⌈roles/100⌉ + 1 + Σ_role ⌈rows/100⌉ + Σ_group ⌈members/100⌉`, where a
-//! role's rows count a member who holds it both explicitly and through a group twice (the
-//! directory-groups list is one request; a role's linked groups come with the roles listing,
-//! so no role is read on its own). `validate` costs 3. A grant or revoke costs a read of the
+//! `3 + ⌈members/100⌉ + ⌈roles/100⌉ + 1 + Σ_role ⌈rows/100⌉ + Σ_group ⌈members/100⌉`, where
+//! the 3 are the permission check the first page makes (one member, one role, the directory
+//! groups: a token missing a permission fails before anything is reported; none if `validate`
+//! already passed on the same instance), and a role's rows count a member who holds it both
+//! explicitly and through a group twice (the directory-groups list is one request; a role's
+//! linked groups come with the roles listing, so no role is read on its own). `validate`
+//! costs 3. A grant or revoke costs a read of the
 //! member's rows in the role (one request with the `userIds` filter), the write, and a
 //! verifying read; refusing an implicit revoke also reads the role, the linked groups'
 //! members and the group list, to name the groups.

@@ -27,6 +27,9 @@ pub struct Connector<T: Transport> {
     role_groups: HashMap<String, Vec<String>>,
     /// Directory group members without a Northflank account reported so far.
     directory_users: u64,
+    /// Whether the token was seen to hold every read permission a sync needs (by `validate`,
+    /// or by the first page of a sync, which checks them all before answering).
+    permissions_checked: bool,
 }
 
 impl<T: Transport> Connector<T> {
@@ -36,6 +39,7 @@ impl<T: Transport> Connector<T> {
             config,
             role_groups: HashMap::new(),
             directory_users: 0,
+            permissions_checked: false,
         }
     }
 
@@ -100,10 +104,23 @@ impl<T: Transport> Connector<T> {
         self.scrub(r)
     }
 
+    fn validate_unscrubbed(&mut self) -> Result<Validation> {
+        let groups = self.check_permissions()?;
+        Ok(Validation {
+            identity: "the API token's organisation role".to_string(),
+            system: format!(
+                "Northflank organisation at {}: members, org roles and {groups} directory \
+                 group(s) readable",
+                self.client.base_url()
+            ),
+        })
+    }
+
     /// Reads one member, one role and the directory groups: a sync reads nothing else (group
     /// members need Members > Read, as the members do), so a token that passes here cannot
     /// fail a sync halfway for want of a permission. Every missing permission is named at once.
-    fn validate_unscrubbed(&mut self) -> Result<Validation> {
+    /// Returns how many directory groups there are.
+    fn check_permissions(&mut self) -> Result<usize> {
         let members = self.client.members_page(None, 1).map(|_| ());
         if let Err(e @ Error::Unauthenticated(_)) = members {
             return Err(e);
@@ -121,15 +138,8 @@ impl<T: Transport> Connector<T> {
         if !denied.is_empty() {
             return Err(Error::PermissionDenied(denied.join("; ")));
         }
-        let groups = groups?;
-        Ok(Validation {
-            identity: "the API token's organisation role".to_string(),
-            system: format!(
-                "Northflank organisation at {}: members, org roles and {groups} directory \
-                 group(s) readable",
-                self.client.base_url()
-            ),
-        })
+        self.permissions_checked = true;
+        groups
     }
 
     fn list_resources_unscrubbed(
@@ -137,6 +147,12 @@ impl<T: Transport> Connector<T> {
         resource_type: &str,
         token: Option<&str>,
     ) -> Result<ResourcePage> {
+        // The first page of a sync answers only once the token is known to read everything a
+        // sync reads: a token missing a permission fails before any host has written a line,
+        // rather than after the members ("fails to connect rather than syncing partial data").
+        if token.is_none() && !self.permissions_checked {
+            self.check_permissions()?;
+        }
         match resource_type {
             USER => {
                 let at = paging::decode(MEMBERS, token)?;

@@ -149,20 +149,21 @@ fn a_full_sync_reports_every_member_role_group_and_membership() {
         150
     );
     assert_eq!(s.grants.len(), 1 + 4 + 150 + 3 + 1);
-    // Requests: members ⌈250/100⌉ + roles 1 + groups 1 + per role ⌈members/100⌉ (admin 1,
-    // developer 1, viewer 2) + per group ⌈members/100⌉ (1 each). No role is read again: the
-    // roles page told the linked groups.
-    assert_eq!(c.client.requests(), 3 + 1 + 1 + 4 + 2);
+    // Requests: the permission check 3 (one member, one role, the groups) + members
+    // ⌈250/100⌉ + roles 1 + groups 1 + per role ⌈members/100⌉ (admin 1, developer 1, viewer 2)
+    // + per group ⌈members/100⌉ (1 each). No role is read again: the roles page told the
+    // linked groups.
+    assert_eq!(c.client.requests(), 3 + 3 + 1 + 1 + 4 + 2);
     assert!(fake
         .requests()
         .iter()
         .all(|r| !r.starts_with("GET /v1/org-roles/developer ")));
-    assert_eq!(info(&c, "requests").as_deref(), Some("11"));
+    assert_eq!(info(&c, "requests").as_deref(), Some("14"));
     assert_eq!(
         info(&c, "directory_users_without_account").as_deref(),
         Some("1")
     );
-    assert_eq!(info(&c, "rate_limit_remaining").as_deref(), Some("989"));
+    assert_eq!(info(&c, "rate_limit_remaining").as_deref(), Some("986"));
     assert_eq!(info(&c, "paced_ms").as_deref(), Some("0"));
 }
 
@@ -170,6 +171,7 @@ fn a_full_sync_reports_every_member_role_group_and_membership() {
 fn pages_are_read_by_cursor_with_per_page_100_and_end_without_a_cursor() {
     let fake = FakeNorthflank::seeded(250);
     let mut c = connector(&fake);
+    c.validate().unwrap();
     let first = c.list_resources("user", None).unwrap();
     assert_eq!(first.resources.len(), 100);
     let t1 = first.next_page_token.unwrap();
@@ -180,7 +182,7 @@ fn pages_are_read_by_cursor_with_per_page_100_and_end_without_a_cursor() {
         .unwrap();
     assert_eq!((third.resources.len(), third.next_page_token), (50, None));
     assert_eq!(
-        fake.requests(),
+        fake.requests().into_iter().skip(3).collect::<Vec<_>>(),
         [
             "GET /v1/org-members?per_page=100",
             "GET /v1/org-members?per_page=100&cursor=c100",
@@ -190,11 +192,12 @@ fn pages_are_read_by_cursor_with_per_page_100_and_end_without_a_cursor() {
     // Exactly 100: the last page is the one without a cursor, not a short one.
     let fake = FakeNorthflank::seeded(100);
     let mut c = connector(&fake);
+    c.validate().unwrap();
     assert_eq!(
         c.list_resources("user", None).unwrap().next_page_token,
         None
     );
-    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(fake.requests().len(), 3 + 1);
 }
 
 #[test]
@@ -416,8 +419,8 @@ fn a_low_budget_slows_requests_down_and_the_reserve_is_left_untouched() {
     let s = sync(&mut c).unwrap();
     assert_eq!(s.resources.len(), 255);
     let paced: u64 = info(&c, "paced_ms").unwrap().parse().unwrap();
-    // 49 spendable over 100 s: about 2 s between requests, 10 waits after the first answer.
-    assert!((15_000..=25_000).contains(&paced), "{paced}");
+    // 49 spendable over 100 s: about 2 s between requests, 13 waits after the first answer.
+    assert!((20_000..=31_000).contains(&paced), "{paced}");
     assert_eq!(fake.paused.get().as_millis() as u64, paced);
     // The budget down to the reserve: the next call fails before sending.
     fake.remaining.set(10);
@@ -490,6 +493,8 @@ fn a_429_is_rate_limited_with_the_reset_as_retry_after() {
 #[test]
 fn lost_connections_and_transient_answers_are_retried_for_reads() {
     let fake = FakeNorthflank::seeded(5);
+    let mut c = connector(&fake);
+    c.validate().unwrap();
     fake.canned
         .borrow_mut()
         .push_back(Err("connection reset".into()));
@@ -498,9 +503,8 @@ fn lost_connections_and_transient_answers_are_retried_for_reads() {
         headers: vec![],
         body: vec![],
     }));
-    let mut c = connector(&fake);
     assert_eq!(c.list_resources("role", None).unwrap().resources.len(), 3);
-    assert_eq!(fake.requests().len(), 3);
+    assert_eq!(fake.requests().len(), 3 + 3);
     for _ in 0..3 {
         fake.canned
             .borrow_mut()
