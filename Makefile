@@ -3,7 +3,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 CARGO       ?= cargo
-WASM        := target/wasm32-wasip2/release/airflow_connector.wasm
+RELEASE     := target/wasm32-wasip2/release
+# Every connector of the workspace: NAME is built from package NAME-connector into
+# $(RELEASE)/NAME_connector.wasm, optimised and composed by one loop (`make component`).
+CONNECTORS  := airflow northflank
+WASM        := $(RELEASE)/airflow_connector.wasm
 HARNESS     := target/debug/host-harness
 CASSETTES   := tests/cassettes
 SYNC_CASSETTE := $(CASSETTES)/airflow-3.3/sync.json
@@ -12,7 +16,7 @@ AIRFLOW     := scripts/airflow
 
 .PHONY: help setup binaryen component harness demo test unit-test lint check-wit \
         airflow-up airflow-down seed record record-all test-live test-live-all golden clean \
-        fuzz fuzz-smoke fuzz-seeds
+        fuzz fuzz-smoke fuzz-seeds demo-northflank record-northflank js-client-check
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,13 +31,12 @@ setup: ## Install the wasm target (idempotent)
 # running `make component` twice gives the same bytes.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := .tools/binaryen/node_modules/.bin/wasm-opt
-WASM_CARGO := $(dir $(WASM))deps/$(notdir $(WASM))
-WASM_OPTIMISED := $(basename $(WASM)).opt.wasm
 # The command component (`wasmtime run … sync`): command-adapter composed with the connector,
-# with http-counter between the connector and the host's HTTP.
+# with http-counter between the connector and the host's HTTP. One per connector:
+# $(RELEASE)/NAME_connector.command.wasm.
 COMMAND_WASM := $(basename $(WASM)).command.wasm
-ADAPTER_WASM := $(dir $(WASM))command_adapter.wasm
-COUNTER_WASM := $(dir $(WASM))http_counter.wasm
+ADAPTER_WASM := $(RELEASE)/command_adapter.wasm
+COUNTER_WASM := $(RELEASE)/http_counter.wasm
 
 binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" = "wasm-opt version $(word 1,$(subst ., ,$(BINARYEN_VERSION))) (version_$(word 1,$(subst ., ,$(BINARYEN_VERSION))))" ]; then \
@@ -45,20 +48,23 @@ binaryen: ## Install binaryen's wasm-opt (npm, pinned) into .tools/ (once)
 	  $(WASM_OPT) --version; \
 	fi
 
-component: setup binaryen wasm-tools ## Build the connector (.wasm, the contract only) and its command component (.command.wasm)
-	$(CARGO) build --locked --target wasm32-wasip2 --release -p airflow-connector -p command-adapter -p http-counter
-	@# cargo re-links its deps/ output to $(WASM) on every build, fresh or not; the optimised
-	@# component is kept beside it and only remade when cargo's output is newer.
-	@if [ -x $(WASM_OPT) ]; then \
-	  if ! [ $(WASM_OPTIMISED) -nt $(WASM_CARGO) ]; then \
-	    python3 scripts/wasm-opt-component.py $(WASM_OPT) $(WASM_CARGO) $(WASM_OPTIMISED) || exit 1; \
+component: setup binaryen wasm-tools ## Build every connector (.wasm, the contract only) and its command component (.command.wasm)
+	$(CARGO) build --locked --target wasm32-wasip2 --release $(foreach c,$(CONNECTORS),-p $(c)-connector) -p command-adapter -p http-counter
+	@# cargo re-links its deps/ output to NAME_connector.wasm on every build, fresh or not; the
+	@# optimised component is kept beside it (.opt.wasm) and only remade when cargo's output is
+	@# newer. The command: the generic adapter composed with each connector (command-adapter/).
+	@for c in $(CONNECTORS); do \
+	  wasm=$(RELEASE)/$${c}_connector.wasm; \
+	  if [ -x $(WASM_OPT) ]; then \
+	    if ! [ $(RELEASE)/$${c}_connector.opt.wasm -nt $(RELEASE)/deps/$${c}_connector.wasm ]; then \
+	      python3 scripts/wasm-opt-component.py $(WASM_OPT) $(RELEASE)/deps/$${c}_connector.wasm $(RELEASE)/$${c}_connector.opt.wasm || exit 1; \
+	    fi; \
+	    cp $(RELEASE)/$${c}_connector.opt.wasm $$wasm.tmp && mv -f $$wasm.tmp $$wasm; \
 	  fi; \
-	  cp $(WASM_OPTIMISED) $(WASM).tmp && mv -f $(WASM).tmp $(WASM); \
-	fi
-	@echo "component: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
-	@# The command: the generic adapter composed with this connector (command-adapter/).
-	scripts/compose-command.sh $(WASM_TOOLS) $(WASM) $(ADAPTER_WASM) $(COUNTER_WASM) $(COMMAND_WASM)
-	@echo "component: $(COMMAND_WASM) ($$(stat -c %s $(COMMAND_WASM)) bytes)"
+	  echo "component: $$wasm ($$(stat -c %s $$wasm) bytes)"; \
+	  scripts/compose-command.sh $(WASM_TOOLS) $$wasm $(ADAPTER_WASM) $(COUNTER_WASM) $(RELEASE)/$${c}_connector.command.wasm || exit 1; \
+	  echo "component: $(RELEASE)/$${c}_connector.command.wasm ($$(stat -c %s $(RELEASE)/$${c}_connector.command.wasm) bytes)"; \
+	done
 
 harness: ## Build the host harness CLI
 	$(CARGO) build --locked -p host-harness
@@ -71,9 +77,22 @@ demo: component harness ## Replay a full sync of the recorded Airflow 3.3 direct
 	@head -n 3 $(OUT)/demo-sync.jsonl | cut -c1-160
 	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-sync.jsonl | sort | uniq -c
 
+# The cassette is synthetic: recorded from the Northflank stand-in (tests/northflank_standin),
+# not from the real service. Replay matches requests without their token, so any value does.
+NF_CASSETTES := $(CASSETTES)/northflank
+NF_REPLAY_TOKEN := replay-placeholder-not-a-token
+demo-northflank: component harness ## Replay a full sync of the synthetic Northflank organisation (no server needed)
+	@mkdir -p $(OUT)
+	NORTHFLANK_API_TOKEN=$(NF_REPLAY_TOKEN) $(HARNESS) --connector northflank --replay $(NF_CASSETTES)/sync.json \
+	  sync --out $(OUT)/demo-northflank-sync.jsonl --stats-json $(OUT)/demo-northflank-stats.json
+	@echo
+	@echo "JSON Lines written to $(OUT)/demo-northflank-sync.jsonl; first lines:"
+	@head -n 3 $(OUT)/demo-northflank-sync.jsonl | cut -c1-160
+	@echo "by type:"; grep -o '"type":"[a-z_]*"' $(OUT)/demo-northflank-sync.jsonl | sort | uniq -c
+
 # The suite's output and transcript (CLI output, raw component errors) are scanned for secrets
 # after it has run: tests/secrets.rs, `the_whole_test_output_holds_no_secret`.
-test: component harness tools node-host ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
+test: component harness tools node-host js-client-check ## Build everything; run unit tests and the replay integration tests; scan their output for secrets
 	@rm -rf $(OUT)/transcript && mkdir -p $(OUT)/transcript
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --workspace -- --nocapture 2>&1 | tee $(OUT)/test-output.log
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
@@ -85,7 +104,7 @@ unit-test: ## Native unit tests only (no component needed)
 lint: setup ## rustfmt and clippy (-D warnings) on both targets
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --locked --target wasm32-wasip2 -p airflow-connector --lib -- -D warnings
+	$(CARGO) clippy --locked --target wasm32-wasip2 $(foreach c,$(CONNECTORS),-p $(c)-connector) --lib -- -D warnings
 	$(CARGO) clippy --locked --target wasm32-wasip2 -p command-adapter -p http-counter -- -D warnings
 
 check-wit: component ## Show the real imports and exports of the connector and of its command component
@@ -106,6 +125,15 @@ record: component harness airflow-up seed ## Re-record the cassettes from the re
 
 record-all: ## Re-record the cassettes of all three generations
 	for s in 3.3 3.0 2.11; do AIRFLOW_SERIES=$$s $(MAKE) record; done
+
+record-northflank: component harness ## Re-record the synthetic Northflank cassettes from the stand-in, and their golden output
+	scripts/record-northflank.sh
+
+# Northflank's own client (@northflank/js-client, pinned in hosts/northflank-js-client) against
+# the stand-in: the stand-in's fidelity (issue 13). `npm ci` reruns only when the package files
+# change (the script's stamp); the check itself takes seconds.
+js-client-check: ## Check the Northflank stand-in with Northflank's JS client
+	tests/northflank_standin/check_with_js_client.sh
 
 golden: component harness ## Regenerate golden outputs from the committed cassettes (review the diff!)
 	scripts/golden.sh
@@ -188,21 +216,24 @@ NODE_HOST     := hosts/node
 NODE_HOST_OUT := target/node-host/airflow-connector
 
 .PHONY: node-host
-node-host: component ## Install the Node.js host's pinned jco (npm ci) and transpile the component for it
+node-host: component ## Install the Node.js host's pinned jco (npm ci) and transpile every connector for it (target/node-host/NAME-connector)
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node-host: install Node.js 20+ and npm" >&2; exit 1; }
 	@want=$$(cat $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json | sha256sum | cut -d' ' -f1); \
 	if [ "$$(cat $(NODE_HOST)/node_modules/.installed 2>/dev/null)" != "$$want" ]; then \
 	  npm ci --prefix $(NODE_HOST) --loglevel=error --no-audit --no-fund >/dev/null; \
 	  echo "$$want" > $(NODE_HOST)/node_modules/.installed; \
 	fi
-	@want=$$(sha256sum < $(WASM) | cut -d' ' -f1); \
-	if [ "$$(cat $(NODE_HOST_OUT)/component.sha256 2>/dev/null)" != "$$want" ]; then \
-	  rm -rf $(NODE_HOST_OUT); \
-	  $(NODE_HOST)/node_modules/.bin/jco transpile $(WASM) --instantiation async --quiet -o $(NODE_HOST_OUT); \
-	  echo '{"type":"module"}' > $(NODE_HOST_OUT)/package.json; \
-	  echo "$$want" > $(NODE_HOST_OUT)/component.sha256; \
-	fi
-	@echo "node-host: $(NODE_HOST_OUT) ($$($(NODE_HOST)/node_modules/.bin/jco --version 2>/dev/null | tail -n1))"
+	@for c in $(CONNECTORS); do \
+	  wasm=$(RELEASE)/$${c}_connector.wasm out=target/node-host/$${c}-connector; \
+	  want=$$(sha256sum < $$wasm | cut -d' ' -f1); \
+	  if [ "$$(cat $$out/component.sha256 2>/dev/null)" != "$$want" ]; then \
+	    rm -rf $$out; \
+	    $(NODE_HOST)/node_modules/.bin/jco transpile $$wasm --instantiation async --quiet -o $$out || exit 1; \
+	    echo '{"type":"module"}' > $$out/package.json; \
+	    echo "$$want" > $$out/component.sha256; \
+	  fi; \
+	  echo "node-host: $$out ($$($(NODE_HOST)/node_modules/.bin/jco --version 2>/dev/null | tail -n1))"; \
+	done
 
 # --- Benchmarks (issue 6): not part of `make test` or CI -------------------------------------
 .PHONY: bench
