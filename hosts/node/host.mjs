@@ -176,7 +176,14 @@ function sync(connector, write) {
   const grants = [];
 
   const types = call(connector, "resourceTypes");
-  write(types.map(line.resourceType).join(""));
+  // The type lines wait for the first page, as in sync-engine: a connector that fails its first
+  // call (a token without a permission) leaves no output at all.
+  let headerWritten = false;
+  const writeHeader = () => {
+    if (headerWritten) return;
+    headerWritten = true;
+    write(types.map(line.resourceType).join(""));
+  };
   const inline = new Set(types.filter((t) => t.capabilities.inlineResources).map((t) => t.id));
   const capabilities = (id) => types.find((t) => t.id === id)?.capabilities;
   const seenInline = new Set(); // "type\0id"
@@ -187,6 +194,7 @@ function sync(connector, write) {
     let token;
     do {
       const page = call(connector, "listResources", t.id, token);
+      writeHeader();
       let out = "";
       for (const r of page.resources) {
         if (inline.has(r.resourceType)) {
@@ -227,6 +235,8 @@ function sync(connector, write) {
     } while (token !== undefined);
   }
 
+  // A connector with nothing to list still describes its types.
+  writeHeader();
   write(entitlements.join(""));
   write(grants.join(""));
   stats.entitlements = entitlements.length;
