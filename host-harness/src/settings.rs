@@ -140,7 +140,13 @@ pub fn resolve(input: &SettingsInput) -> Result<BTreeMap<String, String>, Settin
     if flags.provisioning {
         out.insert(PROVISIONING.to_string(), "true".to_string());
     }
-    if input.replay && out.get(PASSWORD).is_none_or(|p| p.is_empty()) {
+    // Only for a connector that has a password setting: another connector (an API token, say)
+    // would refuse an unknown `password`.
+    let takes_password = input
+        .metadata
+        .as_ref()
+        .is_none_or(|m| m.config_fields.iter().any(|f| f.name == PASSWORD));
+    if input.replay && takes_password && out.get(PASSWORD).is_none_or(|p| p.is_empty()) {
         out.insert(PASSWORD.to_string(), REPLAY_PASSWORD.to_string());
     }
     Ok(out)
