@@ -2,6 +2,7 @@
 
 use crate::airflow::generation::Generation;
 use crate::error::{Error, Result};
+use connector_sdk::settings::{self, Settings, UrlWording};
 
 /// How the connector proves who it is.
 #[derive(Clone, PartialEq, Eq)]
@@ -93,47 +94,30 @@ impl Config {
     }
 
     pub fn parse(settings: &[(String, String)]) -> Result<Config> {
-        for (i, (key, _)) in settings.iter().enumerate() {
-            if !KNOWN.contains(&key.as_str()) {
-                return Err(Error::config(
-                    key,
-                    format!(
-                        "unknown setting; accepted settings are {}",
-                        KNOWN.join(", ")
-                    ),
-                ));
-            }
-            if settings.iter().skip(i + 1).any(|(k, _)| k == key) {
-                return Err(Error::config(key, "given more than once; give it once"));
-            }
-        }
-        let get = |name: &str| {
-            settings
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let required = |name: &str, what: &str| -> Result<String> {
-            match get(name) {
-                Some(v) if !v.trim().is_empty() => Ok(v.to_string()),
-                Some(_) => Err(Error::config(name, format!("is empty; set it to {what}"))),
-                None => Err(Error::config(name, format!("is missing; set it to {what}"))),
-            }
-        };
-        let base_url = parse_base_url(&required(
+        let given = Settings::new(settings, &KNOWN)?;
+        let base_url = parse_base_url(&given.required(
             BASE_URL,
             "the Airflow web server's URL, e.g. https://airflow.example.com",
         )?)?;
-        let allow_insecure_http = flag(get(ALLOW_INSECURE_HTTP), ALLOW_INSECURE_HTTP)?;
-        refuse_plain_http(&base_url, allow_insecure_http)?;
-        let credentials = match get(AUTH_MODE).map(str::trim) {
+        let allow_insecure_http = given.flag(ALLOW_INSECURE_HTTP)?;
+        // The password (or token, or JWT) would cross the network in the clear.
+        settings::refuse_plain_http(
+            &base_url,
+            allow_insecure_http,
+            BASE_URL,
+            ALLOW_INSECURE_HTTP,
+            "the credentials",
+        )?;
+        let credentials = match given.get(AUTH_MODE).map(str::trim) {
             None | Some("") | Some("password") => Credentials::Password {
-                username: required(USERNAME, "the Airflow account the connector signs in as")?,
-                password: required(PASSWORD, "that account's password")?,
+                username: given
+                    .required(USERNAME, "the Airflow account the connector signs in as")?,
+                password: given.required(PASSWORD, "that account's password")?,
             },
             Some("token") => Credentials::Token {
-                token: required(TOKEN, "the bearer token to send (auth_mode is `token`)")?,
-                username: get(USERNAME)
+                token: given.required(TOKEN, "the bearer token to send (auth_mode is `token`)")?,
+                username: given
+                    .get(USERNAME)
                     .map(str::trim)
                     .filter(|u| !u.is_empty())
                     .map(str::to_string),
@@ -145,7 +129,7 @@ impl Config {
                 ))
             }
         };
-        let api_generation = match get(API_GENERATION).map(str::trim) {
+        let api_generation = match given.get(API_GENERATION).map(str::trim) {
             None | Some("") | Some("auto") => None,
             Some(value) => Some(Generation::parse(value).ok_or_else(|| {
                 Error::config(
@@ -159,8 +143,8 @@ impl Config {
                 )
             })?),
         };
-        let provisioning = flag(get(PROVISIONING), PROVISIONING)?;
-        let default_role = match get(DEFAULT_ROLE).map(str::trim) {
+        let provisioning = given.flag(PROVISIONING)?;
+        let default_role = match given.get(DEFAULT_ROLE).map(str::trim) {
             None | Some("") => DEFAULT_ROLE_VALUE.to_string(),
             Some(role) if role.contains('/') => {
                 return Err(Error::config(
@@ -170,9 +154,13 @@ impl Config {
             }
             Some(role) => role.to_string(),
         };
-        let verify_delay_ms =
-            milliseconds(get(VERIFY_DELAY_MS), VERIFY_DELAY_MS, VERIFY_DELAY_MS_VALUE)?;
-        let request_interval_ms = milliseconds(get(REQUEST_INTERVAL_MS), REQUEST_INTERVAL_MS, 0)?;
+        let verify_delay_ms = milliseconds(
+            given.get(VERIFY_DELAY_MS),
+            VERIFY_DELAY_MS,
+            VERIFY_DELAY_MS_VALUE,
+        )?;
+        let request_interval_ms =
+            milliseconds(given.get(REQUEST_INTERVAL_MS), REQUEST_INTERVAL_MS, 0)?;
         Ok(Config {
             base_url,
             credentials,
@@ -184,48 +172,6 @@ impl Config {
             allow_insecure_http,
         })
     }
-}
-
-/// A boolean setting: off unless `true` (or `1`, `yes`).
-fn flag(value: Option<&str>, field: &str) -> Result<bool> {
-    match value.map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => Ok(false),
-        Some(v) if v == "true" || v == "1" || v == "yes" => Ok(true),
-        Some(_) => Err(Error::config(
-            field,
-            format!("must be `true` or `false` (`{field}` is off unless `true`)"),
-        )),
-    }
-}
-
-/// Plain `http://` would carry the password (or token, or JWT) in the clear across the network;
-/// only loopback, where nothing crosses a wire, is allowed without the operator saying so.
-fn refuse_plain_http(base_url: &str, allowed: bool) -> Result<()> {
-    let Some(rest) = base_url.strip_prefix("http://") else {
-        return Ok(());
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = split_host_port(authority).map_or("", |(h, _)| h);
-    if allowed || is_loopback(host) {
-        return Ok(());
-    }
-    Err(Error::config(
-        BASE_URL,
-        format!(
-            "uses plain http:// to `{}`, which would send the credentials unencrypted; use \
-             https://, or set `{ALLOW_INSECURE_HTTP}` to `true` if the network path is trusted",
-            excerpt(host)
-        ),
-    ))
-}
-
-/// 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A duration setting in whole milliseconds, bounded so a typo cannot stall the connector.
@@ -244,72 +190,11 @@ fn milliseconds(value: Option<&str>, field: &str, default: u64) -> Result<u64> {
 
 /// Accepts `http(s)://host[:port][/path]`; returns it without a trailing slash.
 fn parse_base_url(raw: &str) -> Result<String> {
-    let bad = |why: &str| Error::config(BASE_URL, format!("{why} (got `{}`)", excerpt(raw)));
-    let url = raw.trim();
-    let lower = url.to_ascii_lowercase();
-    let (scheme, rest) = if lower.starts_with("https://") {
-        ("https", url.get(8..).unwrap_or(""))
-    } else if lower.starts_with("http://") {
-        ("http", url.get(7..).unwrap_or(""))
-    } else {
-        return Err(bad(
-            "must start with http:// or https://, e.g. https://airflow.example.com",
-        ));
+    let wording = UrlWording {
+        example: "https://airflow.example.com",
+        credential_settings: "`username` and `password`",
     };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("must not contain spaces"));
-    }
-    if url.contains('?') || url.contains('#') {
-        return Err(bad("must not contain a query (`?`) or fragment (`#`)"));
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err(bad(
-            "must not contain credentials; set `username` and `password` instead",
-        ));
-    }
-    let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => {}
-            _ => return Err(bad("has an invalid port; use a number from 1 to 65535")),
-        }
-    }
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    let path = path.trim_end_matches('/');
-    Ok(format!("{scheme}://{authority}{path}"))
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']')?;
-        let host = v6.get(..end)?;
-        let after = v6.get(end + 1..)?;
-        return match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
-        Some(_) => None,
-        None => Some((authority, None)),
-    }
-}
-
-/// A short, printable rendering of user input for error messages.
-fn excerpt(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
+    settings::base_url(raw, BASE_URL, wording).map(settings::BaseUrl::into_string)
 }
 
 #[cfg(test)]

@@ -38,11 +38,53 @@ pub struct Response {
 }
 
 impl Response {
+    /// An answer without headers, as test transports and tests build them.
+    pub fn with_body(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Retry-After` header; None when it is absent or blank.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        let value = self.header("retry-after")?.trim();
+        if value.is_empty() {
+            return None;
+        }
+        Some(match value.parse::<u64>() {
+            Ok(seconds) => RetryAfter::Seconds(seconds),
+            Err(_) => RetryAfter::NotSeconds,
+        })
+    }
+}
+
+/// What an answer's `Retry-After` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// Delta-seconds.
+    Seconds(u64),
+    /// The HTTP-date form (rare behind API gateways) or something unreadable. Not parsed: a
+    /// connector decides how long that means, since turning a date into a wait would trust the
+    /// two clocks to agree.
+    NotSeconds,
+}
+
+impl RetryAfter {
+    /// The delay in seconds, when the server gave one.
+    pub fn seconds(self) -> Option<u64> {
+        match self {
+            RetryAfter::Seconds(s) => Some(s),
+            RetryAfter::NotSeconds => None,
+        }
     }
 }
 
@@ -76,5 +118,33 @@ pub trait Transport {
     {
         static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_retry_after(value: Option<&str>) -> Response {
+        let mut response = Response::with_body(429, "");
+        response.headers = value
+            .map(|v| vec![("Retry-After".to_string(), v.to_string())])
+            .unwrap_or_default();
+        response
+    }
+
+    #[test]
+    fn retry_after_reads_delta_seconds_and_tells_other_forms_apart() {
+        let read = |v| with_retry_after(v).retry_after();
+        assert_eq!(read(None), None);
+        assert_eq!(read(Some("  ")), None);
+        assert_eq!(read(Some(" 7 ")), Some(RetryAfter::Seconds(7)));
+        assert_eq!(
+            read(Some("Wed, 21 Oct 2026 07:28:00 GMT")),
+            Some(RetryAfter::NotSeconds)
+        );
+        assert_eq!(read(Some("-1")), Some(RetryAfter::NotSeconds));
+        assert_eq!(RetryAfter::Seconds(3).seconds(), Some(3));
+        assert_eq!(RetryAfter::NotSeconds.seconds(), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The guest SDK of `governance:connector`: the contract's records as plain Rust types
-//! (`model`, `error`), the HTTP boundary (`http`), the one trait a connector implements
-//! ([`Connector`]), and — on `wasm32` with the default `guest` feature — the generated
-//! bindings, the export glue and [`export_connector!`], which turn a connector into a component.
+//! (`model`, `error`), the HTTP boundary (`http`), the rules every connector's settings follow
+//! (`settings`), the one trait a connector implements ([`Connector`]), and — on `wasm32` with
+//! the default `guest` feature — the generated bindings, the export glue and
+//! [`export_connector!`], which turn a connector into a component.
 //!
 //! A connector crate depends on this one and holds only its system's logic; it never sees
 //! generated bindings, so all of it builds and is tested natively. `README.md` shows the whole
@@ -11,6 +12,7 @@ pub mod connector;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod settings;
 
 pub use connector::Connector;
 

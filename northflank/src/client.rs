@@ -11,7 +11,7 @@ use crate::config::{excerpt, Config};
 use crate::errors::status_error;
 use crate::ratelimit::{self, Budget, Pace};
 use connector_sdk::error::{Error, Result};
-use connector_sdk::http::{Method, Request, Response, Transport};
+use connector_sdk::http::{Method, Request, Response, RetryAfter, Transport};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -242,7 +242,11 @@ impl<T: Transport> Client<T> {
                     .saturating_sub(T::monotonic_now().saturating_sub(b.seen_at))
             })
             .filter(|d| !d.is_zero())
-            .or_else(|| retry_after_header(response));
+            .or_else(|| {
+                // The HTTP-date form is not read: the budget headers are what Northflank sends.
+                let seconds = response.retry_after().and_then(RetryAfter::seconds)?;
+                Some(Duration::from_secs(seconds))
+            });
         status_error(what, permission, response, retry_after)
     }
 
@@ -329,15 +333,6 @@ impl<T: Transport> Client<T> {
             self.budget = Some(b);
         }
     }
-}
-
-fn retry_after_header(response: &Response) -> Option<Duration> {
-    response
-        .header("retry-after")?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// A 200 answer as `D`; anything else a 200 can hold is `upstream-protocol`.

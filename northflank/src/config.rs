@@ -1,6 +1,10 @@
 //! Settings from `configure`: parsed once, every problem reported against the field to fix.
 
 use connector_sdk::error::{Error, Result};
+use connector_sdk::settings::{self, Settings, UrlWording};
+
+/// The connector's messages quote input and server text as every connector does.
+pub use connector_sdk::settings::excerpt;
 
 pub const API_TOKEN: &str = "api_token";
 pub const BASE_URL: &str = "base_url";
@@ -35,43 +39,15 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn parse(settings: &[(String, String)]) -> Result<Config> {
-        for (i, (key, _)) in settings.iter().enumerate() {
-            if !KNOWN.contains(&key.as_str()) {
-                return Err(Error::config(
-                    key,
-                    format!(
-                        "unknown setting; accepted settings are {}",
-                        KNOWN.join(", ")
-                    ),
-                ));
-            }
-            if settings.iter().skip(i + 1).any(|(k, _)| k == key) {
-                return Err(Error::config(key, "given more than once; give it once"));
-            }
-        }
-        let get = |name: &str| {
-            settings
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let what = "a Northflank API token minted from an organisation role with \
-                    Members > Read and Roles > Read";
-        let api_token = match get(API_TOKEN).map(str::trim) {
-            Some(t) if !t.is_empty() => t.to_string(),
-            Some(_) => {
-                return Err(Error::config(
-                    API_TOKEN,
-                    format!("is empty; set it to {what}"),
-                ))
-            }
-            None => {
-                return Err(Error::config(
-                    API_TOKEN,
-                    format!("is missing; set it to {what}"),
-                ))
-            }
-        };
+        let given = Settings::new(settings, &KNOWN)?;
+        let api_token = given
+            .required(
+                API_TOKEN,
+                "a Northflank API token minted from an organisation role with Members > Read \
+                 and Roles > Read",
+            )?
+            .trim()
+            .to_string();
         // The token goes into an HTTP header: a line break would split it.
         if api_token
             .chars()
@@ -82,13 +58,20 @@ impl Config {
                 "contains spaces or control characters; paste the token alone",
             ));
         }
-        let base_url = match get(BASE_URL).map(str::trim) {
+        let base_url = match given.get(BASE_URL).map(str::trim) {
             None | Some("") => DEFAULT_BASE_URL.to_string(),
             Some(raw) => parse_base_url(raw)?,
         };
-        let allow_insecure_http = flag(get(ALLOW_INSECURE_HTTP), ALLOW_INSECURE_HTTP)?;
-        refuse_plain_http(&base_url, allow_insecure_http)?;
-        let provisioning = flag(get(PROVISIONING), PROVISIONING)?;
+        let allow_insecure_http = given.flag(ALLOW_INSECURE_HTTP)?;
+        // Only loopback (the tests' stand-in server) is plain http:// without the setting.
+        settings::refuse_plain_http(
+            &base_url,
+            allow_insecure_http,
+            BASE_URL,
+            ALLOW_INSECURE_HTTP,
+            "the API token",
+        )?;
+        let provisioning = given.flag(PROVISIONING)?;
         Ok(Config {
             base_url,
             api_token,
@@ -98,120 +81,25 @@ impl Config {
     }
 }
 
-/// A boolean setting: off unless `true` (or `1`, `yes`).
-fn flag(value: Option<&str>, field: &str) -> Result<bool> {
-    match value.map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v.is_empty() || v == "false" || v == "0" || v == "no" => Ok(false),
-        Some(v) if v == "true" || v == "1" || v == "yes" => Ok(true),
-        Some(_) => Err(Error::config(
-            field,
-            format!("must be `true` or `false` (`{field}` is off unless `true`)"),
-        )),
-    }
-}
-
-/// Plain `http://` would carry the API token in the clear; only loopback, where nothing crosses
-/// a wire (the tests' stand-in server), is allowed without the operator saying so.
-fn refuse_plain_http(base_url: &str, allowed: bool) -> Result<()> {
-    let Some(rest) = base_url.strip_prefix("http://") else {
-        return Ok(());
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = split_host_port(authority).map_or("", |(h, _)| h);
-    if allowed || is_loopback(host) {
-        return Ok(());
-    }
-    Err(Error::config(
-        BASE_URL,
-        format!(
-            "uses plain http:// to `{}`, which would send the API token unencrypted; use \
-             https://, or set `{ALLOW_INSECURE_HTTP}` to `true` if the network path is trusted",
-            excerpt(host)
-        ),
-    ))
-}
-
-/// 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Accepts `http(s)://host[:port][/path]`; returns it without a trailing slash. A trailing
 /// `/v1` is refused: the connector adds it, and `…/v1/v1/…` would only ever answer 404.
 fn parse_base_url(raw: &str) -> Result<String> {
-    let bad = |why: &str| Error::config(BASE_URL, format!("{why} (got `{}`)", excerpt(raw)));
-    let url = raw.trim();
-    let lower = url.to_ascii_lowercase();
-    let (scheme, rest) = if lower.starts_with("https://") {
-        ("https", url.get(8..).unwrap_or(""))
-    } else if lower.starts_with("http://") {
-        ("http", url.get(7..).unwrap_or(""))
-    } else {
-        return Err(bad(
-            "must start with http:// or https://, e.g. https://api.northflank.com",
-        ));
+    let wording = UrlWording {
+        example: "https://api.northflank.com",
+        credential_settings: "`api_token`",
     };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("must not contain spaces"));
-    }
-    if url.contains('?') || url.contains('#') {
-        return Err(bad("must not contain a query (`?`) or fragment (`#`)"));
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err(bad("must not contain credentials; set `api_token` instead"));
-    }
-    let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => {}
-            _ => return Err(bad("has an invalid port; use a number from 1 to 65535")),
-        }
-    }
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    let path = path.trim_end_matches('/');
-    if path.to_ascii_lowercase().ends_with("/v1") {
-        return Err(bad(
-            "must not end in `/v1`: the connector adds it; use e.g. https://api.northflank.com",
+    let url = settings::base_url(raw, BASE_URL, wording)?;
+    if url.path().to_ascii_lowercase().ends_with("/v1") {
+        return Err(Error::config(
+            BASE_URL,
+            format!(
+                "must not end in `/v1`: the connector adds it; use e.g. \
+                 https://api.northflank.com (got `{}`)",
+                excerpt(raw)
+            ),
         ));
     }
-    Ok(format!("{scheme}://{authority}{path}"))
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']')?;
-        let host = v6.get(..end)?;
-        let after = v6.get(end + 1..)?;
-        return match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
-        Some(_) => None,
-        None => Some((authority, None)),
-    }
-}
-
-/// A short, printable rendering of user input for error messages.
-pub fn excerpt(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
+    Ok(url.into_string())
 }
 
 #[cfg(test)]

@@ -134,11 +134,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
+        Response::with_body(status, body)
     }
 
     const WHAT: &str = "listing org members (GET /v1/org-members)";

@@ -1,7 +1,7 @@
 //! Turning an unsuccessful Airflow answer into a typed error with a short, secret-free message.
 
 use crate::error::Error;
-use crate::http::Response;
+use crate::http::{Response, RetryAfter};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -210,14 +210,10 @@ fn origin_of(location: &str) -> String {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare behind API gateways; treated as unknown).
+/// `Retry-After` in milliseconds; the HTTP-date form is reported as unknown.
 fn retry_after_ms(response: &Response) -> Option<u64> {
-    response
-        .header("retry-after")?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| s.saturating_mul(1000))
+    let seconds = response.retry_after().and_then(RetryAfter::seconds)?;
+    Some(seconds.saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -225,11 +221,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
+        Response::with_body(status, body)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::errors::status_error;
 use crate::error::Error;
-use crate::http::Response;
+use crate::http::{Response, RetryAfter};
 use std::time::Duration;
 
 /// Attempts per request, the first included.
@@ -43,13 +43,9 @@ pub fn is_transient(status: u16) -> bool {
 
 /// `Retry-After` as a duration: delta-seconds, or a bounded default for the HTTP-date form.
 pub fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.header("retry-after")?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    Some(match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => DATE_RETRY_AFTER,
+    Some(match response.retry_after()? {
+        RetryAfter::Seconds(seconds) => Duration::from_secs(seconds),
+        RetryAfter::NotSeconds => DATE_RETRY_AFTER,
     })
 }
 
