@@ -160,6 +160,11 @@ fn transpiled() -> PathBuf {
 /// `node hosts/node/host.mjs --component DIR ARGS…` with the token and base URL in its
 /// environment (NORTHFLANK_*), none inherited from the test's own.
 fn node(standin: &Standin, token: &str, args: &[&str]) -> Output {
+    node_with(standin, token, &[], args)
+}
+
+/// [`node`] with more variables in the host's environment.
+fn node_with(standin: &Standin, token: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new("node");
     cmd.arg(common::repo().join("hosts/node/host.mjs"))
         .arg("--component")
@@ -171,7 +176,9 @@ fn node(standin: &Standin, token: &str, args: &[&str]) -> Output {
         }
     }
     cmd.env("NORTHFLANK_API_TOKEN", Standin::token(token))
-        .env("NORTHFLANK_BASE_URL", &standin.base_url);
+        .env("NORTHFLANK_BASE_URL", &standin.base_url)
+        .env_remove("BATON_PROVISIONING")
+        .envs(env.iter().copied());
     let output = common::run_logged(&mut cmd);
     let token = Standin::token(token);
     for printed in [&output.stdout, &output.stderr] {
@@ -260,6 +267,55 @@ fn node_gets_permission_denied_typed_naming_the_missing_permission() {
     );
     let error = typed_error(&output, "validate");
     assert_eq!(error["tag"], "unauthenticated", "{error}");
+}
+
+/// Node reads the settings by the hosts' one rule (sync-engine/src/env.rs): an empty
+/// `NORTHFLANK_PROVISIONING` is unset, `BATON_PROVISIONING=on` enables provisioning, and the
+/// grant lands in the stand-in's data.
+#[test]
+fn node_grants_a_role_with_provisioning_from_baton_provisioning() {
+    let standin = Standin::start(&[]);
+    let grant = [
+        "provision-grant",
+        "role:billing:member",
+        "user:grace-hopper",
+    ];
+    let output = node_with(
+        &standin,
+        "writer",
+        &[("NORTHFLANK_PROVISIONING", "")],
+        &grant,
+    );
+    assert_eq!(typed_error(&output, "provision")["tag"], "unsupported");
+    assert_eq!(standin.requests()["count"], 0, "the gate sends nothing");
+
+    let output = node_with(
+        &standin,
+        "writer",
+        &[
+            ("NORTHFLANK_PROVISIONING", ""),
+            ("BATON_PROVISIONING", "on"),
+        ],
+        &grant,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let outcome: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(outcome["status"], "done", "{outcome}");
+    assert_eq!(
+        outcome["grant"]["id"],
+        "role:billing:member:user:grace-hopper"
+    );
+    let rows: Vec<Value> = standin.org()["roleMembers"]["billing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "grace-hopper")
+        .cloned()
+        .collect();
+    assert_eq!(
+        rows,
+        [serde_json::json!({"id": "grace-hopper", "type": "explicit"})]
+    );
 }
 
 // --- The plain wasmtime CLI ------------------------------------------------------------------

@@ -265,14 +265,28 @@ function snake(v) {
   return v;
 }
 
-/** The settings for `configure`: every setting `metadata` lists, from the environment or `--set`. */
+/** `1`/`yes`/`on` as "true", `0`/`no`/`off` as "false"; anything else as written (env.rs). */
+function normaliseBool(value) {
+  const v = value.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return "true";
+  if (["0", "false", "no", "off"].includes(v)) return "false";
+  return value;
+}
+
+/** The settings for `configure`: every setting `metadata` lists, from the environment or `--set`,
+ * by sync-engine/src/env.rs's rule: `NAME_FIELD`, then `BATON_NAME_FIELD`, then (provisioning
+ * only) `BATON_PROVISIONING`; an empty variable is unset; booleans normalised. */
 function settings(info, sets) {
   const config = [];
   const envName = (s) => s.toUpperCase().replace(/[^A-Z0-9]/g, "_");
   const prefix = envName(info.name);
   for (const field of info.configFields) {
     const upper = envName(field.name);
-    const value = sets.get(field.name) ?? process.env[`${prefix}_${upper}`] ?? process.env[`BATON_${prefix}_${upper}`];
+    const names = [`${prefix}_${upper}`, `BATON_${prefix}_${upper}`];
+    if (field.name === "provisioning") names.push("BATON_PROVISIONING");
+    const fromEnv = names.map((n) => process.env[n]).find((v) => v !== undefined && v !== "");
+    const boolean = field.name === "provisioning" || ["true", "false"].includes(field.defaultValue);
+    const value = sets.get(field.name) ?? (fromEnv !== undefined && boolean ? normaliseBool(fromEnv) : fromEnv);
     if (value !== undefined) config.push([field.name, value]);
   }
   for (const name of sets.keys()) {
