@@ -605,6 +605,20 @@ mod tests {
         assert_eq!(resolve(&input).unwrap()["password"], "given");
     }
 
+    #[test]
+    fn replay_adds_the_password_placeholder_only_for_a_connector_with_a_password() {
+        let mut input = SettingsInput {
+            replay: true,
+            metadata: airflow(),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&input).unwrap()[PASSWORD], REPLAY_PASSWORD);
+        let mut token_only = info(&[("api_token", true), ("base_url", false)]);
+        token_only.name = "northflank".into();
+        input.metadata = Some(crate::contract_types::metadata(token_only));
+        assert!(!resolve(&input).unwrap().contains_key(PASSWORD));
+    }
+
     /// Connector metadata with these `(name, secret)` config fields.
     fn info(fields: &[(&str, bool)]) -> wit::ConnectorInfo {
         wit::ConnectorInfo {
