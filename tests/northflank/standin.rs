@@ -70,7 +70,11 @@ impl Standin {
             cmd.arg(body);
         }
         let out = cmd.output().expect("python3 runs");
-        assert!(out.status.success(), "{method} {url}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{method} {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
