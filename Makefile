@@ -98,7 +98,7 @@ test: component harness tools node-host js-client-check ## Build everything; run
 	TEST_TRANSCRIPT_DIR=$(CURDIR)/$(OUT)/transcript $(CARGO) test --locked --test secrets -- --ignored --exact the_whole_test_output_holds_no_secret
 
 unit-test: ## Native unit tests only (no component needed)
-	$(CARGO) test --locked -p airflow-connector --lib
+	$(CARGO) test --locked -p airflow-connector -p northflank-connector --lib
 	$(CARGO) test --locked -p host-harness --lib --bins
 
 lint: setup ## rustfmt and clippy (-D warnings) on both targets

@@ -560,9 +560,9 @@ fn a_token_missing_a_scope_fails_validate_and_sync_with_no_output() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn low_budget_paces_the_sync_and_keeps_the_reserve() {
-    // 100 an hour-window of 3 s: pacing starts at 20 left, so with 40 left a 27-request sync
+    // 100 in a window of 4 s: pacing starts at 20 left, so with 40 left a 27-request sync
     // paces its last 7 and still finishes above the reserve.
-    let standin = Standin::start(&["--rate-limit", "100", "--reset-seconds", "3"]);
+    let standin = Standin::start(&["--rate-limit", "100", "--reset-seconds", "4"]);
     let mut h = live(&standin, "full").await;
     standin.configure(r#"{"remaining": 40}"#);
     let (output, stats) = sync(&mut h).await.unwrap();
