@@ -560,9 +560,11 @@ fn a_token_missing_a_scope_fails_validate_and_sync_with_no_output() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn low_budget_paces_the_sync_and_keeps_the_reserve() {
-    // 100 in a window of 4 s: pacing starts at 20 left, so with 40 left a 27-request sync
-    // paces its last 7 and still finishes above the reserve.
-    let standin = Standin::start(&["--rate-limit", "100", "--reset-seconds", "4"]);
+    // 100 in a window of 10 s: pacing starts at 20 left, so with 40 left a 27-request sync
+    // paces its last 7 and still finishes above the reserve. The window is long enough that
+    // the first 20 requests never outlast it on a loaded machine (which would refill the
+    // budget and leave nothing to pace), short enough that pacing costs seconds.
+    let standin = Standin::start(&["--rate-limit", "100", "--reset-seconds", "10"]);
     let mut h = live(&standin, "full").await;
     standin.configure(r#"{"remaining": 40}"#);
     let (output, stats) = sync(&mut h).await.unwrap();
