@@ -90,6 +90,20 @@ fn known_secrets() -> Vec<Secret> {
             }
         }
     }
+    // The Northflank stand-in's test tokens: fake, but handled by the suite as the real ones
+    // would be, so one in any output is a leak the scan must see.
+    let org: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/northflank_standin/org.json")).unwrap(),
+    )
+    .unwrap();
+    let tokens = org["tokens"].as_array().cloned().unwrap_or_default();
+    assert!(tokens.len() >= 5, "org.json holds the stand-in's test tokens");
+    for t in tokens {
+        secrets.push(Secret {
+            name: format!("Northflank stand-in token `{}`", t["name"].as_str().unwrap()),
+            value: t["token"].as_str().unwrap().to_string(),
+        });
+    }
     for (file, value) in SUITE_SECRETS {
         secrets.push(Secret {
             name: format!("test secret from {file}"),
