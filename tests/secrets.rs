@@ -97,10 +97,16 @@ fn known_secrets() -> Vec<Secret> {
     )
     .unwrap();
     let tokens = org["tokens"].as_array().cloned().unwrap_or_default();
-    assert!(tokens.len() >= 5, "org.json holds the stand-in's test tokens");
+    assert!(
+        tokens.len() >= 5,
+        "org.json holds the stand-in's test tokens"
+    );
     for t in tokens {
         secrets.push(Secret {
-            name: format!("Northflank stand-in token `{}`", t["name"].as_str().unwrap()),
+            name: format!(
+                "Northflank stand-in token `{}`",
+                t["name"].as_str().unwrap()
+            ),
             value: t["token"].as_str().unwrap().to_string(),
         });
     }
