@@ -88,6 +88,18 @@ impl RetryAfter {
     }
 }
 
+/// How the text of a transport failure that sending again cannot fix begins: the host refused
+/// the server's TLS certificate (unknown issuer, expired, wrong host name) or the server
+/// refused the TLS handshake (a client certificate missing or not trusted). The host tells its
+/// operator which one and what setting fixes it.
+pub const TLS_REFUSED: &str = "TLS refused: ";
+
+/// Whether a transport failure (an `Err` of [`Transport::send`]) may go away on its own, so a
+/// retry loop should try again.
+pub fn is_retryable(transport_error: &str) -> bool {
+    !transport_error.starts_with(TLS_REFUSED)
+}
+
 /// Sends one request. An `Err` is a transport failure (no HTTP response at all); its text must
 /// not contain request headers.
 pub trait Transport {
@@ -124,6 +136,13 @@ pub trait Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_tls_refusals_are_not_retryable() {
+        assert!(is_retryable("ConnectionRefused"));
+        assert!(is_retryable("TlsProtocolError"));
+        assert!(!is_retryable(&format!("{TLS_REFUSED}the host refused")));
+    }
 
     fn with_retry_after(value: Option<&str>) -> Response {
         let mut response = Response::with_body(429, "");

@@ -13,7 +13,7 @@
 //! stopped taking early is settled by the response: the server answered (before reading it
 //! all), or the response future carries the host's error.
 
-use crate::http::{Method, Request, Response, Transport};
+use crate::http::{Method, Request, Response, Transport, TLS_REFUSED};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingResponse, OutgoingBody,
@@ -195,7 +195,16 @@ fn io_error(e: &wasip2::io::error::Error) -> String {
 }
 
 fn describe(code: &ErrorCode) -> String {
-    format!("{code:?}")
+    match code {
+        ErrorCode::TlsCertificateError => {
+            format!("{TLS_REFUSED}the host refused the server's certificate (TlsCertificateError)")
+        }
+        ErrorCode::TlsAlertReceived(alert) => format!(
+            "{TLS_REFUSED}the server refused the TLS handshake (TlsAlertReceived: {})",
+            alert.alert_message.as_deref().unwrap_or("no alert name")
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, String> {

@@ -66,6 +66,10 @@ impl Backoff {
         let (asked, give_up) = match outcome {
             Ok(r) if !is_transient(r.status) => return Verdict::Final,
             Ok(r) => (retry_after(r), status_error(what, r)),
+            // A refused certificate stays refused: the operator has to change a setting.
+            Err(e) if !crate::http::is_retryable(e) => {
+                return Verdict::GiveUp(Error::Unavailable(format!("{what}: {unreachable}: {e}")))
+            }
             Err(e) => (
                 None,
                 Error::Unavailable(format!("{what}: {unreachable}: {e}")),
@@ -200,5 +204,21 @@ mod tests {
             ))
         );
         assert_eq!(b.attempts(), MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn a_refused_tls_certificate_is_not_retried() {
+        let mut b = Backoff::new();
+        let refused: Outcome = Err(format!(
+            "{}the host refused the server's certificate (TlsCertificateError)",
+            crate::http::TLS_REFUSED
+        ));
+        let Verdict::GiveUp(Error::Unavailable(m)) = b.judge("x", "cannot reach h", &refused)
+        else {
+            panic!("a refused certificate was judged transient")
+        };
+        assert!(m.starts_with("x: cannot reach h: TLS refused: "), "{m}");
+        assert!(!m.contains("gave up after"), "{m}");
+        assert_eq!(b.attempts(), 1);
     }
 }
