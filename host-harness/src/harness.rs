@@ -53,6 +53,8 @@ pub struct HarnessOptions {
     pub verbose: bool,
     /// Deadline, request timeouts, memory and response-body caps.
     pub limits: Limits,
+    /// CA files and client certificate of live and recorded HTTPS (read only in those modes).
+    pub tls: crate::http::tls::TlsSettings,
 }
 
 impl Default for HarnessOptions {
@@ -64,6 +66,7 @@ impl Default for HarnessOptions {
             extra_allowed_origins: Vec::new(),
             verbose: false,
             limits: Limits::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -270,6 +273,7 @@ impl Harness {
             extra_allowed_origins,
             verbose,
             limits,
+            tls,
         } = opts;
         let base_url = settings.get(settings::BASE_URL).map(String::as_str);
         let policy =
@@ -334,6 +338,18 @@ impl Harness {
         let info = harness.metadata().await?;
 
         let secrets = SecretHandling::new(&harness.settings, &info);
+        // Read once the connector is known, as its messages name the connector's variables.
+        let tls = match pending {
+            PendingHttp::Replay { .. } => None,
+            PendingHttp::Live | PendingHttp::Record { .. } => Some(Arc::new(
+                crate::http::tls::Tls::load(&tls, &info.name).map_err(HarnessError::Usage)?,
+            )),
+        };
+        if verbose {
+            if let Some(tls) = &tls {
+                eprintln!("tls: {}", tls.describe());
+            }
+        }
         let setup = match pending {
             PendingHttp::Live => HttpSetup::Live,
             PendingHttp::Record { path, source } => {
@@ -351,13 +367,14 @@ impl Harness {
             }
             PendingHttp::Replay { path, cassette } => HttpSetup::Replay { path, cassette },
         };
-        let http = HttpState::new(
+        let http = HttpState::with_tls(
             setup,
             policy.with_origins_var(sync_engine::env::allowed_origins_var(&info.name)),
             secrets.storage,
             secrets.display.clone(),
             verbose,
             harness.limits.clone(),
+            tls,
         );
         harness.display = secrets.display;
         harness.secret_keys = secrets.keys;
@@ -503,9 +520,9 @@ impl Harness {
         self.stderr.context(&self.display)
     }
 
-    /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch or
-    /// oversized body during the call wins over whatever the guest made of the failed request;
-    /// a request timeout explains a failed call.
+    /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch,
+    /// oversized body or refused TLS certificate during the call wins over whatever the guest
+    /// made of the failed request; a request timeout explains a failed call.
     fn end<T>(&mut self, what: &str, mark: Mark, result: CallResult<T>) -> Result<T, HarnessError> {
         let http_failure = self.http.failure_since(mark).map(|failure| match failure {
             HttpFailure::Denied(m) => HarnessError::EgressDenied(m),
@@ -518,6 +535,7 @@ impl Harness {
                 kind: LimitKind::RequestTimeout,
                 message: m,
             },
+            HttpFailure::TlsRefused(m) => HarnessError::Usage(m),
         });
         const DISCARDED: &str = "the instance was discarded; the next call starts a fresh one";
         let outcome = match result {

@@ -4,9 +4,11 @@
 //! `configure` sees them.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::http::egress::Origin;
+use crate::http::tls::{env_var, SettingPath, TlsSettings};
 use crate::limits::{Limits, MIB};
 use crate::settings::SettingsError;
 
@@ -29,6 +31,9 @@ pub struct HostFlags {
     pub between_bytes_timeout: Option<String>,
     pub memory_limit_mib: Option<String>,
     pub max_body_mib: Option<String>,
+    pub ca_file: Vec<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,21 +41,46 @@ pub struct HostConfig {
     /// Validated `scheme://host[:port]` origins allowed besides `base_url`'s.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Files named for HTTPS, unread: they are read when the harness sends its first request.
+    pub tls: TlsSettings,
 }
 
+/// The suffixes of the TLS variables: `NAME_CA_FILE` (a path list, separated as in `PATH`),
+/// `NAME_CLIENT_CERT` and `NAME_CLIENT_KEY`.
+const CA_FILE_SUFFIX: &str = "CA_FILE";
+const CLIENT_CERT_SUFFIX: &str = "CLIENT_CERT";
+const CLIENT_KEY_SUFFIX: &str = "CLIENT_KEY";
+const TLS_SUFFIXES: [&str; 3] = [CA_FILE_SUFFIX, CLIENT_CERT_SUFFIX, CLIENT_KEY_SUFFIX];
+
 /// Snapshot of the environment variables [`resolve`] reads for the connector `connector` (its
-/// metadata name): `NAME_ALLOWED_ORIGINS`, a comma list of extra allowed origins.
+/// metadata name): `NAME_ALLOWED_ORIGINS`, a comma list of extra allowed origins, and the TLS
+/// files `NAME_CA_FILE`, `NAME_CLIENT_CERT`, `NAME_CLIENT_KEY`.
 pub fn env_snapshot(connector: &str) -> BTreeMap<String, String> {
     let name = sync_engine::env::allowed_origins_var(connector);
-    let env: Vec<(String, String)> = std::env::var(&name)
-        .ok()
-        .map(|value| (name, value))
-        .into_iter()
+    let tls_names = TLS_SUFFIXES.map(|suffix| env_var(connector, suffix));
+    let env: Vec<(String, String)> = std::iter::once(name)
+        .chain(tls_names.iter().cloned())
+        .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
         .collect();
     // Through the shared rule, so an empty variable counts as unset here too.
-    sync_engine::env::allowed_origins(&env, connector)
+    let mut out: BTreeMap<String, String> = sync_engine::env::allowed_origins(&env, connector)
         .into_iter()
-        .collect()
+        .collect();
+    for name in tls_names {
+        if let Some(value) = sync_engine::env::lookup(&env, &name) {
+            out.insert(name, value.to_string());
+        }
+    }
+    out
+}
+
+/// Which TLS setting the variable `name` is, for whichever connector [`env_snapshot`] was
+/// taken for.
+fn tls_var(name: &str) -> Option<&'static str> {
+    TLS_SUFFIXES.into_iter().find(|suffix| {
+        name.strip_suffix(suffix)
+            .is_some_and(|prefix| prefix.ends_with('_') && prefix.len() > 1)
+    })
 }
 
 /// Whether the environment variable `name` lists allowed origins: `NAME_ALLOWED_ORIGINS` for
@@ -80,6 +110,33 @@ pub fn resolve(
     }
     if !flags.allow_origin.is_empty() {
         out.allowed_origins = origins("--allow-origin", flags.allow_origin.iter())?;
+    }
+    for (name, value) in env {
+        let setting = |path: PathBuf| SettingPath::new(path, name.clone());
+        match tls_var(name) {
+            Some(CA_FILE_SUFFIX) => {
+                out.tls.ca_files = std::env::split_paths(value)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(setting)
+                    .collect();
+            }
+            Some(CLIENT_CERT_SUFFIX) => out.tls.client_cert = Some(setting(value.into())),
+            Some(CLIENT_KEY_SUFFIX) => out.tls.client_key = Some(setting(value.into())),
+            _ => {}
+        }
+    }
+    if !flags.ca_file.is_empty() {
+        out.tls.ca_files = flags
+            .ca_file
+            .iter()
+            .map(|p| SettingPath::new(p, "--ca-file"))
+            .collect();
+    }
+    if let Some(p) = &flags.client_cert {
+        out.tls.client_cert = Some(SettingPath::new(p, "--client-cert"));
+    }
+    if let Some(p) = &flags.client_key {
+        out.tls.client_key = Some(SettingPath::new(p, "--client-key"));
     }
     let l = &mut out.limits;
     for (flag, value, slot) in [
@@ -180,10 +237,59 @@ fn apply_file(out: &mut HostConfig, file: &str, contents: &str) -> Result<(), Se
                     out.limits.max_body_bytes = mib(&name, &text, MAX_BODY_MIB_VALUE)?;
                 }
             }
+            CA_FILE => {
+                let paths = match value {
+                    serde_json::Value::String(s) => vec![s.as_str()],
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .map(|item| item.as_str().ok_or(item))
+                        .collect::<Result<_, _>>()
+                        .map_err(|item| {
+                            field_error(
+                                name.clone(),
+                                format!("expected a list of file paths, found {item}"),
+                            )
+                        })?,
+                    other => {
+                        return Err(field_error(
+                            name,
+                            format!("expected a file path or a list of them, found {other}"),
+                        ))
+                    }
+                };
+                out.tls.ca_files = paths
+                    .into_iter()
+                    .map(|p| SettingPath::new(beside(file, p), name.clone()))
+                    .collect();
+            }
+            CLIENT_CERT | CLIENT_KEY => {
+                let serde_json::Value::String(path) = value else {
+                    return Err(field_error(
+                        name,
+                        format!("expected a file path, found {value}"),
+                    ));
+                };
+                let path = Some(SettingPath::new(beside(file, path), name));
+                if key == CLIENT_CERT {
+                    out.tls.client_cert = path;
+                } else {
+                    out.tls.client_key = path;
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A path from the config file `file`: a relative one is taken from the file's directory, so
+/// the file and its certificates can move together.
+fn beside(file: &str, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    match Path::new(file).parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn origins<'a>(
@@ -351,11 +457,128 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_layer_like_the_other_settings() {
+        let contents = r#"{"ca_file":["ca.pem","/etc/pki/other.pem"],
+            "client_cert":"certs/me.pem","client_key":"/keys/me.key"}"#;
+        let c = resolve(
+            Some(("/conf/c.json", contents)),
+            &BTreeMap::new(),
+            &HostFlags::default(),
+        )
+        .unwrap();
+        let from = "config file /conf/c.json: `ca_file`";
+        assert_eq!(
+            c.tls.ca_files,
+            [
+                SettingPath::new("/conf/ca.pem", from),
+                SettingPath::new("/etc/pki/other.pem", from)
+            ]
+        );
+        assert_eq!(
+            c.tls.client_cert,
+            Some(SettingPath::new(
+                "/conf/certs/me.pem",
+                "config file /conf/c.json: `client_cert`"
+            ))
+        );
+        assert_eq!(
+            c.tls.client_key.as_ref().map(|p| p.path.clone()),
+            Some("/keys/me.key".into())
+        );
+        // A single path is a list of one.
+        let c = file(r#"{"ca_file":"ca.pem"}"#).unwrap();
+        assert_eq!(c.tls.ca_files[0].path, PathBuf::from("ca.pem"));
+
+        let env: BTreeMap<String, String> = [
+            ("AIRFLOW_CA_FILE".to_string(), "/a.pem:/b.pem".to_string()),
+            ("AIRFLOW_CLIENT_KEY".to_string(), "/env.key".to_string()),
+        ]
+        .into();
+        let c = resolve(
+            Some(("/conf/c.json", contents)),
+            &env,
+            &HostFlags::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.tls.ca_files,
+            [
+                SettingPath::new("/a.pem", "AIRFLOW_CA_FILE"),
+                SettingPath::new("/b.pem", "AIRFLOW_CA_FILE")
+            ]
+        );
+        assert_eq!(
+            c.tls.client_cert.unwrap().path,
+            PathBuf::from("/conf/certs/me.pem")
+        );
+        assert_eq!(
+            c.tls.client_key,
+            Some(SettingPath::new("/env.key", "AIRFLOW_CLIENT_KEY"))
+        );
+
+        let flags = HostFlags {
+            ca_file: vec!["/f1.pem".into(), "/f2.pem".into()],
+            client_cert: Some("/flag.pem".into()),
+            ..Default::default()
+        };
+        let c = resolve(Some(("/conf/c.json", contents)), &env, &flags).unwrap();
+        assert_eq!(
+            c.tls.ca_files,
+            [
+                SettingPath::new("/f1.pem", "--ca-file"),
+                SettingPath::new("/f2.pem", "--ca-file")
+            ]
+        );
+        assert_eq!(
+            c.tls.client_cert,
+            Some(SettingPath::new("/flag.pem", "--client-cert"))
+        );
+        assert_eq!(
+            c.tls.client_key,
+            Some(SettingPath::new("/env.key", "AIRFLOW_CLIENT_KEY"))
+        );
+    }
+
+    #[test]
+    fn bad_tls_values_name_the_key() {
+        for (contents, expected) in [
+            (
+                r#"{"ca_file":[1]}"#,
+                "config file c.json: `ca_file`: expected a list of file paths, found 1",
+            ),
+            (
+                r#"{"ca_file":true}"#,
+                "`ca_file`: expected a file path or a list of them",
+            ),
+            (
+                r#"{"client_key":["k"]}"#,
+                "config file c.json: `client_key`: expected a file path",
+            ),
+        ] {
+            let err = file(contents).unwrap_err().to_string();
+            assert!(err.contains(expected), "{contents}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_variables_are_named_after_the_connector() {
+        assert_eq!(tls_var("AIRFLOW_CA_FILE"), Some(CA_FILE_SUFFIX));
+        assert_eq!(tls_var("MY_SYSTEM_CLIENT_CERT"), Some(CLIENT_CERT_SUFFIX));
+        assert_eq!(tls_var("AIRFLOW_CLIENT_KEY"), Some(CLIENT_KEY_SUFFIX));
+        assert_eq!(tls_var("CA_FILE"), None);
+        assert_eq!(tls_var("_CA_FILE"), None);
+        assert_eq!(tls_var("AIRFLOW_ALLOWED_ORIGINS"), None);
+        assert_eq!(env_var("my-system", CA_FILE_SUFFIX), "MY_SYSTEM_CA_FILE");
+    }
+
+    #[test]
     fn host_keys_are_not_connector_settings() {
         let input = crate::settings::SettingsInput {
             config_file: Some((
                 "c.json".into(),
-                r#"{"base_url":"http://a","allowed_origins":["http://b"],"deadline":"5s"}"#.into(),
+                r#"{"base_url":"http://a","allowed_origins":["http://b"],"deadline":"5s",
+                    "ca_file":"ca.pem","client_cert":"c.pem","client_key":"k.pem"}"#
+                    .into(),
             )),
             ..Default::default()
         };

@@ -37,7 +37,12 @@ with --allow-origin, config `allowed_origins` (a list) or NAME_ALLOWED_ORIGINS (
 Limits (flag = config key with _; later wins: defaults < --config < flags): deadline 60s per \
 connector call, connect_timeout 10s, first_byte_timeout 30s, between_bytes_timeout 30s, \
 memory_limit_mib 256, max_body_mib 16 (replay included). A call that traps or runs past the \
-deadline discards its instance; the next call starts a fresh, re-configured one."
+deadline discards its instance; the next call starts a fresh, re-configured one.
+
+HTTPS trusts the system's certificate store plus the CA files named with --ca-file, config \
+`ca_file` (a path or a list) or NAME_CA_FILE (a path list, `:`-separated); a server that \
+requires a client certificate gets --client-cert and --client-key (config `client_cert`, \
+`client_key`; NAME_CLIENT_CERT, NAME_CLIENT_KEY). Verification cannot be turned off."
 )]
 struct Cli {
     /// The connector component [default: the example connector,
@@ -101,6 +106,17 @@ struct Cli {
     /// Largest response body passed to the connector, in every mode [default: 16; config `max_body_mib`]
     #[arg(long, value_name = "MIB", global = true)]
     max_body_mib: Option<String>,
+    /// A PEM file of CA certificates trusted for HTTPS besides the system store; repeatable
+    /// (config `ca_file`, env NAME_CA_FILE)
+    #[arg(long, value_name = "PATH", global = true)]
+    ca_file: Vec<PathBuf>,
+    /// PEM certificate chain presented to an HTTPS server that requires one (mutual TLS;
+    /// config `client_cert`, env NAME_CLIENT_CERT)
+    #[arg(long, value_name = "PATH", global = true)]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert (config `client_key`, env NAME_CLIENT_KEY)
+    #[arg(long, value_name = "PATH", global = true)]
+    client_key: Option<PathBuf>,
     /// Log the limits, start-up timings and each HTTP request (mode, method, URL, status,
     /// duration) on stderr;
     /// never headers or credentials
@@ -324,6 +340,9 @@ fn resolve_host_config(
         between_bytes_timeout: cli.between_bytes_timeout.clone(),
         memory_limit_mib: cli.memory_limit_mib.clone(),
         max_body_mib: cli.max_body_mib.clone(),
+        ca_file: cli.ca_file.clone(),
+        client_cert: cli.client_cert.clone(),
+        client_key: cli.client_key.clone(),
     };
     host_config::resolve(
         config_file.map(|(f, c)| (f.as_str(), c.as_str())),
@@ -468,6 +487,7 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
         extra_allowed_origins: host.allowed_origins,
         verbose: cli.verbose,
         limits: host.limits,
+        tls: host.tls,
     };
     if cli.verbose {
         eprintln!("limits: {}", opts.limits.describe());

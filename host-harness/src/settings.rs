@@ -24,8 +24,11 @@ pub mod host_keys {
     pub const BETWEEN_BYTES_TIMEOUT: &str = "between_bytes_timeout";
     pub const MEMORY_LIMIT_MIB: &str = "memory_limit_mib";
     pub const MAX_BODY_MIB: &str = "max_body_mib";
+    pub const CA_FILE: &str = "ca_file";
+    pub const CLIENT_CERT: &str = "client_cert";
+    pub const CLIENT_KEY: &str = "client_key";
 
-    pub const HOST_KEYS: [&str; 7] = [
+    pub const HOST_KEYS: [&str; 10] = [
         ALLOWED_ORIGINS,
         DEADLINE,
         CONNECT_TIMEOUT,
@@ -33,6 +36,9 @@ pub mod host_keys {
         BETWEEN_BYTES_TIMEOUT,
         MEMORY_LIMIT_MIB,
         MAX_BODY_MIB,
+        CA_FILE,
+        CLIENT_CERT,
+        CLIENT_KEY,
     ];
 
     pub fn is_host_key(key: &str) -> bool {

@@ -6,6 +6,8 @@ pub mod caps;
 pub mod egress;
 pub mod player;
 pub mod replay_cassette;
+pub mod send;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,6 +26,8 @@ use caps::{BodyFault, TimeoutKind};
 use egress::EgressPolicy;
 use player::{describe, IncomingRequest, Player};
 use replay_cassette::{Answer, ReplayCassette};
+use send::{send_request, SendError};
+use tls::Tls;
 
 /// Headers that describe one transfer rather than the exchange; never stored or replayed.
 const TRANSFER_HEADERS: &[&str] = &[
@@ -49,7 +53,7 @@ enum Mode {
     },
 }
 
-/// A request the harness refused, could not answer, or cut short. The first three make the
+/// A request the harness refused, could not answer, or cut short. All but a timeout make the
 /// harness operation that caused them fail with this message rather than with the guest's
 /// secondary error; a timeout only explains a failure (the guest may retry and succeed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +62,19 @@ pub enum HttpFailure {
     Mismatch(String),
     BodyTooLarge(String),
     Timeout(String),
+    /// The server's certificate was refused, or the server refused the TLS handshake: what it
+    /// was and which setting fixes it.
+    TlsRefused(String),
 }
 
 impl HttpFailure {
     pub fn message(&self) -> &str {
         match self {
-            Self::Denied(m) | Self::Mismatch(m) | Self::BodyTooLarge(m) | Self::Timeout(m) => m,
+            Self::Denied(m)
+            | Self::Mismatch(m)
+            | Self::BodyTooLarge(m)
+            | Self::Timeout(m)
+            | Self::TlsRefused(m) => m,
         }
     }
 
@@ -121,6 +132,8 @@ pub struct HttpState {
     display: Scrubber,
     verbose: bool,
     limits: Limits,
+    /// The TLS client of live and recorded requests; replay and the metadata probe have none.
+    tls: Option<Arc<Tls>>,
     log: Mutex<Log>,
 }
 
@@ -144,6 +157,7 @@ pub enum HttpSetup {
 }
 
 impl HttpState {
+    /// Without a TLS client: for replay, and for live runs that reach only `http://` origins.
     pub fn new(
         setup: HttpSetup,
         policy: EgressPolicy,
@@ -151,6 +165,19 @@ impl HttpState {
         display: Scrubber,
         verbose: bool,
         limits: Limits,
+    ) -> Arc<Self> {
+        Self::with_tls(setup, policy, storage, display, verbose, limits, None)
+    }
+
+    /// `tls` sends the live and recorded `https://` requests; without it they fail.
+    pub fn with_tls(
+        setup: HttpSetup,
+        policy: EgressPolicy,
+        storage: Scrubber,
+        display: Scrubber,
+        verbose: bool,
+        limits: Limits,
+        tls: Option<Arc<Tls>>,
     ) -> Arc<Self> {
         let mode = match setup {
             HttpSetup::Live => Mode::Live,
@@ -173,6 +200,7 @@ impl HttpState {
             display,
             verbose,
             limits,
+            tls,
             log: Mutex::new(Log::default()),
         })
     }
@@ -354,6 +382,23 @@ impl HttpState {
         })
     }
 
+    /// Sends a live request through the harness's TLS client; a refused certificate is
+    /// logged for the operator before the guest hears of it.
+    async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        timeouts: RequestOptions,
+    ) -> Result<(http::Response<send::IncomingBody>, send::ConnectionTask), HttpError> {
+        send_request(self.tls.as_deref(), request, timeouts)
+            .await
+            .map_err(|SendError { code, tls_refusal }| {
+                if let Some(message) = tls_refusal {
+                    self.fail(HttpFailure::TlsRefused(message));
+                }
+                code
+            })
+    }
+
     async fn live(
         self: Arc<Self>,
         request: http::Request<WasiBody>,
@@ -367,8 +412,7 @@ impl HttpState {
         let (parts, body) = request.into_parts();
         let bytes = body.collect().await?.to_bytes();
         let request = http::Request::from_parts(parts, full(bytes));
-        let (response, io) =
-            wasmtime_wasi_http::default_send_request(request, Some(timeouts)).await?;
+        let (response, io) = self.send(request, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
         let response = response.map(|b| self.capped_body(b, line, &timeouts));
         Ok((response, Box::new(io)))
@@ -390,8 +434,7 @@ impl HttpState {
             body: self.stored_body(&req_bytes),
         };
         let forward = http::Request::from_parts(parts, full(req_bytes));
-        let (response, io) =
-            wasmtime_wasi_http::default_send_request(forward, Some(timeouts)).await?;
+        let (response, io) = self.send(forward, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
         // The connection future must keep running while the body is read.
         let io = tokio::spawn(io);
