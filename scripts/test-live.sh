@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live tests against the real Airflow that `make airflow-up seed` runs: a full sync through the
-# harness in live mode, checked against the server's own answers by scripts/check_sync.py, then
-# provisioning (scripts/live_provision.py).
+# harness in live mode, checked against the server's own answers by scripts/check_sync.py, the
+# same over HTTPS through a private CA (scripts/live_tls.py), then provisioning
+# (scripts/live_provision.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=airflow/config.env
@@ -15,6 +16,10 @@ python3 scripts/check_sync.py "$out/sync.jsonl" "$out/stats.json"
 AIRFLOW_USERNAME=svc-sync AIRFLOW_PASSWORD=$AIRFLOW_SEED_USER_PASSWORD \
     target/debug/host-harness sync --out "$out/sync-lp.jsonl" --stats-json "$out/stats-lp.json"
 python3 scripts/check_sync.py "$out/sync-lp.jsonl" "$out/stats-lp.json"
+# HTTPS through a private CA, behind a local TLS proxy under a path prefix: the clear
+# unknown-issuer error without the CA, the plain sync's output with it (--ca-file and
+# AIRFLOW_CA_FILE), the wrong-host error for a certificate naming another host.
+python3 scripts/live_tls.py
 # Provisioning round trips, the gate, error paths, the role lifecycle and ROUNDS (default 20)
 # rounds of concurrent role changes, with LOAD (default 0) CPU burners running meanwhile, each
 # checked against the server's own answers (the script detects the API generation and checks it
