@@ -9,7 +9,9 @@ Checks, through target/debug/host-harness:
   2. with --ca-file: a full sync succeeds and its output equals the plain-HTTP sync's (but for
      the syncing account's own last_login and login_count, which each sign-in moves); the same
      with the CA named by AIRFLOW_CA_FILE instead;
-  3. a certificate for another host name: the wrong-host error naming base_url, at once.
+  3. a certificate for another host name: the wrong-host error naming base_url, at once;
+  4. a proxy requiring a client certificate (mutual TLS): without one, the error naming
+     --client-cert and --client-key, at once; with them, the same sync as over plain HTTP.
 
 The proxy is Python's stdlib (http.server + ssl), in this process, bound to 127.0.0.1.
 
@@ -40,15 +42,17 @@ def openssl(workdir, *args):
 
 
 def make_pki(workdir):
-    """ca.pem, and server certificates good.pem (localhost, 127.0.0.1) and other.pem
-    (other.example only), each with its .key, signed by the CA."""
+    """ca.pem, and certificates it signed, each with its .key: good.pem (server: localhost,
+    127.0.0.1), other.pem (server: other.example only), client.pem (a client's)."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     openssl(workdir, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
             "-subj", "/CN=Live TLS Test CA")
-    for name, san in [("good", "DNS:localhost,IP:127.0.0.1"), ("other", "DNS:other.example")]:
+    for name, san, usage in [("good", "DNS:localhost,IP:127.0.0.1", "serverAuth"),
+                             ("other", "DNS:other.example", "serverAuth"),
+                             ("client", "DNS:governance.test", "clientAuth")]:
         Path(workdir, f"{name}.ext").write_text(
             f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
-            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+            f"keyUsage=digitalSignature\nextendedKeyUsage={usage}\n")
         openssl(workdir, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
                 "-subj", "/CN=airflow behind a proxy")
         openssl(workdir, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey",
@@ -60,11 +64,15 @@ class Proxy(http.server.ThreadingHTTPServer):
     """HTTPS on 127.0.0.1, forwarding PREFIX/... to the upstream Airflow (prefix removed)."""
     daemon_threads = True
 
-    def __init__(self, workdir, cert, upstream):
+    def __init__(self, workdir, cert, upstream, client_ca=False):
         super().__init__(("127.0.0.1", 0), Handler)
         self.upstream = urllib.parse.urlsplit(upstream)
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(Path(workdir, f"{cert}.pem"), Path(workdir, f"{cert}.key"))
+        if client_ca:
+            # Mutual TLS: only clients with a certificate from the test CA.
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(Path(workdir, "ca.pem"))
         self.connections = 0
         self.lock = threading.Lock()
 
@@ -198,8 +206,23 @@ def main():
         expect_refusal("certificate for another host", other, ["--ca-file", ca],
                        ["TLS certificate for the wrong host", "other.example",
                         "not for 127.0.0.1", "set base_url"])
-        good.shutdown()
-        other.shutdown()
+
+        mutual = Proxy(work, "good", upstream, client_ca=True).start()
+        expect_refusal("mutual TLS without a client certificate", mutual, ["--ca-file", ca],
+                       ["TLS handshake refused by the server", "CertificateRequired",
+                        "--client-cert and --client-key"])
+        out = Path(work, "tls-mutual.jsonl")
+        proc, took = harness(["sync", "--out", str(out), "--ca-file", ca, "--client-cert",
+                              str(Path(work, "client.pem")), "--client-key",
+                              str(Path(work, "client.key"))], mutual.url())
+        check("mutual TLS with --client-cert and --client-key: sync succeeds",
+              proc.returncode == 0, proc.stderr)
+        if proc.returncode == 0:
+            check("mutual TLS: output equals the plain-HTTP sync",
+                  comparable(out) == comparable(plain_out))
+        print(f"     HTTPS sync (mutual TLS): {took:.1f} s")
+        for proxy in (good, other, mutual):
+            proxy.shutdown()
 
     if failures:
         print(f"live_tls: {len(failures)} check(s) failed: {', '.join(failures)}")

@@ -18,7 +18,8 @@ AIRFLOW_USERNAME=svc-sync AIRFLOW_PASSWORD=$AIRFLOW_SEED_USER_PASSWORD \
 python3 scripts/check_sync.py "$out/sync-lp.jsonl" "$out/stats-lp.json"
 # HTTPS through a private CA, behind a local TLS proxy under a path prefix: the clear
 # unknown-issuer error without the CA, the plain sync's output with it (--ca-file and
-# AIRFLOW_CA_FILE), the wrong-host error for a certificate naming another host.
+# AIRFLOW_CA_FILE), the wrong-host error for a certificate naming another host, and mutual TLS
+# (the error without a client certificate, the same sync with one).
 python3 scripts/live_tls.py
 # Provisioning round trips, the gate, error paths, the role lifecycle and ROUNDS (default 20)
 # rounds of concurrent role changes, with LOAD (default 0) CPU burners running meanwhile, each
