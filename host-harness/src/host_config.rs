@@ -41,7 +41,7 @@ pub struct HostConfig {
     /// Validated `scheme://host[:port]` origins allowed besides `base_url`'s.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
-    /// Files named for HTTPS, unread: they are read when the harness sends its first request.
+    /// Files named for HTTPS, unread: a live or recording harness reads them as it starts.
     pub tls: TlsSettings,
 }
 
