@@ -281,7 +281,7 @@ impl<T: Transport> Client<T> {
             }
             let transient = match &outcome {
                 Ok(r) => matches!(r.status, 502..=504),
-                Err(_) => true,
+                Err(e) => connector_sdk::http::is_retryable(e),
             };
             if !transient || attempt >= attempts {
                 return outcome.map_err(|e| {

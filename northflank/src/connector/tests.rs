@@ -743,3 +743,20 @@ fn a_token_without_manage_cannot_provision_and_is_told_which_permission() {
     let r = provisioner(&fake).provision(&grant("admin", "user-2"));
     assert!(matches!(r, Err(Error::PermissionDenied(m)) if m.contains(ROLES_MANAGE)));
 }
+
+#[test]
+fn a_refused_certificate_is_not_retried() {
+    let fake = FakeNorthflank::seeded(5);
+    let mut c = connector(&fake);
+    c.validate().unwrap();
+    fake.canned.borrow_mut().push_back(Err(format!(
+        "{}unknown issuer: add the CA with --ca-file",
+        connector_sdk::http::TLS_REFUSED
+    )));
+    let r = c.list_resources("role", None);
+    assert!(
+        matches!(&r, Err(Error::Unavailable(m)) if m.contains("--ca-file") && m.contains("after 1 attempt")),
+        "{r:?}"
+    );
+    assert_eq!(fake.requests().len(), 3 + 1, "no second attempt");
+}
