@@ -24,30 +24,13 @@ use standin::Standin;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn component() -> PathBuf {
-    let path = host_harness::engine::component_path_for("northflank").unwrap();
-    assert!(
-        path.exists(),
-        "{} is missing: run `make component` (make test does)",
-        path.display()
-    );
-    path
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8")
 }
 
 /// A live sync through the harness library with the named token.
 async fn harness_sync(standin: &Standin, token: &str) -> (String, SyncStats) {
-    let mut opts = HarnessOptions {
-        component: component(),
-        ..Default::default()
-    };
-    opts.settings
-        .insert("api_token".into(), Standin::token(token));
-    opts.settings
-        .insert("base_url".into(), standin.base_url.clone());
+    let opts = standin.harness_options(token);
     let mut h = common::within("instantiate + configure", Harness::new(opts))
         .await
         .unwrap();
@@ -60,9 +43,8 @@ async fn harness_sync(standin: &Standin, token: &str) -> (String, SyncStats) {
 
 /// What the stand-in served since its last reset, as (method, path, query, status).
 fn served(standin: &Standin) -> Vec<(String, String, Value, u64)> {
-    standin.requests()["requests"]
-        .as_array()
-        .unwrap()
+    standin
+        .request_log()
         .iter()
         .map(|r| {
             (
@@ -133,7 +115,7 @@ fn assert_same_output(host: &str, got: &str, want: &str) {
 /// The transpiled component; `make node-host` stamps it with the hash of the component it came
 /// from, so a stale transpile fails here rather than testing an older component.
 fn transpiled() -> PathBuf {
-    let wasm = component();
+    let wasm = standin::component();
     let dir = common::repo().join("target/node-host/northflank-connector");
     let fix = "run `make node-host` (make test does) to install the pinned jco and transpile the components";
     let version = Command::new("node").arg("--version").output();
@@ -227,7 +209,7 @@ async fn node_metadata_is_the_harness_metadata() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let got: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let opts = HarnessOptions {
-        component: component(),
+        component: standin::component(),
         ..Default::default()
     };
     let mut h = Harness::instantiate(opts).await.unwrap();
@@ -321,7 +303,7 @@ fn node_grants_a_role_with_provisioning_from_baton_provisioning() {
 // --- The plain wasmtime CLI ------------------------------------------------------------------
 
 fn command_component() -> PathBuf {
-    let path = component().with_extension("command.wasm");
+    let path = standin::component().with_extension("command.wasm");
     assert!(
         path.exists(),
         "{} is missing: run `make component` (make test does)",

@@ -19,34 +19,16 @@ use common::within;
 use host_harness::wit::{
     OutcomeStatus, ProvisionAction, ProvisionOutcome, ResourceRef, RevokeTarget,
 };
-use host_harness::{ConnectorError, Harness, HarnessError, HarnessOptions};
+use host_harness::{ConnectorError, Harness, HarnessError};
 use serde_json::Value;
 use standin::Standin;
 
 /// The SRE directory group, linked to `platform-oncall` in the seeded organisation.
 const SRE: &str = "directory_group_01H6JRE20ZHYB9B61N12HAHMRP";
 
-fn component() -> std::path::PathBuf {
-    let path = host_harness::engine::component_path_for("northflank").unwrap();
-    assert!(
-        path.exists(),
-        "{} is missing: run `make component` (make test does)",
-        path.display()
-    );
-    path
-}
-
-/// The component configured against `standin` with the named test token. The base URL is
-/// plain http on loopback, which the connector accepts without `allow_insecure_http`.
+/// The component configured against `standin` with the named test token.
 async fn harness(standin: &Standin, token: &str, provisioning: bool) -> Harness {
-    let mut opts = HarnessOptions {
-        component: component(),
-        ..Default::default()
-    };
-    opts.settings
-        .insert("api_token".into(), Standin::token(token));
-    opts.settings
-        .insert("base_url".into(), standin.base_url.clone());
+    let mut opts = standin.harness_options(token);
     opts.settings
         .insert("provisioning".into(), provisioning.to_string());
     within("instantiate + configure", Harness::new(opts))
@@ -87,9 +69,8 @@ fn rows(standin: &Standin, role: &str, member: &str) -> Vec<String> {
 
 /// Every write the stand-in has served since its last reset: (method, path, status).
 fn writes(standin: &Standin) -> Vec<(String, String, u64)> {
-    standin.requests()["requests"]
-        .as_array()
-        .unwrap()
+    standin
+        .request_log()
         .iter()
         .filter(|r| r["method"] != "GET")
         .map(|r| {

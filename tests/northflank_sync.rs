@@ -40,23 +40,13 @@ const MATRIX: [(&str, &str); 3] = [
     ),
 ];
 
-fn component() -> PathBuf {
-    let path = repo().join("target/wasm32-wasip2/release/northflank_connector.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run `make component` (make test does)",
-        path.display()
-    );
-    path
-}
-
 fn cassette(name: &str) -> PathBuf {
     repo().join("tests/cassettes/northflank").join(name)
 }
 
 async fn replay(name: &str) -> Harness {
     let mut opts = HarnessOptions::replay(cassette(name)).unwrap();
-    opts.component = component();
+    opts.component = standin::component();
     // The library's replay options are resolved without the connector's metadata, so they
     // carry the password placeholder a password-based connector needs; this one has none.
     opts.settings.remove("password");
@@ -68,17 +58,12 @@ async fn replay(name: &str) -> Harness {
 }
 
 async fn live(standin: &Standin, token: &str) -> Harness {
-    let mut opts = HarnessOptions {
-        component: component(),
-        ..Default::default()
-    };
-    opts.settings
-        .insert("api_token".into(), Standin::token(token));
-    opts.settings
-        .insert("base_url".into(), standin.base_url.clone());
-    within("instantiate + configure", Harness::new(opts))
-        .await
-        .unwrap()
+    within(
+        "instantiate + configure",
+        Harness::new(standin.harness_options(token)),
+    )
+    .await
+    .unwrap()
 }
 
 async fn sync(h: &mut Harness) -> Result<(String, SyncStats), HarnessError> {
@@ -293,10 +278,7 @@ fn assert_same(got: &View, want: &View) {
 }
 
 fn request_log(standin: &Standin) -> Vec<Value> {
-    standin.requests()["requests"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    standin.request_log()
 }
 
 // --- (a) replay ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! on a free loopback port, stopped when dropped, with its test tokens and its data.
 #![allow(dead_code)]
 
+use host_harness::HarnessOptions;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,33 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The built Northflank component; a missing build is a failure, not a skip.
+pub fn component() -> PathBuf {
+    let path = host_harness::engine::component_path_for("northflank").unwrap();
+    assert!(
+        path.exists(),
+        "{} is missing: run `make component` (make test does)",
+        path.display()
+    );
+    path
+}
+
 impl Standin {
+    /// Live harness options for the Northflank component against this stand-in, signed in
+    /// with the named test token. The base URL is plain http on loopback, which the connector
+    /// accepts without `allow_insecure_http`.
+    pub fn harness_options(&self, token: &str) -> HarnessOptions {
+        let mut opts = HarnessOptions {
+            component: component(),
+            ..Default::default()
+        };
+        opts.settings
+            .insert("api_token".into(), Standin::token(token));
+        opts.settings
+            .insert("base_url".into(), self.base_url.clone());
+        opts
+    }
+
     /// Starts the server with `args` (e.g. `["--rate-limit", "5", "--reset-seconds", "2"]`).
     pub fn start(args: &[&str]) -> Standin {
         let mut child = Command::new("python3")
@@ -87,6 +114,14 @@ impl Standin {
     /// The requests served so far (never token values).
     pub fn requests(&self) -> serde_json::Value {
         self.admin("GET", "requests", None)
+    }
+
+    /// The entries of [`Standin::requests`], oldest first.
+    pub fn request_log(&self) -> Vec<serde_json::Value> {
+        self.requests()["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn reset(&self) {
