@@ -11,6 +11,7 @@
 )] // test code: failing loudly is the point
 
 mod common;
+use common::text;
 mod replay_server;
 
 use std::path::PathBuf;
@@ -92,22 +93,7 @@ fn run_host(server: Option<&ReplayServer>, args: &[&str]) -> Output {
     output
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
-
 /// The typed error the host printed: `connector error in CALL: {"tag":…,"val":…}`, exit 2.
-fn typed_error(output: &Output, call: &str) -> serde_json::Value {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    let prefix = format!("connector error in {call}: ");
-    let payload = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no `{prefix}` line in: {stderr}"));
-    serde_json::from_str(payload).unwrap_or_else(|e| panic!("not JSON ({e}): {payload}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn node_sync_prints_the_harness_jsonl_byte_for_byte() {
     let harness = common::replay_sync(CASSETTE).await;
@@ -190,7 +176,7 @@ fn a_grant_with_provisioning_off_is_refused_as_unsupported() {
         Some(&server),
         &["provision-grant", "role:Op:member", "user:rec.alice"],
     );
-    let error = typed_error(&output, "provision");
+    let error = common::node_typed_error(&output, "provision");
     assert_eq!(error["tag"], "unsupported", "{error}");
     let message = error["val"].as_str().expect("unsupported carries a string");
     assert!(
@@ -205,7 +191,7 @@ fn a_grant_with_provisioning_off_is_refused_as_unsupported() {
 fn a_wrong_password_is_unauthenticated() {
     let server = ReplayServer::start(&common::cassette("airflow-3.3/bad-password.json"), PASSWORD);
     let output = run_host(Some(&server), &["validate"]);
-    let error = typed_error(&output, "validate");
+    let error = common::node_typed_error(&output, "validate");
     assert_eq!(error["tag"], "unauthenticated", "{error}");
     assert!(
         error["val"]
@@ -224,7 +210,7 @@ fn a_malformed_setting_is_invalid_config_naming_the_field() {
         Some(&server),
         &["--set", "verify_delay_ms=soon", "validate"],
     );
-    let error = typed_error(&output, "configure");
+    let error = common::node_typed_error(&output, "configure");
     assert_eq!(error["tag"], "invalid-config", "{error}");
     assert_eq!(error["val"]["field"], "verify_delay_ms", "{error}");
 }

@@ -14,6 +14,7 @@
 )] // test code: failing loudly is the point
 
 mod common;
+use common::text;
 #[path = "northflank/standin.rs"]
 mod standin;
 
@@ -23,10 +24,6 @@ use serde_json::Value;
 use standin::Standin;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
 
 /// A live sync through the harness library with the named token.
 async fn harness_sync(standin: &Standin, token: &str) -> (String, SyncStats) {
@@ -170,17 +167,6 @@ fn node_with(standin: &Standin, token: &str, env: &[(&str, &str)], args: &[&str]
 }
 
 /// The typed error the Node host printed: `connector error in CALL: {"tag":…,"val":…}`, exit 2.
-fn typed_error(output: &Output, call: &str) -> Value {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    let prefix = format!("connector error in {call}: ");
-    let payload = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no `{prefix}` line in: {stderr}"));
-    serde_json::from_str(payload).unwrap_or_else(|e| panic!("not JSON ({e}): {payload}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn node_sync_prints_the_harness_live_sync_byte_for_byte() {
     let standin = Standin::start(&[]);
@@ -229,7 +215,7 @@ fn node_gets_permission_denied_typed_naming_the_missing_permission() {
     ] {
         for (command, call) in [("validate", "validate"), ("sync", "listResources")] {
             let output = node(&standin, token, &[command]);
-            let error = typed_error(&output, call);
+            let error = common::node_typed_error(&output, call);
             assert_eq!(
                 error["tag"], "permission-denied",
                 "{token} {command}: {error}"
@@ -247,7 +233,7 @@ fn node_gets_permission_denied_typed_naming_the_missing_permission() {
         "writer",
         &["--set", "api_token=not-a-token", "validate"],
     );
-    let error = typed_error(&output, "validate");
+    let error = common::node_typed_error(&output, "validate");
     assert_eq!(error["tag"], "unauthenticated", "{error}");
 }
 
@@ -268,7 +254,10 @@ fn node_grants_a_role_with_provisioning_from_baton_provisioning() {
         &[("NORTHFLANK_PROVISIONING", "")],
         &grant,
     );
-    assert_eq!(typed_error(&output, "provision")["tag"], "unsupported");
+    assert_eq!(
+        common::node_typed_error(&output, "provision")["tag"],
+        "unsupported"
+    );
     assert_eq!(standin.requests()["count"], 0, "the gate sends nothing");
 
     let output = node_with(

@@ -12,6 +12,7 @@
 )] // test code: failing loudly is the point
 
 mod common;
+use common::text;
 mod replay_server;
 
 use std::path::PathBuf;
@@ -68,10 +69,6 @@ fn run_cli(server: &ReplayServer, command: &str) -> Output {
         server.mismatches()
     );
     output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
 }
 
 #[tokio::test(flavor = "multi_thread")]

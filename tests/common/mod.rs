@@ -123,3 +123,21 @@ pub fn wasmtime_cli() -> PathBuf {
     );
     path
 }
+
+/// A host's output as text; the hosts write UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}
+
+/// The typed contract error the Node.js host (hosts/node/host.mjs) reports for `call`: exit
+/// status 2 and a `connector error in CALL: {"tag":…,"val":…}` line on stderr.
+pub fn node_typed_error(output: &std::process::Output, call: &str) -> serde_json::Value {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let prefix = format!("connector error in {call}: ");
+    let payload = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in: {stderr}"));
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("not JSON ({e}): {payload}"))
+}
