@@ -12,13 +12,19 @@
 # prints the tail of the log that explains it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERIES=(3.3 3.0 2.11)
+# series[:auth]: the auth variants of Airflow 2.11 are separate servers (config.env, AIRFLOW_AUTH).
+SERIES=(3.3 3.0 2.11 2.11:default 2.11:kerberos)
 logs=tests/out/live
 mkdir -p "$logs"
 
-prepare_one() { # series
+series_of() { echo "${1%%:*}"; }
+auth_of() { [[ "$1" == *:* ]] && echo "${1#*:}" || echo basic; }
+
+prepare_one() { # series[:auth]
   local s=$1 t0=$SECONDS
-  if AIRFLOW_SERIES=$s scripts/airflow/up.sh && AIRFLOW_SERIES=$s make --no-print-directory seed; then
+  export AIRFLOW_SERIES AIRFLOW_AUTH
+  AIRFLOW_SERIES=$(series_of "$s") AIRFLOW_AUTH=$(auth_of "$s")
+  if scripts/airflow/up.sh && make --no-print-directory seed; then
     echo "ok $((SECONDS - t0))" >"$logs/$s-prepare.status"
   else
     echo "failed $((SECONDS - t0))" >"$logs/$s-prepare.status"
@@ -54,10 +60,11 @@ case "${1:-}" in
       fi
       t0=$SECONDS
       # Per-series concurrency settings win over ROUNDS and LOAD, e.g. ROUNDS_3_3=50 LOAD_3_3=2.
-      rounds_var=ROUNDS_${s//./_} load_var=LOAD_${s//./_} churn_var=CHURN_${s//./_}
+      key=${s//[.:]/_}
+      rounds_var=ROUNDS_$key load_var=LOAD_$key churn_var=CHURN_$key
       if ROUNDS=${!rounds_var:-${ROUNDS:-}} LOAD=${!load_var:-${LOAD:-0}} \
-          CHURN=${!churn_var:-${CHURN:-1}} AIRFLOW_SERIES=$s \
-          scripts/test-live.sh >"$logs/$s-test.log" 2>&1; then
+          CHURN=${!churn_var:-${CHURN:-1}} AIRFLOW_SERIES=$(series_of "$s") \
+          AIRFLOW_AUTH=$(auth_of "$s") scripts/test-live.sh >"$logs/$s-test.log" 2>&1; then
         echo "ci-live: test-live on Airflow $s passed in $((SECONDS - t0)) s:" \
           "$(grep -E '^[0-9]+ passed' "$logs/$s-test.log" | tail -n 1)"
       else
@@ -65,7 +72,8 @@ case "${1:-}" in
         tail -n 40 "$logs/$s-test.log" >&2
         failed=1
       fi
-      AIRFLOW_SERIES=$s scripts/airflow/down.sh >/dev/null 2>&1 || true
+      AIRFLOW_SERIES=$(series_of "$s") AIRFLOW_AUTH=$(auth_of "$s") scripts/airflow/down.sh \
+        >/dev/null 2>&1 || true
     done
     exit "$failed"
     ;;

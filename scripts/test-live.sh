@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=airflow/config.env
 source scripts/airflow/config.env
+# The auth variants of Airflow 2.11 have suites of their own.
+case "$AIRFLOW_AUTH" in
+  default) exec scripts/live_session.sh ;;
+  kerberos) exec scripts/live_kerberos.sh ;;
+esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export AIRFLOW_BASE_URL AIRFLOW_USERNAME=$AIRFLOW_ADMIN_USER AIRFLOW_PASSWORD=$AIRFLOW_ADMIN_PASSWORD

@@ -20,7 +20,13 @@ AIRFLOW_FAB_BASIC_BACKENDS=airflow.providers.fab.auth_manager.api.auth.backend.b
 case "$AIRFLOW_API" in
   v1)  # Airflow 2: Flask webserver (gunicorn), stable REST API under /api/v1.
     AIRFLOW_SERVER_CMD=webserver
-    export AIRFLOW__API__AUTH_BACKENDS="$AIRFLOW_FAB_BASIC_BACKENDS"
+    case "$AIRFLOW_AUTH" in
+      basic) export AIRFLOW__API__AUTH_BACKENDS="$AIRFLOW_FAB_BASIC_BACKENDS" ;;
+      # Nothing set: Airflow 2's default backend, the session cookie of the form login.
+      default) unset AIRFLOW__API__AUTH_BACKENDS ;;
+      kerberos) # shellcheck source=kerberos-env.sh
+        . "$(dirname "${BASH_SOURCE[0]}")/kerberos-env.sh" ;;
+    esac
     export AIRFLOW__WEBSERVER__WORKERS=1
     # Fixed so sessions survive a restart (otherwise a random key lands in airflow.cfg).
     export AIRFLOW__WEBSERVER__SECRET_KEY=airflow-connector-test-webserver-secret-not-for-production
