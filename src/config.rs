@@ -7,13 +7,36 @@ use connector_sdk::settings::{self, Settings, UrlWording};
 /// How the connector proves who it is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    /// Username and password: exchanged for a JWT where the API has one, else HTTP Basic.
-    Password { username: String, password: String },
+    /// Username and password, used the way `login` says.
+    Password {
+        username: String,
+        password: String,
+        login: Login,
+    },
     /// A bearer token the operator supplies; the connector never sees a password.
     Token {
         token: String,
         username: Option<String>,
     },
+    /// The host authenticates every request to `base_url` itself (`host_auth`, e.g. Kerberos
+    /// SPNEGO): the connector sends no credentials of its own.
+    Host {
+        scheme: String,
+        /// The Airflow user the host's identity maps to, when the operator names it.
+        username: Option<String>,
+    },
+}
+
+/// What a username and password are turned into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// The fastest the server offers: a JWT on FastAPI FAB, the session login where the
+    /// server has the form login (Airflow 2), HTTP Basic otherwise.
+    Auto,
+    /// Pinned to a JWT where the API has one, else HTTP Basic on every request.
+    Direct,
+    /// Pinned to the form login and its session cookie.
+    Session,
 }
 
 /// Validated connector settings.
@@ -65,7 +88,8 @@ pub const AUTH_MODE: &str = "auth_mode";
 pub const TOKEN: &str = "token";
 pub const REQUEST_INTERVAL_MS: &str = "request_interval_ms";
 pub const ALLOW_INSECURE_HTTP: &str = "allow_insecure_http";
-const KNOWN: [&str; 11] = [
+pub const HOST_AUTH: &str = "host_auth";
+const KNOWN: [&str; 12] = [
     BASE_URL,
     USERNAME,
     PASSWORD,
@@ -77,6 +101,7 @@ const KNOWN: [&str; 11] = [
     TOKEN,
     REQUEST_INTERVAL_MS,
     ALLOW_INSECURE_HTTP,
+    HOST_AUTH,
 ];
 
 pub const DEFAULT_ROLE_VALUE: &str = "Public";
@@ -89,7 +114,9 @@ impl Config {
     pub fn identity(&self) -> Option<&str> {
         match &self.credentials {
             Credentials::Password { username, .. } => Some(username),
-            Credentials::Token { username, .. } => username.as_deref(),
+            Credentials::Token { username, .. } | Credentials::Host { username, .. } => {
+                username.as_deref()
+            }
         }
     }
 
@@ -108,27 +135,7 @@ impl Config {
             ALLOW_INSECURE_HTTP,
             "the credentials",
         )?;
-        let credentials = match given.get(AUTH_MODE).map(str::trim) {
-            None | Some("") | Some("password") => Credentials::Password {
-                username: given
-                    .required(USERNAME, "the Airflow account the connector signs in as")?,
-                password: given.required(PASSWORD, "that account's password")?,
-            },
-            Some("token") => Credentials::Token {
-                token: given.required(TOKEN, "the bearer token to send (auth_mode is `token`)")?,
-                username: given
-                    .get(USERNAME)
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_string),
-            },
-            Some(_) => {
-                return Err(Error::config(
-                    AUTH_MODE,
-                    "must be `password` (username and password) or `token` (a bearer token)",
-                ))
-            }
-        };
+        let credentials = credentials(&given)?;
         let api_generation = match given.get(API_GENERATION).map(str::trim) {
             None | Some("") | Some("auto") => None,
             Some(value) => Some(Generation::parse(value).ok_or_else(|| {
@@ -171,6 +178,81 @@ impl Config {
             request_interval_ms,
             allow_insecure_http,
         })
+    }
+}
+
+/// The credentials `auth_mode` (and `host_auth`, set by a host that authenticates requests
+/// itself) call for.
+fn credentials(given: &Settings) -> Result<Credentials> {
+    let optional = |key: &str| {
+        given
+            .get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let host_auth = optional(HOST_AUTH);
+    let mode = optional(AUTH_MODE);
+    if let Some(scheme) = host_auth {
+        if !matches!(mode.as_deref(), None | Some("auto") | Some("host")) {
+            return Err(Error::config(
+                AUTH_MODE,
+                format!(
+                    "cannot be `{}` while `host_auth` is set: the host authenticates the \
+                     requests; leave `auth_mode` unset (or `host`), or unset `host_auth`",
+                    mode.unwrap_or_default()
+                ),
+            ));
+        }
+        if !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::config(
+                HOST_AUTH,
+                "must name the host's scheme, e.g. `negotiate` (letters, digits, `-`, `_`)",
+            ));
+        }
+        for unused in [PASSWORD, TOKEN] {
+            if optional(unused).is_some() {
+                return Err(Error::config(
+                    unused,
+                    "is not used when `host_auth` is set (the host authenticates every \
+                     request); remove it",
+                ));
+            }
+        }
+        return Ok(Credentials::Host {
+            scheme,
+            username: optional(USERNAME),
+        });
+    }
+    let password = |login| -> Result<Credentials> {
+        Ok(Credentials::Password {
+            username: given.required(USERNAME, "the Airflow account the connector signs in as")?,
+            password: given.required(PASSWORD, "that account's password")?,
+            login,
+        })
+    };
+    match mode.as_deref() {
+        None | Some("auto") => password(Login::Auto),
+        Some("password") => password(Login::Direct),
+        Some("session") => password(Login::Session),
+        Some("token") => Ok(Credentials::Token {
+            token: given.required(TOKEN, "the bearer token to send (auth_mode is `token`)")?,
+            username: optional(USERNAME),
+        }),
+        Some("host") => Err(Error::config(
+            HOST_AUTH,
+            "is missing: `auth_mode` `host` means the host authenticates the requests, and the \
+             host says how by setting `host_auth` (e.g. `negotiate` for Kerberos)",
+        )),
+        Some(_) => Err(Error::config(
+            AUTH_MODE,
+            "must be `auto` (username and password, the fastest way the server offers), \
+             `password` (a JWT, else HTTP Basic), `session` (the web form login), `token` (a \
+             bearer token) or `host` (the host authenticates)",
+        )),
     }
 }
 
@@ -371,6 +453,60 @@ mod tests {
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "token");
         let s = settings(&[("base_url", "https://h"), ("auth_mode", "oauth")]);
         assert_eq!(field_of(Config::parse(&s).unwrap_err()), "auth_mode");
+    }
+
+    #[test]
+    fn auth_mode_picks_how_the_password_is_used() {
+        for (mode, want) in [
+            (None, Login::Auto),
+            (Some("auto"), Login::Auto),
+            (Some("password"), Login::Direct),
+            (Some(" session "), Login::Session),
+        ] {
+            let mut s = ok();
+            if let Some(mode) = mode {
+                s.push(("auth_mode".into(), mode.into()));
+            }
+            match Config::parse(&s).unwrap().credentials {
+                Credentials::Password { login, .. } => assert_eq!(login, want, "{mode:?}"),
+                _ => panic!("{mode:?}: not password credentials"),
+            }
+        }
+    }
+
+    #[test]
+    fn host_auth_needs_no_credentials_and_refuses_the_connectors_own() {
+        let s = settings(&[("base_url", "https://h"), ("host_auth", "negotiate")]);
+        let c = Config::parse(&s).unwrap();
+        assert!(
+            matches!(c.credentials, Credentials::Host { ref scheme, username: None } if scheme == "negotiate")
+        );
+        let s = settings(&[
+            ("base_url", "https://h"),
+            ("host_auth", "negotiate"),
+            ("auth_mode", "host"),
+            ("username", "alice@EXAMPLE.COM"),
+        ]);
+        assert_eq!(
+            Config::parse(&s).unwrap().identity(),
+            Some("alice@EXAMPLE.COM")
+        );
+        for (key, value, named) in [
+            ("password", "pw", "password"),
+            ("token", "t", "token"),
+            ("auth_mode", "session", "auth_mode"),
+        ] {
+            let s = settings(&[
+                ("base_url", "https://h"),
+                ("host_auth", "negotiate"),
+                (key, value),
+            ]);
+            assert_eq!(field_of(Config::parse(&s).unwrap_err()), named, "{key}");
+        }
+        let s = settings(&[("base_url", "https://h"), ("auth_mode", "host")]);
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "host_auth");
+        let s = settings(&[("base_url", "https://h"), ("host_auth", "neg otiate")]);
+        assert_eq!(field_of(Config::parse(&s).unwrap_err()), "host_auth");
     }
 
     #[test]

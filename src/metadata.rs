@@ -2,7 +2,7 @@
 
 use crate::config::{
     ALLOW_INSECURE_HTTP, API_GENERATION, AUTH_MODE, BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE,
-    PASSWORD, PROVISIONING, REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
+    HOST_AUTH, PASSWORD, PROVISIONING, REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
 };
 use crate::mapping::{PERMISSION, ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
@@ -32,17 +32,20 @@ pub fn config_fields() -> Vec<ConfigField> {
         },
         ConfigField {
             name: USERNAME.into(),
-            description: "Airflow account the connector signs in as; needs can_read on Users and \
+            description: "Airflow account the connector signs in as (required unless `auth_mode` \
+                          is `token` or the host authenticates); needs can_read on Users and \
                           Roles (and can_create/can_edit/can_delete on Users to provision)"
                 .into(),
-            required: true,
+            required: false,
             secret: false,
             default_value: None,
         },
         ConfigField {
             name: PASSWORD.into(),
-            description: "Password of that account; exchanged for a JWT at /auth/token".into(),
-            required: true,
+            description: "Password of that account (required unless `auth_mode` is `token` or \
+                          the host authenticates); see `auth_mode` for how it is used"
+                .into(),
+            required: false,
             secret: true,
             default_value: None,
         },
@@ -86,18 +89,32 @@ pub fn config_fields() -> Vec<ConfigField> {
         },
         ConfigField {
             name: AUTH_MODE.into(),
-            description: "`password` (username and password: a JWT where the API has one, else \
-                          HTTP Basic) or `token` (a static bearer token in `token`)"
+            description: "`auto`: username and password, the fastest way the server offers (a \
+                          JWT on Airflow 3, the web form login's session cookie on Airflow 2, \
+                          else HTTP Basic); `password`: a JWT where the API has one, else HTTP \
+                          Basic on every request; `session`: the web form login; `token`: a \
+                          static bearer token in `token`; `host`: the host authenticates (see \
+                          `host_auth`)"
                 .into(),
             required: false,
             secret: false,
-            default_value: Some("password".into()),
+            default_value: Some("auto".into()),
         },
         ConfigField {
             name: TOKEN.into(),
             description: "Bearer token sent when `auth_mode` is `token`".into(),
             required: false,
             secret: true,
+            default_value: None,
+        },
+        ConfigField {
+            name: HOST_AUTH.into(),
+            description: "Set by a host that authenticates the connector's requests to \
+                          `base_url` itself, to the scheme it applies: `negotiate` (Kerberos \
+                          SPNEGO). The connector then sends no credentials of its own"
+                .into(),
+            required: false,
+            secret: false,
             default_value: None,
         },
         ConfigField {

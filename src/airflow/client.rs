@@ -8,8 +8,9 @@ use super::api::{
 use super::errors::{parse_body, redirect_error, status_error};
 use super::generation::{self, Generation};
 use super::jwt;
+use super::login::{self, CookieJar};
 use super::retry::{Backoff, Outcome, Verdict};
-use crate::config::{Config, Credentials};
+use crate::config::{Config, Credentials, Login};
 use crate::error::{Error, Result};
 use crate::http::{Method, Request, Response, Transport};
 use base64::Engine;
@@ -116,6 +117,33 @@ impl<T> Page<T> {
     }
 }
 
+/// How requests carry credentials, decided once the generation is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// A JWT from `/auth/token` (FastAPI FAB).
+    Jwt,
+    /// HTTP Basic on every request.
+    Basic,
+    /// The cookie of the web form login.
+    Session,
+    /// The operator's static bearer token.
+    Bearer,
+    /// None: the host authenticates every request.
+    Host,
+}
+
+/// The session of the form login, when the scheme is `Session`.
+#[derive(Debug, Default)]
+struct FormSession {
+    cookies: CookieJar,
+    /// The last login form's CSRF token, kept only to scrub messages.
+    csrf_token: Option<String>,
+    /// Whether a request succeeded with the current cookie: only then can a 401/403 mean that
+    /// the session ended rather than that the account lacks a permission.
+    proven: bool,
+    logins: u32,
+}
+
 pub struct Client<T: Transport> {
     transport: T,
     base_url: String,
@@ -132,6 +160,9 @@ pub struct Client<T: Transport> {
     /// Minimum spacing between two requests, and when the last one left.
     request_interval: std::time::Duration,
     last_request: std::cell::Cell<Option<std::time::Instant>>,
+    /// How credentials travel, and why, for the operator's summary.
+    scheme: Option<(Scheme, &'static str)>,
+    session: FormSession,
 }
 
 impl<T: Transport> Client<T> {
@@ -146,6 +177,8 @@ impl<T: Transport> Client<T> {
             unconfirmed: false,
             request_interval: std::time::Duration::from_millis(config.request_interval_ms),
             last_request: std::cell::Cell::new(None),
+            scheme: None,
+            session: FormSession::default(),
         }
     }
 
@@ -153,14 +186,35 @@ impl<T: Transport> Client<T> {
     pub fn identity(&self) -> Option<&str> {
         match &self.credentials {
             Credentials::Password { username, .. } => Some(username),
-            Credentials::Token { username, .. } => username.as_deref(),
+            Credentials::Token { username, .. } | Credentials::Host { username, .. } => {
+                username.as_deref()
+            }
         }
     }
 
     fn who(&self) -> String {
-        self.identity()
-            .map(|u| format!("the account `{u}`"))
-            .unwrap_or_else(|| "the token's account".into())
+        match (self.identity(), &self.credentials) {
+            (Some(u), _) => format!("the account `{u}`"),
+            (None, Credentials::Host { .. }) => "the host's identity".into(),
+            (None, _) => "the token's account".into(),
+        }
+    }
+
+    /// How the requests were authenticated and why, once known: for the operator's summary.
+    pub fn auth_summary(&self) -> Option<String> {
+        let (scheme, why) = self.scheme?;
+        let what = match scheme {
+            Scheme::Jwt => "JWT from /auth/token",
+            Scheme::Basic => "HTTP Basic",
+            Scheme::Session => "session cookie of the form login",
+            Scheme::Bearer => "bearer token",
+            Scheme::Host => "provided by the host",
+        };
+        let logins = match scheme {
+            Scheme::Session => format!(", {} login(s)", self.session.logins),
+            _ => String::new(),
+        };
+        Some(format!("{what} ({why}{logins})"))
     }
 
     /// The generation if configured or already detected; never sends a request.
@@ -180,7 +234,10 @@ impl<T: Transport> Client<T> {
         if let Some(g) = self.generation {
             return Ok(g);
         }
-        if let Credentials::Password { username, password } = &self.credentials {
+        if let Credentials::Password {
+            username, password, ..
+        } = &self.credentials
+        {
             let (username, password) = (username.clone(), password.clone());
             return self.detect_by_signing_in(&username, &password);
         }
@@ -283,29 +340,211 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    /// The `authorization` header for the next request, signing in or renewing the JWT first
-    /// when it is missing or about to expire.
-    fn authorization(&mut self) -> Result<String> {
-        let generation = self.generation()?;
-        let (username, password) = match &self.credentials {
-            Credentials::Token { token, .. } => return Ok(format!("Bearer {token}")),
-            Credentials::Password { username, password } => (username.clone(), password.clone()),
-        };
-        if !generation.signs_in_with_jwt() {
-            let pair =
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-            return Ok(format!("Basic {pair}"));
+    /// How credentials travel on this server: decided once, when the generation is known,
+    /// from `auth_mode` (see `Login`). On Airflow 2 `auto` tries the form login first, since
+    /// Basic makes Airflow hash the password on every request.
+    fn scheme(&mut self) -> Result<Scheme> {
+        if let Some((scheme, _)) = self.scheme {
+            return Ok(scheme);
         }
-        let now = self.transport.now_unix();
-        match &self.jwt {
-            Some((token, expiry)) if !jwt::needs_renewal(*expiry, now) => {
-                Ok(format!("Bearer {token}"))
+        let generation = self.generation()?;
+        let (scheme, why) = match (&self.credentials, generation) {
+            (Credentials::Token { .. }, _) => (Scheme::Bearer, "auth_mode `token`"),
+            (Credentials::Host { .. }, _) => (Scheme::Host, "`host_auth` is set"),
+            (Credentials::Password { login, .. }, Generation::FabFastApi) => {
+                if *login == Login::Session {
+                    return Err(Error::config(
+                        crate::config::AUTH_MODE,
+                        "is `session`, but this server's FAB API (Airflow 3, FAB provider 3.3 or \
+                         newer) accepts only a JWT: set `auth_mode` to `auto` or `password`",
+                    ));
+                }
+                (Scheme::Jwt, "the only sign-in this API accepts")
+            }
+            (Credentials::Password { login, .. }, _) => match login {
+                Login::Direct => (Scheme::Basic, "auth_mode `password`"),
+                Login::Session => (Scheme::Session, "auth_mode `session`"),
+                Login::Auto if generation == Generation::Airflow2 => match self.log_in()? {
+                    FormLogin::SignedIn => (
+                        Scheme::Session,
+                        "auto: Airflow 2 hashes the password on every Basic request, a \
+                             session costs one login",
+                    ),
+                    FormLogin::NoForm => (
+                        Scheme::Basic,
+                        "auto: the server has no password form at /login/",
+                    ),
+                },
+                Login::Auto => (Scheme::Basic, "auto: the API accepts Basic"),
+            },
+        };
+        self.scheme = Some((scheme, why));
+        Ok(scheme)
+    }
+
+    /// The credential header for the next request, signing in or renewing first when needed.
+    fn credential(&mut self) -> Result<Option<(&'static str, String)>> {
+        let scheme = self.scheme()?;
+        let (username, password) = match &self.credentials {
+            Credentials::Token { token, .. } => {
+                return Ok(Some(("authorization", format!("Bearer {token}"))))
+            }
+            Credentials::Host { .. } => return Ok(None),
+            Credentials::Password {
+                username, password, ..
+            } => (username.clone(), password.clone()),
+        };
+        match scheme {
+            Scheme::Basic => {
+                let pair = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                Ok(Some(("authorization", format!("Basic {pair}"))))
+            }
+            Scheme::Session => {
+                if self.session.cookies.is_empty() {
+                    if let FormLogin::NoForm = self.log_in()? {
+                        return Err(self.no_form());
+                    }
+                }
+                Ok(self.session.cookies.header().map(|c| ("cookie", c)))
             }
             _ => {
-                let token = self
-                    .sign_in(&username, &password)
-                    .map_err(SignIn::into_error)?;
-                Ok(format!("Bearer {token}"))
+                let now = self.transport.now_unix();
+                let token = match &self.jwt {
+                    Some((token, expiry)) if !jwt::needs_renewal(*expiry, now) => token.clone(),
+                    _ => self
+                        .sign_in(&username, &password)
+                        .map_err(SignIn::into_error)?,
+                };
+                Ok(Some(("authorization", format!("Bearer {token}"))))
+            }
+        }
+    }
+
+    fn login_path(&self) -> &'static str {
+        match self.generation {
+            Some(Generation::Airflow2) | None => login::AIRFLOW2_LOGIN_PATH,
+            Some(_) => login::FAB_AUTH_LOGIN_PATH,
+        }
+    }
+
+    fn no_form(&self) -> Error {
+        Error::Unsupported(format!(
+            "{}{} has no username and password form (the server signs in through OAuth, OpenID \
+             or a proxy): the session login cannot work; set `auth_mode` to `password` (HTTP \
+             Basic, if the server enables it) or `token`",
+            self.base_url,
+            self.login_path()
+        ))
+    }
+
+    /// The web form login: `GET` the form for its CSRF token and pre-login cookie, `POST` the
+    /// credentials without following the redirect, keep the rotated cookie. Counted, because
+    /// Airflow allows five logins in 40 seconds per client.
+    fn log_in(&mut self) -> Result<FormLogin> {
+        let Credentials::Password {
+            username, password, ..
+        } = &self.credentials
+        else {
+            return Ok(FormLogin::NoForm);
+        };
+        let (username, password) = (username.clone(), password.clone());
+        let path = self.login_path();
+        self.session = FormSession {
+            logins: self.session.logins,
+            ..FormSession::default()
+        };
+        let form = Request {
+            method: Method::Get,
+            url: format!("{}{path}", self.base_url),
+            headers: vec![("accept".into(), "text/html".into())],
+            body: None,
+        };
+        let what = format!("opening the login form (GET {path})");
+        let page = self.send(&form, &what)?;
+        if page.status == 404
+            || ((200..=299).contains(&page.status) && !login::has_password_form(&page.body))
+        {
+            return Ok(FormLogin::NoForm);
+        }
+        if !(200..=299).contains(&page.status) {
+            return Err(status_error(&what, &page));
+        }
+        self.session.cookies.absorb(&page);
+        let csrf = login::csrf_token(&page.body);
+        self.session.csrf_token.clone_from(&csrf);
+        let mut headers = vec![
+            ("accept".to_string(), "text/html".to_string()),
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+        ];
+        if let Some(cookie) = self.session.cookies.header() {
+            headers.push(("cookie".into(), cookie));
+        }
+        let post = Request {
+            method: Method::Post,
+            url: format!("{}{path}", self.base_url),
+            headers,
+            body: Some(login::form_body(csrf.as_deref(), &username, &password).into_bytes()),
+        };
+        let what = format!("signing in with the login form (POST {path})");
+        let answer = self.send_login(&post, &what)?;
+        self.session.logins += 1;
+        match login::verdict(&answer) {
+            login::Verdict::SignedIn => {
+                self.session.cookies.absorb(&answer);
+                if self.session.cookies.is_empty() {
+                    return Err(Error::UpstreamProtocol(format!(
+                        "{what}: Airflow accepted the login but set no session cookie"
+                    )));
+                }
+                Ok(FormLogin::SignedIn)
+            }
+            login::Verdict::Refused => Err(Error::Unauthenticated(format!(
+                "{what}: Airflow refused the login of `{username}` (it answered {} back to \
+                 the login form): check the `username` and `password` settings, and that the \
+                 account is active",
+                answer.status
+            ))),
+            login::Verdict::CsrfRejected => Err(Error::UpstreamProtocol(format!(
+                "{what}: Airflow answered 400 with {}: the form's CSRF token or its cookie was \
+                 not accepted (a proxy in front of Airflow may drop cookies); set `auth_mode` to \
+                 `password` to use HTTP Basic instead",
+                super::errors::server_detail(&answer)
+            ))),
+            login::Verdict::Other if answer.status == 429 => Err(Error::RateLimited {
+                retry_after_ms: super::errors::retry_after_ms(&answer).or(Some(40_000)),
+                message: format!(
+                    "{what}: Airflow answered 429: it allows few logins per client (by default 5 \
+                     in 40 seconds, `[fab] auth_rate_limit`), and other clients or earlier runs \
+                     used them; wait a minute and run again"
+                ),
+            }),
+            login::Verdict::Other => Err(status_error(&what, &answer)),
+        }
+    }
+
+    /// Sends the login POST: a lost connection or a 5xx is retried like any request, but a 429
+    /// is final, since every further POST counts against the same login limit.
+    fn send_login(&self, request: &Request, what: &str) -> Result<Response> {
+        let mut backoff = Backoff::new();
+        loop {
+            let outcome = self.send_once(request);
+            if let Ok(response) = &outcome {
+                if response.status == 429 {
+                    return Ok(response.clone());
+                }
+            }
+            match backoff.judge(what, &self.unreachable(), &outcome) {
+                Verdict::Final => {
+                    return outcome.map_err(|e| {
+                        Error::Unavailable(format!("{what}: {}: {e}", self.unreachable()))
+                    })
+                }
+                Verdict::Again(pause) => self.transport.pause(pause),
+                Verdict::GiveUp(e) => return Err(e),
             }
         }
     }
@@ -353,7 +592,7 @@ impl<T: Transport> Client<T> {
 
     /// Checks that the credentials work, signing in where the API has sign-in.
     pub fn authenticate(&mut self) -> Result<()> {
-        self.authorization().map(|_| ())
+        self.credential().map(|_| ())
     }
 
     /// Replaces the user's whole role list (`update_mask=roles`); returns the user as written.
@@ -541,6 +780,7 @@ impl<T: Transport> Client<T> {
                     // takes Basic only. The sign-in and this call were spent finding that out.
                     self.generation = Some(Generation::FabConnexion);
                     self.jwt = None;
+                    self.scheme = None;
                     self.detection_requests += 2;
                     return self.send_authorized_once(method, path, body);
                 }
@@ -549,6 +789,22 @@ impl<T: Transport> Client<T> {
         if renewable && matches!(&outcome, Ok(r) if r.status == 401) {
             self.jwt = None;
             return self.send_authorized_once(method, path, body);
+        }
+        if self.scheme.map(|(s, _)| s) == Some(Scheme::Session) {
+            match &outcome {
+                Ok(r) if (200..=299).contains(&r.status) => self.session.proven = true,
+                // A cookie that worked and is now refused: the session ended (Airflow answers
+                // 403 to an expired one). One login, one resend; the fresh cookie is unproven,
+                // so a 403 to it is a missing permission and never another login.
+                Ok(r) if matches!(r.status, 401 | 403) && self.session.proven => {
+                    self.session.proven = false;
+                    if let FormLogin::NoForm = self.log_in()? {
+                        return Err(self.no_form());
+                    }
+                    return self.send_authorized_once(method, path, body);
+                }
+                _ => {}
+            }
         }
         Ok(outcome)
     }
@@ -559,13 +815,8 @@ impl<T: Transport> Client<T> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Outcome> {
-        let authorization = self.authorization()?;
-        let request = self.json_request(
-            method,
-            path,
-            Some(authorization),
-            body.map(Value::to_string),
-        );
+        let credential = self.credential()?;
+        let request = self.json_request(method, path, credential, body.map(Value::to_string));
         Ok(self.send_once(&request))
     }
 
@@ -574,12 +825,12 @@ impl<T: Transport> Client<T> {
         &self,
         method: Method,
         path: &str,
-        authorization: Option<String>,
+        credential: Option<(&'static str, String)>,
         body: Option<String>,
     ) -> Request {
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
-        if let Some(value) = authorization {
-            headers.push(("authorization".into(), value));
+        if let Some((name, value)) = credential {
+            headers.push((name.into(), value));
         }
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));
@@ -643,18 +894,25 @@ impl<T: Transport> Client<T> {
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         match &self.credentials {
-            Credentials::Password { username, password } => {
+            Credentials::Password {
+                username, password, ..
+            } => {
                 out.push(password.clone());
+                out.push(login::form_value(password));
                 out.push(
                     base64::engine::general_purpose::STANDARD
                         .encode(format!("{username}:{password}")),
                 );
             }
             Credentials::Token { token, .. } => out.push(token.clone()),
+            Credentials::Host { .. } => {}
         }
         if let Some((token, _)) = &self.jwt {
             out.push(token.clone());
         }
+        out.extend(self.session.cookies.values().map(str::to_string));
+        out.extend(self.session.csrf_token.clone());
+        out.retain(|s| !s.is_empty());
         out
     }
 
@@ -676,11 +934,16 @@ impl<T: Transport> Client<T> {
     }
 
     fn api_error(&self, what: &str, response: &Response, needs: &str) -> Error {
-        let settings = match self.credentials {
+        let settings = match &self.credentials {
             Credentials::Password { .. } => "the `username` and `password` settings",
             Credentials::Token { .. } => "the `token` setting",
+            Credentials::Host { scheme, .. } => {
+                return self.host_auth_error(what, response, scheme, needs)
+            }
         };
-        let airflow2 = self.generation == Some(Generation::Airflow2);
+        // Only Basic leaves 403 ambiguous: a session exists only after a successful login.
+        let airflow2 = self.generation == Some(Generation::Airflow2)
+            && self.scheme.map(|(s, _)| s) != Some(Scheme::Session);
         match status_error(what, response) {
             // Airflow 2 answers 403 to wrong or missing credentials too.
             Error::PermissionDenied(m) if airflow2 => Error::Unauthenticated(format!(
@@ -695,6 +958,38 @@ impl<T: Transport> Client<T> {
             other => other,
         }
     }
+}
+
+impl<T: Transport> Client<T> {
+    /// A refusal of a request the host authenticated: the usual causes are on the Airflow side.
+    fn host_auth_error(&self, what: &str, response: &Response, scheme: &str, needs: &str) -> Error {
+        let kerberos = if scheme == "negotiate" {
+            "; with Kerberos the Airflow user must be named after the full principal (e.g. \
+             `alice@EXAMPLE.COM`), and with the FAB provider's kerberos_auth backend the server \
+             needs `AUTH_ROLE_PUBLIC = None` in webserver_config.py, or every request is anonymous"
+        } else {
+            ""
+        };
+        match status_error(what, response) {
+            Error::Unauthenticated(m) => Error::Unauthenticated(format!(
+                "{m} (Airflow did not accept the credentials the host attached for `host_auth` \
+                 `{scheme}`{kerberos})"
+            )),
+            Error::PermissionDenied(m) => Error::PermissionDenied(format!(
+                "{m} (the host authenticated the request with `{scheme}`: {} needs {needs}, or \
+                 Airflow has no user for that identity and treats the request as anonymous{kerberos})",
+                self.who()
+            )),
+            other => other,
+        }
+    }
+}
+
+/// What the form login found.
+enum FormLogin {
+    SignedIn,
+    /// No username/password form (OAuth, OpenID, remote user): the caller falls back or says so.
+    NoForm,
 }
 
 /// Why a sign-in gave no token.

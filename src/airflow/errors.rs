@@ -211,7 +211,7 @@ fn origin_of(location: &str) -> String {
 }
 
 /// `Retry-After` in milliseconds; the HTTP-date form is reported as unknown.
-fn retry_after_ms(response: &Response) -> Option<u64> {
+pub fn retry_after_ms(response: &Response) -> Option<u64> {
     let seconds = response.retry_after().and_then(RetryAfter::seconds)?;
     Some(seconds.saturating_mul(1000))
 }

@@ -29,9 +29,9 @@ impl Generation {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Self::FabFastApi => "Airflow 3 FAB API (FastAPI, /auth/fab/v1, JWT)",
-            Self::FabConnexion => "Airflow 3.0 FAB API (Connexion, /auth/fab/v1, Basic)",
-            Self::Airflow2 => "Airflow 2 API (/api/v1, Basic)",
+            Self::FabFastApi => "Airflow 3 FAB API (FastAPI, /auth/fab/v1)",
+            Self::FabConnexion => "Airflow 3.0 FAB API (Connexion, /auth/fab/v1)",
+            Self::Airflow2 => "Airflow 2 API (/api/v1)",
         }
     }
 

@@ -5,4 +5,5 @@ pub mod client;
 pub mod errors;
 pub mod generation;
 pub mod jwt;
+pub mod login;
 pub mod retry;

@@ -37,15 +37,19 @@ impl<T: Transport> Connector<T> {
         let Some(g) = self.client.known_generation() else {
             return Vec::new();
         };
-        vec![
-            ("api".into(), g.describe().into()),
+        let mut info = vec![("api".into(), g.describe().into())];
+        if let Some(auth) = self.client.auth_summary() {
+            info.push(("auth".into(), auth));
+        }
+        info.extend([
             (
                 "discovery_requests".into(),
                 self.client.detection_requests().to_string(),
             ),
             ("shifted_pages".into(), self.shifted_pages.to_string()),
             ("realign_requests".into(), self.realign_requests.to_string()),
-        ]
+        ]);
+        info
     }
 
     /// The error of a failed operation, without any credential in its message.

@@ -366,6 +366,7 @@ fn connector_with_floor(
             credentials: crate::config::Credentials::Password {
                 username: "admin".into(),
                 password: "pw".into(),
+                login: crate::config::Login::Direct,
             },
             api_generation: Some(crate::airflow::generation::Generation::FabFastApi),
             provisioning,

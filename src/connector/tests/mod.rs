@@ -1,4 +1,7 @@
-//! The connector against an in-memory fake of Airflow 3's FAB API.
+//! The connector against an in-memory fake of Airflow's FAB API (all three generations, and
+//! Airflow 2's web form login in `session`).
+
+mod session;
 
 use super::*;
 use crate::airflow::generation::Generation;
@@ -28,6 +31,22 @@ struct FakeAirflow {
     clock: Cell<u64>,
     token_ttl: u64,
     paused: Cell<std::time::Duration>,
+    /// The web form login (Airflow 2's default API backend): whether the server has it, the
+    /// cookies it accepts for the API, and how many login POSTs it took.
+    form_login: FormLogin,
+}
+
+/// The fake's web form login, as Airflow 2.11.2 + FAB 1.5.4 behaves (see
+/// shared/reference/airflow-auth-backends.md).
+struct FormLogin {
+    offered: bool,
+    /// Cookie values the API accepts; clearing them ends every session.
+    sessions: RefCell<Vec<String>>,
+    /// The CSRF token and pre-login cookie of the last form served.
+    form: RefCell<Option<(String, String)>>,
+    posts: Cell<u32>,
+    /// Login POSTs accepted before the rate limit answers 429.
+    limit: u32,
 }
 
 impl FakeAirflow {
@@ -50,6 +69,89 @@ impl FakeAirflow {
             clock: Cell::new(1_800_000_000),
             token_ttl: 86_400,
             paused: Cell::new(std::time::Duration::ZERO),
+            form_login: FormLogin {
+                offered: true,
+                sessions: RefCell::new(Vec::new()),
+                form: RefCell::new(None),
+                posts: Cell::new(0),
+                limit: 5,
+            },
+        }
+    }
+
+    /// `GET`/`POST /login/`: the form with its CSRF token, then a 302 whose target tells
+    /// success (`/home`) from failure (back to `/login/`), like Flask-AppBuilder.
+    fn login_form(&self, request: &Request) -> std::result::Result<Response, String> {
+        let login = &self.form_login;
+        let html = |body: String, cookie: Option<String>| Response {
+            status: 200,
+            headers: std::iter::once(("content-type".to_string(), "text/html".to_string()))
+                .chain(cookie.map(|c| {
+                    (
+                        "set-cookie".to_string(),
+                        format!("session={c}; HttpOnly; Path=/"),
+                    )
+                }))
+                .collect(),
+            body: body.into_bytes(),
+        };
+        if !login.offered {
+            return Ok(html(
+                "<html><a href=\"/oauth\">Sign in with SSO</a></html>".into(),
+                None,
+            ));
+        }
+        let n = login.posts.get();
+        if request.method == Method::Get {
+            let (csrf, pre) = (format!("csrf-tok-{n}"), format!("anon-cookie-{n}"));
+            *login.form.borrow_mut() = Some((csrf.clone(), pre.clone()));
+            return Ok(html(
+                format!(
+                    r#"<form method="post"><input id="csrf_token" name="csrf_token" type="hidden" value="{csrf}">
+                    <input id="username" name="username" type="text"><input id="password" name="password" type="password"></form>"#
+                ),
+                Some(pre),
+            ));
+        }
+        login.posts.set(n + 1);
+        if n >= login.limit {
+            return Ok(Response::with_body(
+                429,
+                "<h1>Too Many Requests</h1><p>5 per 40 second</p>",
+            ));
+        }
+        let body = String::from_utf8_lossy(request.body.as_deref().unwrap_or_default()).to_string();
+        let cookie = header_of(request, "cookie").unwrap_or_default();
+        let Some((csrf, pre)) = login.form.borrow().clone() else {
+            return Ok(Response::with_body(
+                400,
+                "<p>The CSRF session token is missing.</p>",
+            ));
+        };
+        if !body.contains(&format!("csrf_token={csrf}")) || !cookie.contains(&pre) {
+            return Ok(Response::with_body(
+                400,
+                "<p>The CSRF token is missing.</p>",
+            ));
+        }
+        let redirect = |to: &str, cookie: String| Response {
+            status: 302,
+            headers: vec![
+                ("location".into(), to.into()),
+                (
+                    "set-cookie".into(),
+                    format!("session={cookie}; HttpOnly; Path=/; SameSite=Lax"),
+                ),
+            ],
+            body: Vec::new(),
+        };
+        let password = crate::airflow::login::form_value(PASSWORD);
+        if body.contains("username=admin&") && body.ends_with(&format!("password={password}")) {
+            let session = format!("sess-{n}.sig");
+            login.sessions.borrow_mut().push(session.clone());
+            Ok(redirect("/home", session))
+        } else {
+            Ok(redirect("/login/?next=/home", format!("anon-after-{n}")))
         }
     }
 
@@ -101,6 +203,14 @@ impl FakeAirflow {
                "last_login": null, "login_count": null, "fail_login_count": null,
                "created_on": "2026-11-20T10:00:00.000001", "changed_on": "2026-11-20T10:00:00.000001"})
     }
+}
+
+fn header_of<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn respond(status: u16, body: serde_json::Value) -> std::result::Result<Response, String> {
@@ -169,12 +279,18 @@ impl Transport for &FakeAirflow {
                 respond(401, json!({"detail": "Invalid credentials"}))
             };
         }
-        let auth = request
-            .headers
-            .iter()
-            .find(|(k, _)| k == "authorization")
-            .map(|(_, v)| v.as_str());
-        if !self.credentials_ok(auth) {
+        if route == "/login/" && self.generation == Generation::Airflow2 {
+            return self.login_form(request);
+        }
+        let auth = header_of(request, "authorization");
+        let session = header_of(request, "cookie").is_some_and(|cookie| {
+            self.form_login
+                .sessions
+                .borrow()
+                .iter()
+                .any(|s| cookie.contains(&format!("session={s}")))
+        });
+        if !session && !self.credentials_ok(auth) {
             return match self.generation {
                 // Airflow 2 never answers 401.
                 Generation::Airflow2 => respond(403, json!({"detail": "Not authenticated"})),
@@ -250,6 +366,7 @@ fn config(password: &str) -> Config {
         credentials: crate::config::Credentials::Password {
             username: "admin".into(),
             password: password.into(),
+            login: crate::config::Login::Direct,
         },
         api_generation: Some(crate::airflow::generation::Generation::FabFastApi),
         provisioning: false,
