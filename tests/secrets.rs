@@ -1,8 +1,8 @@
 //! No password, token or authorization header in anything the project commits or prints.
 //!
 //! The scanner looks for every configured credential (scripts/airflow/config.env, cassette
-//! `settings`, the test suite's own passwords and tokens, their Basic forms) and for JWT, Basic
-//! and Bearer values by shape. It runs over the cassettes and golden files here, and — run by
+//! `settings`, the test suite's own passwords and tokens, their Basic forms) and, by shape, for
+//! JWT, Basic, Bearer and Negotiate values, session cookies and CSRF tokens. It runs over the cassettes and golden files here, and — run by
 //! `make test` after the whole suite (`the_whole_test_output_holds_no_secret`, ignored in the
 //! suite itself) — over the suite's captured stdout/stderr (tests/out/test-output.log) and the
 //! transcript the suite leaves in `TEST_TRANSCRIPT_DIR`: everything the CLI printed
@@ -33,12 +33,14 @@ struct Secret {
 
 /// Passwords and tokens the test suite itself uses, with the file that must still hold each
 /// (checked below, so this list follows the code).
-const SUITE_SECRETS: [(&str, &str); 11] = [
+const SUITE_SECRETS: [(&str, &str); 13] = [
     ("scripts/record.sh", "not-the-password"),
     ("scripts/record.sh", "Given-Pa55word-for-bob"),
     ("tests/common/mod.rs", REPLAY_TEST_PASSWORD),
-    ("src/connector/tests.rs", "pw-Secret-123"),
-    ("src/connector/tests.rs", "static-operator-token"),
+    ("src/connector/tests/mod.rs", "pw-Secret-123"),
+    ("src/connector/tests/mod.rs", "static-operator-token"),
+    ("src/connector/tests/mod.rs", "csrf-tok-"),
+    ("src/connector/tests/mod.rs", "anon-cookie-"),
     ("host-harness/src/http/mod.rs", "s3cret-password"),
     ("fuzz/src/lib.rs", "Fuzz-Secret-Pa55word"),
     ("tests/fault_suite.rs", "Fault-Suite-Pa55word"),
@@ -149,10 +151,41 @@ fn token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.~+/=".contains(c)
 }
 
+/// Text markers after which a credential-shaped value is a hit.
+const MARKERS: [&str; 6] = [
+    "eyJ",
+    "Basic ",
+    "Bearer ",
+    "Negotiate ",
+    "session=",
+    "csrf_token",
+];
+
 /// What the credential-shaped text at `rest` (just after a marker) looks like, if it is one.
 fn shaped(marker: &str, rest: &str) -> Option<&'static str> {
     let value: String = rest.chars().take_while(|&c| token_char(c)).collect();
     match marker {
+        // SPNEGO and raw Kerberos tokens are long base64 (`YII…`); a bare challenge is not.
+        "Negotiate " => (value.len() >= 16).then_some("a Negotiate token"),
+        // Flask's session cookie: an id and a signature, or signed data.
+        "session=" => (value.len() >= 16).then_some("a session cookie"),
+        // A form field (`csrf_token=…`), a JSON key (`"csrf_token": "…"`) or a login form's
+        // hidden input (`name="csrf_token" type="hidden" value="…"`).
+        "csrf_token" => {
+            let after = rest.get(..rest.len().min(120))?;
+            let start = after
+                .find("value=\"")
+                .map(|i| i + 7)
+                .or_else(|| after.strip_prefix('=').map(|_| 1))
+                .or_else(|| after.strip_prefix("\": \"").map(|_| 4))
+                .or_else(|| after.strip_prefix("\":\"").map(|_| 3))?;
+            let value: String = after
+                .get(start..)?
+                .chars()
+                .take_while(|&c| token_char(c))
+                .collect();
+            (value.len() >= 16).then_some("a CSRF token")
+        }
         // A JWT: base64url JSON header, a dot, a payload.
         "eyJ" => {
             let (header, payload) = value.split_once('.')?;
@@ -179,7 +212,7 @@ fn scan_text(text: &str, secrets: &[Secret]) -> Vec<(usize, String)> {
                 hits.push((n + 1, s.name.clone()));
             }
         }
-        for marker in ["eyJ", "Basic ", "Bearer "] {
+        for marker in MARKERS {
             for (i, _) in line.match_indices(marker) {
                 let rest = &line[i + marker.len()..];
                 if let Some(kind) = shaped(marker, rest) {
@@ -228,7 +261,13 @@ fn the_scanner_finds_a_planted_secret_and_reports_where_not_what() {
              authorization: Basic {basic}\nauthorization: Bearer abc123def456ghi789\n\
              token eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiIxIn0.sig\n\
              \"authorization\":\"[REDACTED]\",\"password\":\"[REDACTED]\"\n\
-             Airflow 3.0 FAB API (Connexion, /auth/fab/v1, Basic); Bearer tokens; eyJ.real.token\n"
+             Airflow 3.0 FAB API (Connexion, /auth/fab/v1, Basic); Bearer tokens; eyJ.real.token\n\
+             set-cookie: session=c1a49bbc-89eb-4637-9468-906010e09d00.7MQykewHPyqFeyV6g2wNZQs9_gE; HttpOnly\n\
+             csrf_token=ImUxZWVjNTk0ZjI1YTk4.Z2hpamtsbW5v&username=admin\n\
+             <input id=\"csrf_token\" name=\"csrf_token\" type=\"hidden\" value=\"IjRiOGE4YzQ1.aGkx-_Mn\">\n\
+             authorization: Negotiate YIIC9AYGKwYBBQUCoIIC6DCCAuSgDTALBgkqhkiG9xIBAgKiggLR\n\
+             \"cookie\":\"session=[REDACTED]\",\"csrf_token\":\"[REDACTED]\",\"body\":\"csrf_token=[REDACTED]\"\n\
+             the session login; WWW-Authenticate: Negotiate; value=\"[REDACTED]\" name=\"csrf_token\"\n"
         ),
     )
     .unwrap();
@@ -246,9 +285,13 @@ fn the_scanner_finds_a_planted_secret_and_reports_where_not_what() {
     assert!(at(3, "a Basic authorization value"), "{report:?}");
     assert!(at(4, "a Bearer token"), "{report:?}");
     assert!(at(5, "a JWT"), "{report:?}");
+    assert!(at(8, "a session cookie"), "{report:?}");
+    assert!(at(9, "a CSRF token"), "{report:?}");
+    assert!(at(10, "a CSRF token"), "{report:?}");
+    assert!(at(11, "a Negotiate token"), "{report:?}");
     assert_eq!(
         report.len(),
-        4,
+        8,
         "redactions and prose are not hits: {report:?}"
     );
     let text = report.join("\n");
@@ -283,6 +326,20 @@ fn no_cassette_or_golden_file_holds_a_secret() {
             let req = &i["request"];
             if let Some(auth) = req["headers"].get("authorization") {
                 assert_eq!(auth, "[REDACTED]", "{}", file.display());
+            }
+            // Cookies keep their names, never their values.
+            let cookies = [
+                req["headers"].get("cookie"),
+                i["response"]["headers"].get("set-cookie"),
+            ];
+            for cookie in cookies.into_iter().flatten() {
+                let cookie = cookie.as_str().unwrap();
+                let first = cookie.split(';').next().unwrap();
+                assert!(
+                    first.ends_with("=[REDACTED]") || first == "[REDACTED]",
+                    "{}: a cookie value is stored",
+                    file.display()
+                );
             }
             if let Some(pw) = req["json"].get("password") {
                 assert_eq!(pw, "[REDACTED]", "{}", file.display());

@@ -1,17 +1,18 @@
 //! Removing credentials from what the harness stores or prints.
 //!
-//! Two nets: structural (header names, JSON keys that hold credentials) and literal (every
-//! occurrence of a secret setting's value). The structural net is what keeps cassettes
-//! replayable; the literal one is the backstop for credentials echoed somewhere unexpected.
+//! Two nets: structural (header names, cookie values, JSON keys, form fields and hidden HTML
+//! inputs that hold credentials) and literal (every occurrence of a secret setting's value). The
+//! structural net is what keeps cassettes replayable — a redacted cookie keeps its name and
+//! attributes, a redacted form field its key — and catches the secrets a session makes on the
+//! way (cookies, CSRF tokens), which no setting names; the literal one is the backstop for
+//! credentials echoed somewhere unexpected.
 
 use serde_json::Value;
 
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Request headers that carry credentials.
-const SECRET_REQUEST_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
-/// Response headers that carry credentials.
-const SECRET_RESPONSE_HEADERS: &[&str] = &["set-cookie"];
+/// Request headers that carry credentials whole.
+const SECRET_REQUEST_HEADERS: &[&str] = &["authorization", "proxy-authorization"];
 
 /// Whether a JSON object key names a credential.
 pub fn is_secret_json_key(key: &str) -> bool {
@@ -29,10 +30,117 @@ pub fn is_secret_request_header(name: &str) -> bool {
         .any(|h| h.eq_ignore_ascii_case(name))
 }
 
-pub fn is_secret_response_header(name: &str) -> bool {
-    SECRET_RESPONSE_HEADERS
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
+/// `Cookie: a=1; b=2` with every value redacted, names kept.
+fn cookie_pairs(value: &str) -> String {
+    value
+        .split(';')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{}={REDACTED}", name.trim()),
+            None => REDACTED.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `Set-Cookie: name=value; attributes` with the value redacted and the name and attributes
+/// kept, so a replayed login still sets the cookie a client then sends.
+fn set_cookie(value: &str) -> String {
+    let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+    let Some((name, _)) = pair.split_once('=') else {
+        return REDACTED.to_string();
+    };
+    if attributes.is_empty() {
+        format!("{}={REDACTED}", name.trim())
+    } else {
+        format!("{}={REDACTED};{attributes}", name.trim())
+    }
+}
+
+/// `WWW-Authenticate: Negotiate <token>` (a server's mutual-authentication token): the scheme
+/// is kept, a token after it is not.
+fn challenge(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let token = rest.trim();
+    let opaque = !token.is_empty() && !token.contains('=') || token.ends_with('=');
+    (scheme.eq_ignore_ascii_case("negotiate") && opaque).then(|| format!("{scheme} {REDACTED}"))
+}
+
+/// A body that reads as `application/x-www-form-urlencoded`: `key=value` pairs joined by `&`,
+/// nothing else.
+fn is_form(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('&').all(|pair| {
+            pair.split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty()
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.%[]".contains(&b))
+                    && !v.bytes().any(|b| b.is_ascii_whitespace())
+            })
+        })
+}
+
+/// The form with the values of credential fields (`password`, `csrf_token`, ...) redacted.
+fn form_fields(text: &str) -> String {
+    text.split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if is_secret_json_key(key) && !value.is_empty() => {
+                format!("{key}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `value` of every `<input>` whose `name` is a credential field (a login form's CSRF
+/// token), redacted.
+fn html_inputs(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<input") {
+        let Some(len) = rest.get(start..).and_then(|t| t.find('>')) else {
+            break;
+        };
+        let (before, tag, after) = (&rest[..start], &rest[start..start + len], &rest[start + len..]);
+        out.push_str(before);
+        out.push_str(&redact_input(tag));
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_input(tag: &str) -> String {
+    let secret = quoted_attribute(tag, "name").is_some_and(|(_, n)| is_secret_json_key(n));
+    match quoted_attribute(tag, "value") {
+        Some((at, value)) if secret && !value.is_empty() => {
+            format!("{}{REDACTED}{}", &tag[..at], &tag[at + value.len()..])
+        }
+        _ => tag.to_string(),
+    }
+}
+
+/// Where a quoted attribute's value starts in `tag`, and the value.
+fn quoted_attribute<'a>(tag: &'a str, name: &str) -> Option<(usize, &'a str)> {
+    let mut from = 0;
+    while let Some(found) = tag.get(from..)?.find(name) {
+        let at = from + found;
+        from = at + name.len();
+        let word_start = tag[..at].ends_with(|c: char| c.is_whitespace());
+        let after = &tag[from..];
+        let Some(eq) = after.strip_prefix('=') else {
+            continue;
+        };
+        let Some(quote) = eq.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+            continue;
+        };
+        if !word_start {
+            continue;
+        }
+        let value_start = from + 2;
+        let len = tag[value_start..].find(quote)?;
+        return Some((value_start, &tag[value_start..value_start + len]));
+    }
+    None
 }
 
 /// Shortest secret value replaced literally in stored data. A shorter one (a test instance's
@@ -84,6 +192,18 @@ impl Scrubber {
         out
     }
 
+    /// A stored text body: credential fields of a form and of HTML inputs, then the literals.
+    pub fn body_text(&self, s: &str) -> String {
+        let structural = if is_form(s.trim()) {
+            form_fields(s)
+        } else if s.contains("<input") {
+            html_inputs(s)
+        } else {
+            s.to_string()
+        };
+        self.text(&structural)
+    }
+
     /// Scrub a JSON value in place: credential keys anywhere in the tree and secret literals
     /// in every string (keys included).
     pub fn json(&self, value: &mut Value) {
@@ -125,6 +245,8 @@ impl Scrubber {
     pub fn request_header(&self, name: &str, value: &str) -> String {
         if is_secret_request_header(name) {
             REDACTED.to_string()
+        } else if name.eq_ignore_ascii_case("cookie") {
+            cookie_pairs(value)
         } else {
             self.text(value)
         }
@@ -132,8 +254,10 @@ impl Scrubber {
 
     /// A response header value as it may be stored.
     pub fn response_header(&self, name: &str, value: &str) -> String {
-        if is_secret_response_header(name) {
-            REDACTED.to_string()
+        if name.eq_ignore_ascii_case("set-cookie") {
+            set_cookie(value)
+        } else if name.eq_ignore_ascii_case("www-authenticate") {
+            challenge(value).unwrap_or_else(|| self.text(value))
         } else {
             self.text(value)
         }
@@ -190,17 +314,57 @@ mod tests {
     fn headers_holding_credentials_are_redacted() {
         let s = Scrubber::for_display(&["s3cretpw".to_string()]);
         assert_eq!(s.request_header("Authorization", "Bearer x"), REDACTED);
-        assert_eq!(s.request_header("cookie", "a=b"), REDACTED);
+        assert_eq!(
+            s.request_header("cookie", "session=abc.sig; theme=x"),
+            "session=[REDACTED]; theme=[REDACTED]"
+        );
         assert_eq!(s.request_header("proxy-authorization", "x"), REDACTED);
         assert_eq!(
             s.request_header("accept", "application/json"),
             "application/json"
         );
         assert_eq!(s.request_header("x-echo", "s3cretpw"), REDACTED);
-        assert_eq!(s.response_header("Set-Cookie", "session=1"), REDACTED);
+        assert_eq!(
+            s.response_header(
+                "Set-Cookie",
+                "session=c1a4.7MQy; Expires=Sat, 02 Jan 2027 10:00:00 GMT; HttpOnly; Path=/"
+            ),
+            "session=[REDACTED]; Expires=Sat, 02 Jan 2027 10:00:00 GMT; HttpOnly; Path=/"
+        );
+        assert_eq!(s.response_header("set-cookie", "garbage"), REDACTED);
+        assert_eq!(
+            s.response_header("WWW-Authenticate", "Negotiate oYG2MIGzoAMKAQ=="),
+            "Negotiate [REDACTED]"
+        );
+        assert_eq!(
+            s.response_header("www-authenticate", "Basic realm=\"Airflow\""),
+            "Basic realm=\"Airflow\""
+        );
+        assert_eq!(s.response_header("www-authenticate", "Negotiate"), "Negotiate");
         assert_eq!(
             s.response_header("content-type", "text/plain"),
             "text/plain"
+        );
+    }
+
+    #[test]
+    fn login_forms_keep_their_shape_without_the_credentials() {
+        let s = Scrubber::default();
+        assert_eq!(
+            s.body_text("csrf_token=ImUx.Zw-9&username=admin&password=p%26w"),
+            "csrf_token=[REDACTED]&username=admin&password=[REDACTED]"
+        );
+        // Empty fields stay empty, and prose is not a form.
+        assert_eq!(s.body_text("csrf_token=&a=1"), "csrf_token=&a=1");
+        assert_eq!(s.body_text("token=x and more"), "token=x and more");
+        let html = r#"<form><input id="csrf_token" name="csrf_token" type="hidden" value="ImUxZWVj.oRa47">
+            <input id="username" name="username" type="text" value="admin">
+            <input name='api_token' value='t0k3n'><input data-name="password" value="kept"></form>"#;
+        let scrubbed = s.body_text(html);
+        assert_eq!(
+            scrubbed,
+            html.replace("ImUxZWVj.oRa47", REDACTED)
+                .replace("t0k3n", REDACTED)
         );
     }
 

@@ -502,7 +502,7 @@ impl HttpState {
             self.storage.json(json);
         }
         if let Some(text) = body.text.as_mut() {
-            *text = self.storage.text(text);
+            *text = self.storage.body_text(text);
         }
         body
     }
@@ -847,7 +847,7 @@ mod tests {
             i.request.body.json.as_ref().unwrap()["password"],
             "[REDACTED]"
         );
-        assert_eq!(i.response.headers["set-cookie"], "[REDACTED]");
+        assert_eq!(i.response.headers["set-cookie"], "session=[REDACTED]");
         assert!(!i.response.headers.contains_key("content-length"));
         assert_eq!(i.response.body.json.as_ref().unwrap()["echo"], "[REDACTED]");
     }
