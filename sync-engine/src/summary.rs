@@ -1,11 +1,13 @@
-//! The one-line summary a host prints on stderr after a sync (plus an indented line for the
-//! API the connector detected, and one if the directory changed while it was read).
+//! The one-line summary a host prints on stderr after a sync (plus indented lines for the API
+//! the connector detected and how it authenticated, and one if the directory changed while it
+//! was read).
 
 use crate::sync::SyncStats;
 
 /// E.g. `sync complete: 3 resource types, 385 resources (permission 105, role 9, user 271),
 /// 114 entitlements, 644 grants; 12 HTTP requests (2 to detect the API); 0.41 s` and, when the
-/// connector reported them, `\n  api: …` and `\n  the directory changed during the sync: …`.
+/// connector reported them, `\n  api: …`, `\n  auth: …` and
+/// `\n  the directory changed during the sync: …`.
 pub fn line(stats: &SyncStats) -> String {
     let by_type = stats
         .resources_by_type
@@ -21,6 +23,9 @@ pub fn line(stats: &SyncStats) -> String {
     let api = session("api")
         .map(|a| format!("\n  api: {a}"))
         .unwrap_or_default();
+    let auth = session("auth")
+        .map(|a| format!("\n  auth: {a}"))
+        .unwrap_or_default();
     let shifted = match (session("shifted_pages"), session("realign_requests")) {
         (Some(pages), Some(extra)) if pages != "0" => format!(
             "\n  the directory changed during the sync: {pages} pages re-aligned ({extra} extra requests)"
@@ -29,7 +34,7 @@ pub fn line(stats: &SyncStats) -> String {
     };
     format!(
         "sync complete: {} resource types, {} resources ({by_type}), {} entitlements, {} grants; \
-         {} HTTP requests{discovery}; {:.2} s{api}{shifted}",
+         {} HTTP requests{discovery}; {:.2} s{api}{auth}{shifted}",
         stats.resource_types,
         stats.resources,
         stats.entitlements,
@@ -73,6 +78,7 @@ mod tests {
         for (k, v) in [
             ("discovery_requests", "2"),
             ("api", "Airflow 3 (FastAPI)"),
+            ("auth", "session cookie of the form login (auto: faster than Basic, 1 login(s))"),
             ("shifted_pages", "1"),
             ("realign_requests", "1"),
         ] {
@@ -82,6 +88,7 @@ mod tests {
             line(&s),
             "sync complete: 2 resource types, 3 resources (role 1, user 2), 1 entitlements, \
              2 grants; 7 HTTP requests (2 to detect the API); 1.23 s\n  api: Airflow 3 (FastAPI)\n  \
+             auth: session cookie of the form login (auto: faster than Basic, 1 login(s))\n  \
              the directory changed during the sync: 1 pages re-aligned (1 extra requests)"
         );
         s.session.insert("discovery_requests".into(), "0".into());
