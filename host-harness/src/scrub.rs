@@ -72,7 +72,8 @@ fn is_form(text: &str) -> bool {
         && text.split('&').all(|pair| {
             pair.split_once('=').is_some_and(|(k, v)| {
                 !k.is_empty()
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.%[]".contains(&b))
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.%[]".contains(&b))
                     && !v.bytes().any(|b| b.is_ascii_whitespace())
             })
         })
@@ -100,7 +101,11 @@ fn html_inputs(html: &str) -> String {
         let Some(len) = rest.get(start..).and_then(|t| t.find('>')) else {
             break;
         };
-        let (before, tag, after) = (&rest[..start], &rest[start..start + len], &rest[start + len..]);
+        let (before, tag, after) = (
+            &rest[..start],
+            &rest[start..start + len],
+            &rest[start + len..],
+        );
         out.push_str(before);
         out.push_str(&redact_input(tag));
         rest = after;
@@ -340,7 +345,10 @@ mod tests {
             s.response_header("www-authenticate", "Basic realm=\"Airflow\""),
             "Basic realm=\"Airflow\""
         );
-        assert_eq!(s.response_header("www-authenticate", "Negotiate"), "Negotiate");
+        assert_eq!(
+            s.response_header("www-authenticate", "Negotiate"),
+            "Negotiate"
+        );
         assert_eq!(
             s.response_header("content-type", "text/plain"),
             "text/plain"
