@@ -94,10 +94,16 @@ impl RetryAfter {
 /// operator which one and what setting fixes it.
 pub const TLS_REFUSED: &str = "TLS refused: ";
 
+/// How the text of a transport failure begins when the host, which authenticates the
+/// connector's requests itself (`host_auth`), could not make its credentials (no Kerberos
+/// ticket, say): the request was not sent, and only the operator can fix it. The rest of the
+/// text is the host's explanation.
+pub const HOST_AUTH_FAILED: &str = "host authentication failed: ";
+
 /// Whether a transport failure (an `Err` of [`Transport::send`]) may go away on its own, so a
 /// retry loop should try again.
 pub fn is_retryable(transport_error: &str) -> bool {
-    !transport_error.starts_with(TLS_REFUSED)
+    !(transport_error.starts_with(TLS_REFUSED) || transport_error.starts_with(HOST_AUTH_FAILED))
 }
 
 /// Sends one request. An `Err` is a transport failure (no HTTP response at all); its text must
@@ -138,10 +144,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_tls_refusals_are_not_retryable() {
+    fn only_tls_refusals_and_failed_host_authentication_are_not_retryable() {
         assert!(is_retryable("ConnectionRefused"));
         assert!(is_retryable("TlsProtocolError"));
+        assert!(is_retryable(
+            "InternalError(Some(\"replay: no recorded interaction\"))"
+        ));
         assert!(!is_retryable(&format!("{TLS_REFUSED}the host refused")));
+        assert!(!is_retryable(&format!("{HOST_AUTH_FAILED}run `kinit`")));
     }
 
     fn with_retry_after(value: Option<&str>) -> Response {

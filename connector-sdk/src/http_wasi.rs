@@ -13,7 +13,7 @@
 //! stopped taking early is settled by the response: the server answered (before reading it
 //! all), or the response future carries the host's error.
 
-use crate::http::{Method, Request, Response, Transport, TLS_REFUSED};
+use crate::http::{Method, Request, Response, Transport, HOST_AUTH_FAILED, TLS_REFUSED};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingResponse, OutgoingBody,
@@ -203,6 +203,10 @@ fn describe(code: &ErrorCode) -> String {
             "{TLS_REFUSED}the server refused the TLS handshake (TlsAlertReceived: {})",
             alert.alert_message.as_deref().unwrap_or("no alert name")
         ),
+        // The host's own words: what to fix (it holds no credential).
+        ErrorCode::InternalError(Some(message)) if message.starts_with(HOST_AUTH_FAILED) => {
+            message.clone()
+        }
         other => format!("{other:?}"),
     }
 }

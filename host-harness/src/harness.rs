@@ -17,7 +17,8 @@ use crate::contract_types as convert;
 use crate::error::{ConnectorError, HarnessError};
 use crate::guest_stderr::GuestStderr;
 use crate::http::egress::{EgressPolicy, Origin};
-use crate::http::{HttpFailure, HttpSetup, HttpState, Mark, RunReport};
+use crate::http::host_auth::{HostAuth, HostAuthOptions};
+use crate::http::{HttpFailure, HttpSetup, HttpState, Mark, Outbound, RunReport};
 use crate::limits::{memory_message, LimitKind, Limits, MemoryLimiter};
 use crate::progress::Progress;
 use crate::scrub::Scrubber;
@@ -55,6 +56,9 @@ pub struct HarnessOptions {
     pub limits: Limits,
     /// CA files and client certificate of live and recorded HTTPS (read only in those modes).
     pub tls: crate::http::tls::TlsSettings,
+    /// The host's side of `host_auth` (the Kerberos SPN, or credentials of the caller's own);
+    /// used only when the settings ask for host authentication.
+    pub host_auth: HostAuthOptions,
 }
 
 impl Default for HarnessOptions {
@@ -67,6 +71,7 @@ impl Default for HarnessOptions {
             verbose: false,
             limits: Limits::default(),
             tls: Default::default(),
+            host_auth: HostAuthOptions::default(),
         }
     }
 }
@@ -274,6 +279,7 @@ impl Harness {
             verbose,
             limits,
             tls,
+            host_auth,
         } = opts;
         let base_url = settings.get(settings::BASE_URL).map(String::as_str);
         let policy =
@@ -345,9 +351,22 @@ impl Harness {
                 crate::http::tls::Tls::load(&tls, &info.name).map_err(HarnessError::Usage)?,
             )),
         };
+        // Checked against the metadata, which says whether the connector can leave signing in
+        // to the host; replay makes no credentials (the cassette answers).
+        let host_auth = HostAuth::resolve(
+            &harness.settings,
+            &info,
+            &host_auth,
+            !matches!(pending, PendingHttp::Replay { .. }),
+        )
+        .map_err(HarnessError::Usage)?
+        .map(Arc::new);
         if verbose {
             if let Some(tls) = &tls {
                 eprintln!("tls: {}", tls.describe());
+            }
+            if let Some(auth) = &host_auth {
+                eprintln!("host auth: {}", auth.describe());
             }
         }
         let setup = match pending {
@@ -367,14 +386,14 @@ impl Harness {
             }
             PendingHttp::Replay { path, cassette } => HttpSetup::Replay { path, cassette },
         };
-        let http = HttpState::with_tls(
+        let http = HttpState::with_outbound(
             setup,
             policy.with_origins_var(sync_engine::env::allowed_origins_var(&info.name)),
             secrets.storage,
             secrets.display.clone(),
             verbose,
             harness.limits.clone(),
-            tls,
+            Outbound { tls, host_auth },
         );
         harness.display = secrets.display;
         harness.secret_keys = secrets.keys;
@@ -521,8 +540,8 @@ impl Harness {
     }
 
     /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch,
-    /// oversized body or refused TLS certificate during the call wins over whatever the guest
-    /// made of the failed request; a request timeout explains a failed call.
+    /// oversized body, refused TLS certificate or failed host authentication during the call
+    /// wins over whatever the guest made of the failed request; a request timeout explains a failed call.
     fn end<T>(&mut self, what: &str, mark: Mark, result: CallResult<T>) -> Result<T, HarnessError> {
         let http_failure = self.http.failure_since(mark).map(|failure| match failure {
             HttpFailure::Denied(m) => HarnessError::EgressDenied(m),
@@ -535,7 +554,7 @@ impl Harness {
                 kind: LimitKind::RequestTimeout,
                 message: m,
             },
-            HttpFailure::TlsRefused(m) => HarnessError::Usage(m),
+            HttpFailure::TlsRefused(m) | HttpFailure::HostAuth(m) => HarnessError::Usage(m),
         });
         const DISCARDED: &str = "the instance was discarded; the next call starts a fresh one";
         let outcome = match result {

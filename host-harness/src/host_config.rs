@@ -34,6 +34,7 @@ pub struct HostFlags {
     pub ca_file: Vec<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    pub kerberos_spn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct HostConfig {
     pub limits: Limits,
     /// Files named for HTTPS, unread: a live or recording harness reads them as it starts.
     pub tls: TlsSettings,
+    /// The Kerberos service principal for `host_auth=negotiate`, checked as `SERVICE@HOST`.
+    pub kerberos_spn: Option<String>,
 }
 
 /// The suffixes of the TLS variables: `NAME_CA_FILE` (a path list, separated as in `PATH`),
@@ -51,27 +54,44 @@ const CA_FILE_SUFFIX: &str = "CA_FILE";
 const CLIENT_CERT_SUFFIX: &str = "CLIENT_CERT";
 const CLIENT_KEY_SUFFIX: &str = "CLIENT_KEY";
 const TLS_SUFFIXES: [&str; 3] = [CA_FILE_SUFFIX, CLIENT_CERT_SUFFIX, CLIENT_KEY_SUFFIX];
+/// `NAME_KERBEROS_SPN`.
+const KERBEROS_SPN_SUFFIX: &str = "KERBEROS_SPN";
 
 /// Snapshot of the environment variables [`resolve`] reads for the connector `connector` (its
-/// metadata name): `NAME_ALLOWED_ORIGINS`, a comma list of extra allowed origins, and the TLS
-/// files `NAME_CA_FILE`, `NAME_CLIENT_CERT`, `NAME_CLIENT_KEY`.
+/// metadata name): `NAME_ALLOWED_ORIGINS`, a comma list of extra allowed origins, the TLS
+/// files `NAME_CA_FILE`, `NAME_CLIENT_CERT`, `NAME_CLIENT_KEY`, and `NAME_KERBEROS_SPN`.
 pub fn env_snapshot(connector: &str) -> BTreeMap<String, String> {
     let name = sync_engine::env::allowed_origins_var(connector);
     let tls_names = TLS_SUFFIXES.map(|suffix| env_var(connector, suffix));
     let env: Vec<(String, String)> = std::iter::once(name)
         .chain(tls_names.iter().cloned())
+        .chain(std::iter::once(env_var(connector, KERBEROS_SPN_SUFFIX)))
         .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
         .collect();
     // Through the shared rule, so an empty variable counts as unset here too.
     let mut out: BTreeMap<String, String> = sync_engine::env::allowed_origins(&env, connector)
         .into_iter()
         .collect();
-    for name in tls_names {
+    for name in tls_names
+        .into_iter()
+        .chain(std::iter::once(env_var(connector, KERBEROS_SPN_SUFFIX)))
+    {
         if let Some(value) = sync_engine::env::lookup(&env, &name) {
             out.insert(name, value.to_string());
         }
     }
     out
+}
+
+/// Whether the environment variable `name` is `NAME_KERBEROS_SPN` for whichever connector
+/// [`env_snapshot`] was taken for.
+fn is_kerberos_spn_var(name: &str) -> bool {
+    name.strip_suffix(KERBEROS_SPN_SUFFIX)
+        .is_some_and(|prefix| prefix.ends_with('_') && prefix.len() > 1)
+}
+
+fn kerberos_spn(field: &str, value: &str) -> Result<String, SettingsError> {
+    crate::http::negotiate::parse_spn(value).map_err(|e| field_error(field.to_string(), e))
 }
 
 /// Which TLS setting the variable `name` is, for whichever connector [`env_snapshot`] was
@@ -122,8 +142,12 @@ pub fn resolve(
             }
             Some(CLIENT_CERT_SUFFIX) => out.tls.client_cert = Some(setting(value.into())),
             Some(CLIENT_KEY_SUFFIX) => out.tls.client_key = Some(setting(value.into())),
+            _ if is_kerberos_spn_var(name) => out.kerberos_spn = Some(kerberos_spn(name, value)?),
             _ => {}
         }
+    }
+    if let Some(spn) = &flags.kerberos_spn {
+        out.kerberos_spn = Some(kerberos_spn("--kerberos-spn", spn)?);
     }
     if !flags.ca_file.is_empty() {
         out.tls.ca_files = flags
@@ -275,6 +299,15 @@ fn apply_file(out: &mut HostConfig, file: &str, contents: &str) -> Result<(), Se
                 } else {
                     out.tls.client_key = path;
                 }
+            }
+            KERBEROS_SPN => {
+                let serde_json::Value::String(spn) = value else {
+                    return Err(field_error(
+                        name,
+                        format!("expected SERVICE@HOST as a string, found {value}"),
+                    ));
+                };
+                out.kerberos_spn = Some(kerberos_spn(&name, spn)?);
             }
             _ => {}
         }
@@ -572,12 +605,64 @@ mod tests {
     }
 
     #[test]
+    fn the_kerberos_spn_layers_like_the_other_settings_and_is_checked() {
+        let c = file(r#"{"kerberos_spn":"airflow@file.example"}"#).unwrap();
+        assert_eq!(c.kerberos_spn.as_deref(), Some("airflow@file.example"));
+        let env: BTreeMap<String, String> = [(
+            "AIRFLOW_KERBEROS_SPN".to_string(),
+            "airflow@env.example".to_string(),
+        )]
+        .into();
+        let contents = r#"{"kerberos_spn":"airflow@file.example"}"#;
+        let c = resolve(Some(("c.json", contents)), &env, &HostFlags::default()).unwrap();
+        assert_eq!(c.kerberos_spn.as_deref(), Some("airflow@env.example"));
+        let flags = HostFlags {
+            kerberos_spn: Some("airflow@flag.example".into()),
+            ..Default::default()
+        };
+        let c = resolve(Some(("c.json", contents)), &env, &flags).unwrap();
+        assert_eq!(c.kerberos_spn.as_deref(), Some("airflow@flag.example"));
+
+        let err = file(r#"{"kerberos_spn":"airflow/vm@REALM"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "config file c.json: `kerberos_spn`: `airflow/vm@REALM` is a Kerberos principal"
+            ) && err.contains("`airflow@vm`"),
+            "{err}"
+        );
+        let err = file(r#"{"kerberos_spn":["a@b"]}"#).unwrap_err().to_string();
+        assert!(err.contains("expected SERVICE@HOST as a string"), "{err}");
+        let env: BTreeMap<String, String> =
+            [("AIRFLOW_KERBEROS_SPN".to_string(), "airflow".to_string())].into();
+        let err = resolve(None, &env, &HostFlags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("AIRFLOW_KERBEROS_SPN: `airflow` is not SERVICE@HOST"),
+            "{err}"
+        );
+        let flags = HostFlags {
+            kerberos_spn: Some("@vm".into()),
+            ..Default::default()
+        };
+        let err = resolve(None, &BTreeMap::new(), &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--kerberos-spn: `@vm`"), "{err}");
+        assert!(!is_kerberos_spn_var("KERBEROS_SPN"));
+        assert!(!is_kerberos_spn_var("_KERBEROS_SPN"));
+    }
+
+    #[test]
     fn host_keys_are_not_connector_settings() {
         let input = crate::settings::SettingsInput {
             config_file: Some((
                 "c.json".into(),
                 r#"{"base_url":"http://a","allowed_origins":["http://b"],"deadline":"5s",
-                    "ca_file":"ca.pem","client_cert":"c.pem","client_key":"k.pem"}"#
+                    "ca_file":"ca.pem","client_cert":"c.pem","client_key":"k.pem",
+                    "kerberos_spn":"airflow@h"}"#
                     .into(),
             )),
             ..Default::default()

@@ -42,7 +42,14 @@ deadline discards its instance; the next call starts a fresh, re-configured one.
 HTTPS trusts the system's certificate store plus the CA files named with --ca-file, config \
 `ca_file` (a path or a list) or NAME_CA_FILE (a path list, `:`-separated); a server that \
 requires a client certificate gets --client-cert and --client-key (config `client_cert`, \
-`client_key`; NAME_CLIENT_CERT, NAME_CLIENT_KEY). Verification cannot be turned off."
+`client_key`; NAME_CLIENT_CERT, NAME_CLIENT_KEY). Verification cannot be turned off.
+
+Host authentication: a connector that declares the setting `host_auth` sends no credentials \
+of its own when it is set (e.g. AIRFLOW_HOST_AUTH=negotiate or --set host_auth=negotiate); the \
+harness then authenticates each request to base_url's origin itself. `negotiate`: Kerberos \
+SPNEGO with the ticket `kinit` got (KRB5CCNAME), for the service --kerberos-spn (config \
+`kerberos_spn`, NAME_KERBEROS_SPN), default NAME@<host of base_url>; needs the system's \
+libgssapi_krb5.so.2, loaded only then. Replay makes no tokens."
 )]
 struct Cli {
     /// The connector component [default: the example connector,
@@ -117,6 +124,10 @@ struct Cli {
     /// PEM private key of --client-cert (config `client_key`, env NAME_CLIENT_KEY)
     #[arg(long, value_name = "PATH", global = true)]
     client_key: Option<PathBuf>,
+    /// Kerberos service for host_auth=negotiate, SERVICE@HOST, e.g. airflow@airflow01.example.com
+    /// [default: NAME@<host of base_url>; config `kerberos_spn`, env NAME_KERBEROS_SPN]
+    #[arg(long, value_name = "SERVICE@HOST", global = true)]
+    kerberos_spn: Option<String>,
     /// Log the limits, start-up timings and each HTTP request (mode, method, URL, status,
     /// duration) on stderr;
     /// never headers or credentials
@@ -343,6 +354,7 @@ fn resolve_host_config(
         ca_file: cli.ca_file.clone(),
         client_cert: cli.client_cert.clone(),
         client_key: cli.client_key.clone(),
+        kerberos_spn: cli.kerberos_spn.clone(),
     };
     host_config::resolve(
         config_file.map(|(f, c)| (f.as_str(), c.as_str())),
@@ -488,6 +500,10 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
         verbose: cli.verbose,
         limits: host.limits,
         tls: host.tls,
+        host_auth: host_harness::http::host_auth::HostAuthOptions {
+            kerberos_spn: host.kerberos_spn,
+            credentials: None,
+        },
     };
     if cli.verbose {
         eprintln!("limits: {}", opts.limits.describe());

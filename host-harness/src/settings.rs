@@ -27,8 +27,10 @@ pub mod host_keys {
     pub const CA_FILE: &str = "ca_file";
     pub const CLIENT_CERT: &str = "client_cert";
     pub const CLIENT_KEY: &str = "client_key";
+    /// The Kerberos service principal for `host_auth=negotiate`, `SERVICE@HOST`.
+    pub const KERBEROS_SPN: &str = "kerberos_spn";
 
-    pub const HOST_KEYS: [&str; 10] = [
+    pub const HOST_KEYS: [&str; 11] = [
         ALLOWED_ORIGINS,
         DEADLINE,
         CONNECT_TIMEOUT,
@@ -39,6 +41,7 @@ pub mod host_keys {
         CA_FILE,
         CLIENT_CERT,
         CLIENT_KEY,
+        KERBEROS_SPN,
     ];
 
     pub fn is_host_key(key: &str) -> bool {
@@ -147,11 +150,13 @@ pub fn resolve(input: &SettingsInput) -> Result<BTreeMap<String, String>, Settin
         out.insert(PROVISIONING.to_string(), "true".to_string());
     }
     // Only for a connector that has a password setting: another connector (an API token, say)
-    // would refuse an unknown `password`.
+    // would refuse an unknown `password`. Nor when the host authenticates (`host_auth`): the
+    // connector then takes no password.
     let takes_password = input
         .metadata
         .as_ref()
-        .is_none_or(|m| m.config_fields.iter().any(|f| f.name == PASSWORD));
+        .is_none_or(|m| m.config_fields.iter().any(|f| f.name == PASSWORD))
+        && crate::http::host_auth::requested(&out).is_none();
     if input.replay && takes_password && out.get(PASSWORD).is_none_or(|p| p.is_empty()) {
         out.insert(PASSWORD.to_string(), REPLAY_PASSWORD.to_string());
     }
@@ -623,6 +628,19 @@ mod tests {
         token_only.name = "northflank".into();
         input.metadata = Some(crate::contract_types::metadata(token_only));
         assert!(!resolve(&input).unwrap().contains_key(PASSWORD));
+    }
+
+    #[test]
+    fn replay_of_a_host_authenticated_recording_gets_no_password() {
+        let input = SettingsInput {
+            cassette: Some(map(&[("base_url", "http://h"), ("host_auth", "negotiate")])),
+            replay: true,
+            metadata: airflow(),
+            ..Default::default()
+        };
+        let out = resolve(&input).unwrap();
+        assert!(!out.contains_key(PASSWORD), "{out:?}");
+        assert_eq!(out["host_auth"], "negotiate");
     }
 
     /// Connector metadata with these `(name, secret)` config fields.

@@ -1,9 +1,15 @@
 //! The one choke point for the guest's outgoing HTTP: every request is counted, checked
 //! against the egress policy, then sent live, recorded or replayed. Nothing else in the
-//! harness gives the guest network access (WASI sockets stay denied).
+//! harness gives the guest network access (WASI sockets stay denied). With host-provided
+//! authentication (`host_auth`, [`host_auth`]) a live or recorded request to `base_url`'s
+//! origin gets the host's credentials here, after the egress check and after the request was
+//! written to the cassette.
 
 pub mod caps;
 pub mod egress;
+pub mod gssapi;
+pub mod host_auth;
+pub mod negotiate;
 pub mod player;
 pub mod replay_cassette;
 pub mod send;
@@ -24,6 +30,7 @@ use crate::scrub::Scrubber;
 use caps::{body_cap_message, capped, content_length, display_url, effective_timeouts};
 use caps::{BodyFault, TimeoutKind};
 use egress::EgressPolicy;
+use host_auth::HostAuth;
 use player::{describe, IncomingRequest, Player};
 use replay_cassette::{Answer, ReplayCassette};
 use send::{send_request, SendError};
@@ -65,6 +72,9 @@ pub enum HttpFailure {
     /// The server's certificate was refused, or the server refused the TLS handshake: what it
     /// was and which setting fixes it.
     TlsRefused(String),
+    /// The host could not make its credentials for `host_auth` (no Kerberos ticket, an SPN the
+    /// KDC does not know, …): what went wrong and what fixes it. The request was not sent.
+    HostAuth(String),
 }
 
 impl HttpFailure {
@@ -74,7 +84,8 @@ impl HttpFailure {
             | Self::Mismatch(m)
             | Self::BodyTooLarge(m)
             | Self::Timeout(m)
-            | Self::TlsRefused(m) => m,
+            | Self::TlsRefused(m)
+            | Self::HostAuth(m) => m,
         }
     }
 
@@ -134,7 +145,18 @@ pub struct HttpState {
     limits: Limits,
     /// The TLS client of live and recorded requests; replay and the metadata probe have none.
     tls: Option<Arc<Tls>>,
+    /// Credentials the host attaches to live and recorded requests to `base_url`'s origin.
+    host_auth: Option<Arc<HostAuth>>,
     log: Mutex<Log>,
+}
+
+/// How live and recorded requests leave the harness, besides the egress policy.
+#[derive(Default)]
+pub struct Outbound {
+    /// Sends `https://` requests; without it they fail.
+    pub tls: Option<Arc<Tls>>,
+    /// `host_auth`: the host's credentials for `base_url`'s origin.
+    pub host_auth: Option<Arc<HostAuth>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,18 +188,26 @@ impl HttpState {
         verbose: bool,
         limits: Limits,
     ) -> Arc<Self> {
-        Self::with_tls(setup, policy, storage, display, verbose, limits, None)
+        Self::with_outbound(
+            setup,
+            policy,
+            storage,
+            display,
+            verbose,
+            limits,
+            Outbound::default(),
+        )
     }
 
-    /// `tls` sends the live and recorded `https://` requests; without it they fail.
-    pub fn with_tls(
+    /// `outbound` says how live and recorded requests are sent (TLS) and authenticated.
+    pub fn with_outbound(
         setup: HttpSetup,
         policy: EgressPolicy,
         storage: Scrubber,
         display: Scrubber,
         verbose: bool,
         limits: Limits,
-        tls: Option<Arc<Tls>>,
+        outbound: Outbound,
     ) -> Arc<Self> {
         let mode = match setup {
             HttpSetup::Live => Mode::Live,
@@ -200,7 +230,8 @@ impl HttpState {
             display,
             verbose,
             limits,
-            tls,
+            tls: outbound.tls,
+            host_auth: outbound.host_auth,
             log: Mutex::new(Log::default()),
         })
     }
@@ -399,6 +430,34 @@ impl HttpState {
             })
     }
 
+    /// Attaches the host's credentials (`host_auth`) to a request for `base_url`'s origin, made
+    /// afresh for this request. The host's header replaces any the connector set. When they
+    /// cannot be made the request is not sent: the guest gets a failure its transport reads as
+    /// final (`connector_sdk::http::HOST_AUTH_FAILED`), and the operation fails with the
+    /// message naming the fix.
+    async fn authenticate(&self, parts: &mut http::request::Parts) -> Result<(), HttpError> {
+        let Some(auth) = &self.host_auth else {
+            return Ok(());
+        };
+        if !auth.applies_to(&parts.uri) {
+            return Ok(());
+        }
+        let refused = |message: String| {
+            self.fail(HttpFailure::HostAuth(message.clone()));
+            HttpError::InternalError(Some(format!(
+                "{}{message}",
+                connector_sdk::http::HOST_AUTH_FAILED
+            )))
+        };
+        let value = auth.authorization().await.map_err(refused)?;
+        let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
+            refused("host authentication made a header value that is not valid HTTP".into())
+        })?;
+        value.set_sensitive(true);
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+        Ok(())
+    }
+
     async fn live(
         self: Arc<Self>,
         request: http::Request<WasiBody>,
@@ -409,8 +468,9 @@ impl HttpState {
         // the guest streams its body, which hyper would otherwise send chunked, and some
         // servers (Python's http.server, for one) read a chunked body as empty. Request
         // bodies are small.
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let bytes = body.collect().await?.to_bytes();
+        self.authenticate(&mut parts).await?;
         let request = http::Request::from_parts(parts, full(bytes));
         let (response, io) = self.send(request, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
@@ -424,7 +484,7 @@ impl HttpState {
         timeouts: RequestOptions,
         line: &str,
     ) -> SendResult {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         // The guest writes the body after the request has started; this waits for all of it.
         let req_bytes = body.collect().await?.to_bytes();
         let recorded_request = RecordedRequest {
@@ -433,6 +493,9 @@ impl HttpState {
             headers: stored_headers(&parts.headers, |n, v| self.storage.request_header(n, v)),
             body: self.stored_body(&req_bytes),
         };
+        // After the request is stored: the cassette holds what the connector sent, never the
+        // host's credentials.
+        self.authenticate(&mut parts).await?;
         let forward = http::Request::from_parts(parts, full(req_bytes));
         let (response, io) = self.send(forward, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
@@ -932,6 +995,253 @@ mod tests {
             msg.contains("POST http://127.0.0.1:28080/auth/token exceeds the cap of 8 bytes")
                 && msg.contains("--max-body-mib"),
             "{msg}"
+        );
+    }
+
+    /// Host credentials that count their tokens, so each request's can be told apart.
+    struct CountingCredentials {
+        made: std::sync::atomic::AtomicUsize,
+        fail: bool,
+    }
+
+    impl host_auth::Credentials for CountingCredentials {
+        fn authorization(&self) -> Result<String, String> {
+            let n = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if self.fail {
+                return Err(
+                    "Kerberos (host_auth=negotiate): no Kerberos ticket: run `kinit`".into(),
+                );
+            }
+            Ok(format!("Negotiate dG9rZW4t{n}"))
+        }
+        fn describe(&self) -> String {
+            "counting".into()
+        }
+    }
+
+    fn host_auth_for(base: &str, fail: bool) -> (Arc<CountingCredentials>, Arc<HostAuth>) {
+        let credentials = Arc::new(CountingCredentials {
+            made: Default::default(),
+            fail,
+        });
+        let settings: BTreeMap<String, String> = [
+            ("base_url".to_string(), format!("{base}/sub")),
+            ("host_auth".to_string(), "negotiate".to_string()),
+        ]
+        .into();
+        let info = crate::bindings::wit::ConnectorInfo {
+            name: "airflow".into(),
+            version: "0".into(),
+            description: String::new(),
+            config_fields: ["base_url", "host_auth"]
+                .into_iter()
+                .map(|name| crate::bindings::wit::ConfigField {
+                    name: name.into(),
+                    description: String::new(),
+                    required: false,
+                    secret: false,
+                    default_value: None,
+                })
+                .collect(),
+            resource_types: Vec::new(),
+        };
+        let options = host_auth::HostAuthOptions {
+            credentials: Some(credentials.clone()),
+            ..Default::default()
+        };
+        let auth = HostAuth::resolve(&settings, &info, &options, true)
+            .unwrap()
+            .unwrap();
+        (credentials, Arc::new(auth))
+    }
+
+    /// Answers every request `200 {}` on its own connection; returns the request heads, with
+    /// header names lower-cased, as they arrive.
+    async fn capture_server() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                let head = loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        break text[..end].to_string();
+                    }
+                    if n == 0 {
+                        break text;
+                    }
+                };
+                let head = head
+                    .lines()
+                    .map(|l| match l.split_once(':') {
+                        Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+                        None => l.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                seen.lock().unwrap().push(head);
+                let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             content-length: 2\r\nconnection: close\r\n\r\n{}";
+                sock.write_all(reply.as_bytes()).await.unwrap();
+                sock.shutdown().await.unwrap();
+            }
+        });
+        (base, heads)
+    }
+
+    fn plain_request(method: &str, url: &str) -> http::Request<WasiBody> {
+        http::Request::builder()
+            .method(method)
+            .uri(url)
+            .body(empty())
+            .unwrap()
+    }
+
+    fn authorization_of(head: &str) -> Option<&str> {
+        head.lines()
+            .find_map(|l| l.strip_prefix("authorization:"))
+            .map(str::trim)
+    }
+
+    fn with_host_auth(
+        setup: HttpSetup,
+        base: &str,
+        extra: &str,
+        auth: Arc<HostAuth>,
+    ) -> Arc<HttpState> {
+        HttpState::with_outbound(
+            setup,
+            EgressPolicy::new(Some(base), &[extra.to_string()]).unwrap(),
+            Scrubber::default(),
+            Scrubber::default(),
+            false,
+            Limits::default(),
+            Outbound {
+                tls: None,
+                host_auth: Some(auth),
+            },
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn host_credentials_go_fresh_on_each_request_to_base_urls_origin_only() {
+        let (base, heads) = capture_server().await;
+        let (other, other_heads) = capture_server().await;
+        let (credentials, auth) = host_auth_for(&base, false);
+        let state = with_host_auth(HttpSetup::Live, &base, &other, auth);
+        for url in [
+            format!("{base}/sub/api/v1/users"),
+            format!("{other}/elsewhere"),
+            format!("{base}/sub/api/v1/roles"),
+        ] {
+            let (res, _io) = send(&state, plain_request("GET", &url)).await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        // The connector's own header is replaced, not joined.
+        let mut req = plain_request("DELETE", &format!("{base}/sub/api/v1/users/x"));
+        req.headers_mut()
+            .insert("authorization", "Basic c2VjcmV0".parse().unwrap());
+        let (_res, _io) = send(&state, req).await.unwrap();
+
+        let heads = heads.lock().unwrap().clone();
+        let sent: Vec<Option<&str>> = heads.iter().map(|h| authorization_of(h)).collect();
+        assert_eq!(
+            sent,
+            [
+                Some("Negotiate dG9rZW4t1"),
+                Some("Negotiate dG9rZW4t2"),
+                Some("Negotiate dG9rZW4t3")
+            ],
+            "{heads:?}"
+        );
+        // Another allowed origin gets nothing from the host, and costs no token.
+        let other_heads = other_heads.lock().unwrap().clone();
+        assert_eq!(other_heads.len(), 1);
+        assert_eq!(authorization_of(&other_heads[0]), None, "{other_heads:?}");
+        assert_eq!(
+            credentials.made.load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+        assert!(state.failures().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_recording_holds_what_the_connector_sent_never_the_hosts_credentials() {
+        let (base, heads) = capture_server().await;
+        let (_, auth) = host_auth_for(&base, false);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.json");
+        let state = with_host_auth(
+            HttpSetup::Record {
+                path: path.clone(),
+                cassette: Cassette::new("src".into(), "t".into(), BTreeMap::new()),
+            },
+            &base,
+            "http://127.0.0.1:1",
+            auth,
+        );
+        let (_res, _io) = send(
+            &state,
+            plain_request("GET", &format!("{base}/sub/api/v1/users")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            authorization_of(&heads.lock().unwrap()[0]),
+            Some("Negotiate dG9rZW4t1")
+        );
+        state.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("dG9rZW4t"), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("negotiate"), "{text}");
+        let c = Cassette::load(&path).unwrap();
+        assert!(!c.interactions[0]
+            .request
+            .headers
+            .contains_key("authorization"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn credentials_the_host_cannot_make_fail_the_request_once_without_sending_it() {
+        let (base, heads) = capture_server().await;
+        let (credentials, auth) = host_auth_for(&base, true);
+        let state = with_host_auth(HttpSetup::Live, &base, "http://127.0.0.1:1", auth);
+        let mark = state.mark();
+        let err = send(
+            &state,
+            plain_request("GET", &format!("{base}/sub/api/v1/users")),
+        )
+        .await
+        .err()
+        .unwrap();
+        // The guest's transport reads this as final: no retry.
+        let HttpError::InternalError(Some(text)) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            text.starts_with(connector_sdk::http::HOST_AUTH_FAILED) && text.contains("run `kinit`"),
+            "{text}"
+        );
+        assert!(!connector_sdk::http::is_retryable(text));
+        let Some(HttpFailure::HostAuth(message)) = state.failure_since(mark) else {
+            panic!("{:?}", state.failures())
+        };
+        assert!(message.contains("run `kinit`"), "{message}");
+        assert!(HttpFailure::HostAuth(message).is_fatal());
+        assert!(
+            heads.lock().unwrap().is_empty(),
+            "nothing may reach the server"
+        );
+        assert_eq!(
+            credentials.made.load(std::sync::atomic::Ordering::SeqCst),
+            1
         );
     }
 }
