@@ -1,6 +1,17 @@
 #!/usr/bin/env bash
 # Re-records the replay cassettes from the running, seeded real Airflow (`make record` starts and
 # seeds it first). Every cassette is written by the harness's record mode, which scrubs secrets.
+#
+# Airflow 2.11 has one directory per auth variant (AIRFLOW_AUTH, config.env):
+#   basic    tests/cassettes/airflow-2.11: auth_mode pinned to `password` (HTTP Basic), which
+#            these cassettes are about; `auto` would choose the session login on this server too
+#   default  tests/cassettes/airflow-2.11-session: the session login chosen by `auto`
+#            (syncs, validate, the wrong password, a grant and a revoke); each run logs in once,
+#            paced by Airflow's login rate limit (5 per 40 s), so this takes a minute or two.
+#            `scripts/record.sh session-faults` adds two real faults from a short-lived copy of
+#            that server on port FAULT_PORT (default 28086), started with a 1-minute session
+#            lifetime: session-expired.json (a 403 mid-sync, one new login, the sync completes)
+#            and login-rate-limited.json (the login answered 429 after five curl logins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=airflow/config.env
@@ -10,16 +21,34 @@ harness=target/debug/host-harness
 series=${AIRFLOW_VERSION%.*}                  # 3.3.2 -> 3.3
 dir=tests/cassettes/airflow-$series
 source_text="real Airflow $AIRFLOW_VERSION + FAB provider $FAB_VERSION on 127.0.0.1, seeded from tests/fixtures/directory.json"
+paced=0
+if [[ "$AIRFLOW_API" == v1 && "$AIRFLOW_AUTH" == basic ]]; then
+    export AIRFLOW_AUTH_MODE=password
+elif [[ "$AIRFLOW_AUTH" == default ]]; then
+    dir=tests/cassettes/airflow-$series-session
+    source_text="real Airflow $AIRFLOW_VERSION + FAB provider $FAB_VERSION on 127.0.0.1, Airflow's default API backend (session), seeded from tests/fixtures/directory.json"
+    paced=1
+elif [[ "$AIRFLOW_AUTH" != basic ]]; then
+    echo "record.sh: no cassettes for AIRFLOW_AUTH=$AIRFLOW_AUTH" >&2
+    exit 2
+fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/provision"
 mkdir -p "$dir"
+
+# Each run of the connector on the session server logs in once (POST /login/); Airflow refuses
+# the sixth within 40 s, so every run first books a login through the scripts' shared pacer.
+login_slot() {
+    if (( paced )); then python3 scripts/airflow_api.py login-slot "$AIRFLOW_BASE_URL"; fi
+}
 
 # run NAME USER PASSWORD EXPECT -- harness-args...; EXPECT is ok or fail.
 run() {
     local name=$1 user=$2 password=$3 expect=$4
     shift 5
     echo "recording $dir/$name.json"
+    login_slot
     if AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$user AIRFLOW_PASSWORD=$password \
         "$harness" --record "$dir/$name.json" --source "$source_text" "$@" >"$scratch/$name.out" 2>"$scratch/$name.err"; then
         [ "$expect" = ok ] || { echo "  expected a failure, got success" >&2; exit 1; }
@@ -34,8 +63,102 @@ p=$dir/provision
 mkdir -p "$p"
 prov() { local name=$1 expect=$2; shift 2; run "provision/$name" "$admin" "$pw" "$expect" -- "$@"; }
 as_admin() {
+    login_slot
     AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw "$harness" "$@" >/dev/null
 }
+
+# No value a login produced may reach a cassette: every session id and CSRF token in the
+# server's session table (the cookie is `<session id>.<signature>`, the form's token the signed
+# JSON of the raw one), and the passwords. Prints counts only, never a value.
+scan_login_secrets() { # DB CASSETTE-DIR...
+    python3 - "$@" <<'PY'
+import base64, json, os, pathlib, sqlite3, sys
+db, dirs = sys.argv[1], sys.argv[2:]
+rows = sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute(
+    "select session_id, data from session").fetchall()
+needles = set()
+for sid, data in rows:
+    needles.add(sid)
+    token = json.loads(data).get("csrf_token")
+    if token:
+        needles.add(token)
+        needles.add(base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("="))
+needles |= {os.environ["AIRFLOW_ADMIN_PASSWORD"], os.environ["AIRFLOW_SEED_USER_PASSWORD"]}
+files = [f for d in dirs for f in sorted(pathlib.Path(d).rglob("*.json"))]
+hits = [str(f) for f in files if any(n in f.read_text() for n in needles)]
+print(f"secret scan: {len(files)} cassettes, {len(rows)} sessions' ids and CSRF tokens and "
+      f"the passwords: {len(hits)} files with a hit {hits}")
+sys.exit(1 if hits else 0)
+PY
+}
+
+# The two faults of the session login, from a short-lived copy of the seeded session server.
+record_session_faults() {
+    local port=${FAULT_PORT:-28086} home=$scratch/fault-home src_db=$AIRFLOW_HOME/airflow.db
+    [[ -f "$src_db" ]] || { echo "record.sh: no seeded session server at $AIRFLOW_HOME (make record first)" >&2; exit 1; }
+    mkdir -p "$home"
+    # sqlite's backup API: a consistent copy while the running server may write.
+    python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+        "$src_db" "$home/airflow.db"
+    touch "$home/.initialised-$AIRFLOW_VERSION-$FAB_VERSION"
+    # Global: the EXIT trap stops this server after the function has returned.
+    fault_env=(AIRFLOW_PORT="$port" AIRFLOW_HOME="$home" AIRFLOW_BASE_URL="http://127.0.0.1:$port"
+               AIRFLOW__WEBSERVER__SESSION_LIFETIME_MINUTES=1)
+    trap 'env "${fault_env[@]}" scripts/airflow/down.sh >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+    env "${fault_env[@]}" scripts/airflow/up.sh >/dev/null
+    local base="http://127.0.0.1:$port" fsource="${source_text/on 127.0.0.1,/on 127.0.0.1 with a 1-minute session lifetime,}"
+    # (a) Airflow 2 ends a session `session_lifetime_minutes` after the login however much
+    # /api/v1 is used; pacing the sync 25 s per request puts its third page 75 s after the
+    # login, so that page gets 403, the connector logs in again once and the sync completes.
+    echo "recording $dir/session-expired.json (about 4 minutes)"
+    python3 scripts/airflow_api.py login-slot "$base"
+    AIRFLOW_BASE_URL=$base AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw "$harness" -v --deadline 5m \
+        --record "$dir/session-expired.json" --source "$fsource" --set request_interval_ms=25000 \
+        sync --out "$scratch/expired.jsonl" >"$scratch/expired.out" 2>"$scratch/expired.err" ||
+        { cat "$scratch/expired.err" >&2; exit 1; }
+    grep '^http:' "$scratch/expired.err" | sed 's/^/  /'
+    grep -q ' -> 403 ' "$scratch/expired.err" || { echo "  no 403: the session did not expire mid-sync" >&2; exit 1; }
+    # (b) Five logins from this machine within 40 s (real form posts with a wrong password),
+    # then a sync: Airflow answers its login 429, and the connector stops with the clear error.
+    echo "recording $dir/login-rate-limited.json"
+    local i jar=$scratch/jar csrf
+    for i in 1 2 3 4 5; do
+        csrf=$(curl -s -c "$jar" "$base/login/" | sed -n 's/.*name="csrf_token" type="hidden" value="\([^"]*\)".*/\1/p' | head -n 1)
+        curl -s -o /dev/null -b "$jar" --data-urlencode "csrf_token=$csrf" --data-urlencode "username=$admin" \
+            --data-urlencode "password=not-the-password" "$base/login/"
+    done
+    if AIRFLOW_BASE_URL=$base AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw "$harness" \
+        --record "$dir/login-rate-limited.json" --source "${source_text}, after five logins within 40 s" \
+        sync --out "$scratch/limited.jsonl" >"$scratch/limited.out" 2>"$scratch/limited.err"; then
+        echo "  expected the rate-limit error, got a sync" >&2; exit 1
+    fi
+    echo "  failed as expected: $(tail -n 1 "$scratch/limited.err")"
+    grep -q '429' "$scratch/limited.err" || { echo "  not the rate-limit error" >&2; exit 1; }
+    scan_login_secrets "$home/airflow.db" "$dir"
+}
+
+if [[ "${1:-}" == session-faults ]]; then
+    [[ "$AIRFLOW_AUTH" == default ]] || { echo "record.sh session-faults: needs AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=default" >&2; exit 2; }
+    record_session_faults
+    exit 0
+fi
+
+# The session server: the login's cassettes, a grant and a revoke on a throwaway account.
+if [[ "$AIRFLOW_AUTH" == default ]]; then
+    run sync                 "$admin"   "$pw"                         ok   -- sync --out "$scratch/sync.jsonl"
+    run validate             "$admin"   "$pw"                         ok   -- validate
+    run sync-least-privilege svc-sync   "$AIRFLOW_SEED_USER_PASSWORD" ok   -- sync --out "$scratch/sync-lp.jsonl"
+    # Airflow redirects a wrong password back to /login/.
+    run bad-password         "$admin"   "not-the-password"            fail -- validate
+    as_admin --provisioning provision delete-account --principal user:rec.alice
+    as_admin --provisioning provision create-account --login rec.alice --email rec.alice@example.com --first-name Alice --last-name Recorded
+    prov grant  ok --provisioning provision grant --entitlement role:Op:member --principal user:rec.alice
+    prov revoke ok --provisioning provision revoke --grant role:Op:member:user:rec.alice
+    as_admin --provisioning provision delete-account --principal user:rec.alice
+    scan_login_secrets "$AIRFLOW_HOME/airflow.db" "$dir"
+    echo "cassettes in $dir; \`scripts/record.sh session-faults\` records the two faults"
+    exit 0
+fi
 
 # Permissions of an existing custom role `rec.perm` (created and deleted unrecorded). The
 # Connexion role PATCH (Airflow 3.0, 2.11) cannot remove a permission, so there the revoke is
