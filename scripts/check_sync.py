@@ -3,14 +3,19 @@
 
 Reads every user and role straight from the FAB API (stdlib only, independent of the
 connector) and asserts the sync listed exactly those users, roles, memberships and role
-permissions, one entitlement per role, and used exactly detection + sign-in (JWT APIs only) + pages(users) + pages(roles) requests,
-within 2 % of plain offset paging's ceil(users/100) + ceil(roles/100).
+permissions, one entitlement per role, and used exactly detection + sign-in + pages(users) + pages(roles) requests,
+within 2 % of plain offset paging's ceil(users/100) + ceil(roles/100). Sign-in, from the
+summary's `auth` line: 1 request for a JWT, 2 per form login (GET and POST /login/), none for
+HTTP Basic.
 
 usage: check_sync.py SYNC.jsonl STATS.json   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
+live_session.py calls check() with its own admin client instead, to spare Airflow 2's login
+rate limit.
 """
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,10 +25,20 @@ from airflow_api import Api  # noqa: E402
 
 def generation_of(api):
     """The API generation the connector reported (STATS.json session.api, e.g. "Airflow 2 API
-    (/api/v1, Basic)"), in airflow_api's terms."""
-    if "JWT" in api:
-        return "fastapi"
-    return "v1" if "Airflow 2" in api else "connexion"
+    (/api/v1)"), in airflow_api's terms."""
+    if "Airflow 2" in api:
+        return "v1"
+    return "connexion" if "Connexion" in api else "fastapi"
+
+
+def sign_in_requests(session):
+    """Requests the connector spent signing in, from the summary's `auth` line, e.g. "session
+    cookie of the form login (auto: ..., 1 login(s))"; older summaries named JWT in `api`."""
+    auth = session.get("auth", "")
+    if auth.startswith("session"):
+        logins = re.search(r"(\d+) login\(s\)", auth)
+        return 2 * int(logins[1]) if logins else 2
+    return 1 if "JWT" in auth or "JWT" in session.get("api", "") else 0
 
 
 def pages(n):
@@ -31,14 +46,16 @@ def pages(n):
     return 1 if n < 100 else (n - 100) // 99 + 2
 
 
-def main():
-    jsonl, stats_path = sys.argv[1], sys.argv[2]
-    base = os.environ["AIRFLOW_BASE_URL"].rstrip("/")
-    user, password = os.environ["AIRFLOW_USERNAME"], os.environ["AIRFLOW_PASSWORD"]
+def check(jsonl, stats_path, server=None):
+    """Prints what matches; returns the failures. `server`: an airflow_api.Api to read the
+    server with (default: one signed in as AIRFLOW_USERNAME)."""
     stats = json.load(open(stats_path, encoding="utf-8"))
     api = stats.get("session", {}).get("api", "")
-    # Read the server the way its API generation wants (the connector reported which).
-    server = Api(base, generation_of(api), user, password, timeout=30)
+    if server is None:
+        base = os.environ["AIRFLOW_BASE_URL"].rstrip("/")
+        user, password = os.environ["AIRFLOW_USERNAME"], os.environ["AIRFLOW_PASSWORD"]
+        # Read the server the way its API generation wants (the connector reported which).
+        server = Api(base, generation_of(api), user, password, timeout=30)
     users = server.read_all("users")
     roles = server.read_all("roles")
 
@@ -76,8 +93,8 @@ def main():
 
     session = stats.get("session", {})
     discovery = int(session.get("discovery_requests", "0"))
-    jwt = "JWT" in session.get("api", "")
-    sign_in = 1 if jwt else 0  # Basic-auth APIs have no sign-in call
+    jwt = "JWT" in session.get("auth", "") or "JWT" in session.get("api", "")
+    sign_in = sign_in_requests(session)
     budget = discovery + sign_in + pages(len(users)) + pages(len(roles))
     formula = (f"{discovery} (detection) + {sign_in} (sign-in) + pages({len(users)}) + pages({len(roles)})"
                " [pages(n) = 1 if n < 100 else (n - 100) // 99 + 2: every page after the first starts"
@@ -85,7 +102,8 @@ def main():
     if stats["requests"] != budget:
         failures.append(f"requests: {stats['requests']} != {formula} = {budget}")
     else:
-        print(f"ok: {stats['requests']} requests = {formula}; api: {session.get('api', '?')}")
+        print(f"ok: {stats['requests']} requests = {formula}; api: {session.get('api', '?')}; "
+              f"auth: {session.get('auth', '?')}")
     # Against plain offset paging (issue 11: within 2 %), and no request spent on detection where
     # the sign-in tells the generation (FastAPI FAB).
     plain = math.ceil(len(users) / 100) + math.ceil(len(roles) / 100)
@@ -101,7 +119,11 @@ def main():
         failures.append(f"paging: {shifted} pages shifted although nothing changed the directory")
     for f in failures:
         print("FAIL:", f, file=sys.stderr)
-    sys.exit(1 if failures else 0)
+    return failures
+
+
+def main():
+    sys.exit(1 if check(sys.argv[1], sys.argv[2]) else 0)
 
 
 if __name__ == "__main__":

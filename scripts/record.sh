@@ -121,8 +121,8 @@ record_session_faults() {
     # (b) Five logins from this machine within 40 s (real form posts with a wrong password),
     # then a sync: Airflow answers its login 429, and the connector stops with the clear error.
     echo "recording $dir/login-rate-limited.json"
-    local i jar=$scratch/jar csrf
-    for i in 1 2 3 4 5; do
+    local jar=$scratch/jar csrf
+    for _ in 1 2 3 4 5; do
         csrf=$(curl -s -c "$jar" "$base/login/" | sed -n 's/.*name="csrf_token" type="hidden" value="\([^"]*\)".*/\1/p' | head -n 1)
         curl -s -o /dev/null -b "$jar" --data-urlencode "csrf_token=$csrf" --data-urlencode "username=$admin" \
             --data-urlencode "password=not-the-password" "$base/login/"

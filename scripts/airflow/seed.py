@@ -12,7 +12,9 @@ Speaks all three API generations (see GENERATIONS.md), detected from the server
 with unauthenticated requests unless AIRFLOW_API_GENERATION / --generation says:
   fastapi    Airflow 3.3 + FAB 3.10: JWT from POST /auth/token, /auth/fab/v1
   connexion  Airflow 3.0 + FAB 2.4:  HTTP Basic, /auth/fab/v1
-  v1         Airflow 2.11 + FAB 1.5: HTTP Basic, /api/v1
+  v1         Airflow 2.11 + FAB 1.5: HTTP Basic, /api/v1; where Basic is refused (Airflow 2's
+             default API backend, AIRFLOW_AUTH=default) the form login and its session
+             cookie, logged in once (scripts/airflow_api.py's form_login)
 
 Defaults come from the environment (AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER,
 AIRFLOW_ADMIN_PASSWORD, AIRFLOW_SEED_USER_PASSWORD), else from config.env.
@@ -31,6 +33,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from airflow_api import LoginRefused, form_login, v1_auth  # noqa: E402
 BUILTIN_ROLES = {"Admin", "Op", "User", "Viewer", "Public"}
 CONFIG_KEYS = ["AIRFLOW_BASE_URL", "AIRFLOW_ADMIN_USER", "AIRFLOW_ADMIN_PASSWORD",
                "AIRFLOW_SEED_USER_PASSWORD"]
@@ -76,12 +80,13 @@ def detect_generation(base: str) -> str:
 
 
 class Api:
-    def __init__(self, base_url: str, user: str, password: str, generation: str):
+    def __init__(self, base_url: str, user: str, password: str, generation: str, auth: str):
         self.base = base_url.rstrip("/")
         self.user, self.password = user, password
         self.generation = generation
+        self.auth = auth  # jwt, basic or session
         self.prefix = PREFIX[generation]
-        self.token = None
+        self.token = None  # the JWT, or the session cookie
         self.calls = 0
 
     def _raw(self, method, path, body=None, auth=True):
@@ -90,8 +95,10 @@ class Api:
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        if auth and self.generation == "fastapi":
+        if auth and self.auth == "jwt":
             req.add_header("Authorization", f"Bearer {self.token}")
+        elif auth and self.auth == "session":
+            req.add_header("Cookie", f"session={self.token}")
         elif auth:
             basic = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             req.add_header("Authorization", f"Basic {basic}")
@@ -107,6 +114,14 @@ class Api:
             return status, raw.decode(errors="replace")
 
     def login(self):
+        if self.auth == "session":
+            try:
+                self.token = form_login(self.base, self.user, self.password)
+            except LoginRefused as e:
+                sys.exit(f"{e}: check AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD")
+            except RuntimeError as e:
+                sys.exit(f"form login as {self.user!r} on {self.base}: {e}")
+            return
         status, body = self._raw("POST", "/auth/token",
                                  {"username": self.user, "password": self.password}, auth=False)
         if status != 201:
@@ -118,7 +133,9 @@ class Api:
 
         `path` is relative to the generation's prefix (/auth/fab/v1 or /api/v1)."""
         path = self.prefix + path
-        if self.generation != "fastapi":  # HTTP Basic on every request; 401/403 are final
+        if self.auth == "session" and self.token is None:
+            self.login()  # once per process: Airflow allows 5 logins per 40 s
+        if self.auth != "jwt":  # Basic on every request, or the session; 401/403 are final
             status, resp = self._raw(method, path, body)
             if status not in ok:
                 sys.exit(f"{method} {path}: HTTP {status} {resp}\n  request body: {json.dumps(body)}")
@@ -317,9 +334,12 @@ def main():
     generation = args.generation
     if generation == "auto":
         generation = detect_generation(args.base_url)
-    print(f"{args.base_url}: API generation {generation} ({PREFIX[generation]}, "
-          f"{'JWT' if generation == 'fastapi' else 'HTTP Basic'})")
-    api = Api(args.base_url, args.admin_user, args.admin_password, generation)
+    auth = "jwt" if generation == "fastapi" else "basic"
+    if generation == "v1":
+        auth = v1_auth(args.base_url, args.admin_user, args.admin_password)
+    how = {"jwt": "JWT", "basic": "HTTP Basic", "session": "form login, session cookie"}[auth]
+    print(f"{args.base_url}: API generation {generation} ({PREFIX[generation]}, {how})")
+    api = Api(args.base_url, args.admin_user, args.admin_password, generation, auth)
     t0 = time.monotonic()
     if not args.verify_only:
         seed_roles(api, directory["roles"], args.prune)
