@@ -244,3 +244,11 @@ BENCH_ARGS ?=
 bench: component ## Full syncs of 1k/10k/100k synthetic users vs a native floor, start-up, size (BENCHMARKS.md)
 	$(BENCH_HOST_ENV) $(CARGO) build --locked --release -p host-harness -p connector-bench
 	target/release/connector-bench $(BENCH_ARGS)
+
+# --- Basic vs the session login on Airflow 2 (issue 14; BENCHMARKS.md) -----------------------
+.PHONY: bench-auth
+BENCH_AUTH_ARGS ?=
+bench-auth: component harness ## Per-page time of one Airflow 2 sync with HTTP Basic vs the session login, side by side (starts and seeds the 2.11 Basic server)
+	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic $(AIRFLOW)/up.sh >/dev/null
+	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic $(MAKE) --no-print-directory seed >/dev/null
+	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic bash -c 'source $(AIRFLOW)/config.env && python3 scripts/bench_auth.py $(BENCH_AUTH_ARGS)'
