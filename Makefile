@@ -117,6 +117,10 @@ airflow-up: ## Install (once) and start a real Airflow on 127.0.0.1 (AIRFLOW_SER
 airflow-down: ## Stop that Airflow
 	$(AIRFLOW)/down.sh
 
+.PHONY: krb5-packages
+krb5-packages: ## Install the MIT Kerberos packages of the Kerberos live test if missing (apt-get; docs/kerberos.md)
+	scripts/kerberos/kdc.sh packages
+
 seed: ## Seed the running Airflow with tests/fixtures/directory.json
 	source $(AIRFLOW)/config.env && python3 $(AIRFLOW)/seed.py
 

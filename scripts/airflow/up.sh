@@ -38,6 +38,14 @@ ready() {
   [[ "$c" != 404 && "$c" != 000 ]]
 }
 pid_alive() { [[ -f "$AIRFLOW_PIDFILE" ]] && kill -0 "$(cat "$AIRFLOW_PIDFILE")" 2>/dev/null; }
+# AIRFLOW_AUTH=kerberos: the realm's KDC (scripts/kerberos/) must run whenever the server does.
+# Its service principal is named after the venv's getfqdn(), so it is made once the venv exists.
+kerberos=$here/../kerberos/airflow-server.sh
+kerberos_realm=0
+if [[ "$AIRFLOW_AUTH" == kerberos && -x "$AIRFLOW_VENV/bin/python" ]]; then
+  "$kerberos" realm
+  kerberos_realm=1
+fi
 
 # 1. Already running?
 if pid_alive && ready; then
@@ -62,6 +70,10 @@ if [[ "$(installed_versions)" != "$AIRFLOW_VERSION $FAB_VERSION" ]]; then
   log "installed in $((SECONDS - t0)) s"
 fi
 airflow="$AIRFLOW_VENV/bin/airflow"
+if [[ "$AIRFLOW_AUTH" == kerberos ]]; then
+  ((kerberos_realm)) || "$kerberos" realm
+  "$kerberos" packages
+fi
 
 # 3. Something else on our port (no live pid of ours)? Refuse rather than seed a stranger.
 if ! pid_alive; then
@@ -85,6 +97,7 @@ if ! pid_alive; then
       { tail -n 40 "$AIRFLOW_HOME/users-create.log" >&2; exit 1; }
     touch "$marker"
   fi
+  [[ "$AIRFLOW_AUTH" != kerberos ]] || "$kerberos" config
 
   # 5. Start detached in its own session/process group so down.sh can stop the
   # server together with the worker processes it forks.
