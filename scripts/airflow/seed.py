@@ -323,6 +323,9 @@ def main():
     ap.add_argument("--prune", action="store_true",
                     help="delete users and custom roles that the directory does not list")
     ap.add_argument("--verify-only", action="store_true", help="only compare server and directory")
+    ap.add_argument("--review-findings", choices=("add", "remove"),
+                    help="after seeding, add the accounts and role the access-review report must "
+                         "find (not in the directory); or remove them before seeding")
     ap.add_argument("--generation", choices=("auto",) + GENERATIONS,
                     default=os.environ.get("AIRFLOW_API_GENERATION") or "auto",
                     help="API generation (default: $AIRFLOW_API_GENERATION, else detected)")
@@ -341,6 +344,8 @@ def main():
     print(f"{args.base_url}: API generation {generation} ({PREFIX[generation]}, {how})")
     api = Api(args.base_url, args.admin_user, args.admin_password, generation, auth)
     t0 = time.monotonic()
+    if args.review_findings == "remove":
+        remove_review_findings(api)
     if not args.verify_only:
         seed_roles(api, directory["roles"], args.prune)
         seed_users(api, directory["users"], args.admin_user, args.user_password, args.prune)
@@ -350,6 +355,93 @@ def main():
         print(f"MISMATCH ({len(errors)}):", *errors[:50], sep="\n  ", file=sys.stderr)
         sys.exit(1)
     print(f"OK: {args.base_url} matches {args.directory} (+ admin {args.admin_user!r})")
+    if args.review_findings == "add":
+        add_review_findings(api, args.user_password)
+
+
+# --- Access-review findings (issue 15): not part of directory.json ---------------------------
+# What `host-harness report` must find on a real server: a custom role that can administer
+# users and roles (admin-equivalent whatever its name) with a member, an account whose last
+# sign-in is long past, one that never signed in and is old, one with a spike of failed
+# sign-ins, and a disabled account that still holds a role. Added after the directory is seeded
+# and verified, and removed before, so the directory's own checks never see them.
+REVIEW_ROLE = {"name": "Access Manager", "actions": [
+    {"action": {"name": a}, "resource": {"name": r}}
+    for a, r in [("can_read", "Users"), ("can_create", "Users"), ("can_edit", "Users"),
+                 ("can_delete", "Users"), ("can_read", "Roles"), ("can_edit", "Roles"),
+                 ("can_read", "Website")]]}
+REVIEW_USERS = [  # username, first, last, roles, what happens to the account
+    ("rev.keyholder", "Kim", "Keyholder", ["Access Manager"], "member of the custom role"),
+    ("rev.stale", "Sam", "Stale", ["Op"], "signs in once; last sign-in set 400 days back"),
+    ("rev.dormant", "Dee", "Dormant", ["Viewer"], "never signs in; created 200 days back"),
+    ("rev.locked", "Lou", "Locked", ["User"], "8 sign-ins with a wrong password"),
+    ("rev.leaver", "Lee", "Leaver", ["Data Engineer"], "disabled, keeps its role"),
+]
+REVIEW_FAILED_SIGN_INS = 8
+
+
+def _review_sign_in(api, user, password) -> int:
+    """One real sign-in attempt as `user`; FAB counts it (last_login, login_count or
+    fail_login_count). The HTTP status."""
+    if api.generation == "fastapi":
+        req = urllib.request.Request(api.base + "/auth/token", method="POST",
+                                     data=json.dumps({"username": user, "password": password}).encode())
+        req.add_header("Content-Type", "application/json")
+    else:
+        req = urllib.request.Request(api.base + api.prefix + "/users?limit=1")
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _review_db():
+    """The server's sqlite DB: sign-in times, creation times and `active` have no API."""
+    import sqlite3
+    home = os.environ.get("AIRFLOW_HOME") or subprocess.run(
+        ["bash", "-c", '. "$1"; printf %s "$AIRFLOW_HOME"', "_", str(HERE / "config.env")],
+        check=True, capture_output=True, text=True).stdout
+    db = Path(home) / "airflow.db"
+    if not db.is_file():
+        sys.exit(f"review findings: no Airflow DB at {db} (set AIRFLOW_HOME, or AIRFLOW_SERIES)")
+    return sqlite3.connect(db)
+
+
+def remove_review_findings(api):
+    for name, *_ in REVIEW_USERS:
+        api.call("DELETE", f"/users/{q(name)}", ok=(200, 204, 404))
+    api.call("DELETE", f"/roles/{q(REVIEW_ROLE['name'])}", ok=(200, 204, 404))
+    print(f"review findings: removed {len(REVIEW_USERS)} accounts and role {REVIEW_ROLE['name']!r}")
+
+
+def add_review_findings(api, password):
+    import datetime
+    remove_review_findings(api)
+    api.call("POST", "/roles", REVIEW_ROLE)
+    for name, first, last, roles, _ in REVIEW_USERS:
+        api.call("POST", "/users", {"username": name, "email": f"{name}@example.com",
+                                    "first_name": first, "last_name": last,
+                                    "password": password, "roles": role_refs(roles)})
+    if _review_sign_in(api, "rev.stale", password) not in (200, 201):
+        sys.exit("review findings: rev.stale cannot sign in")
+    for _ in range(REVIEW_FAILED_SIGN_INS):
+        if _review_sign_in(api, "rev.locked", "not-" + password) not in (401, 403):
+            sys.exit("review findings: a wrong password for rev.locked was not refused")
+    def past(days):  # FAB stores naive local times
+        return (datetime.datetime.now() - datetime.timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    with _review_db() as db:
+        for sql, args in [
+            ("UPDATE ab_user SET last_login = ? WHERE username = 'rev.stale'", (past(400),)),
+            ("UPDATE ab_user SET created_on = ? WHERE username = 'rev.dormant'", (past(200),)),
+            ("UPDATE ab_user SET active = 0 WHERE username = 'rev.leaver'", ()),
+        ]:
+            if db.execute(sql, args).rowcount != 1:
+                sys.exit(f"review findings: no row for: {sql}")
+    for name, *_, what in REVIEW_USERS:
+        print(f"review findings: {name}: {what}")
 
 
 if __name__ == "__main__":
