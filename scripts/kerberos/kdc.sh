@@ -39,7 +39,10 @@ install_packages() {
   for pair in "${PACKAGES[@]}"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
   done
-  ((${#missing[@]})) || return 0
+  if ((${#missing[@]} == 0)); then
+    exec 7>&-
+    return 0
+  fi
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
     log "missing Kerberos packages: ${missing[*]} (Debian/Ubuntu names); install them as root"
@@ -54,6 +57,7 @@ install_packages() {
     "${apt[@]}" update >>"$K/apt.log" 2>&1 &&
       "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>"$K/apt.log" 2>&1
   } || { tail -n 20 "$K/apt.log" >&2; exit 1; }
+  exec 7>&-
   log "installed in $((SECONDS - t0)) s"
 }
 
@@ -171,8 +175,9 @@ up() {
     log "port $KRB5_KDC_PORT is in use by a process this script did not start; stop it or set KRB5_KDC_PORT"
     exit 1
   fi
-  # 9>&-: the KDC must not hold the lock. -n: stays in the foreground, so $! is its PID.
-  setsid krb5kdc -n </dev/null >>"$K/kdc.out" 2>&1 9>&- &
+  # 7>&- 9>&-: the KDC must not hold this script's locks. -n: it stays in the foreground, so
+  # $! is its PID.
+  setsid krb5kdc -n </dev/null >>"$K/kdc.out" 2>&1 7>&- 9>&- &
   echo $! >"$PIDFILE"
   for _ in $(seq 50); do
     port_open && break
