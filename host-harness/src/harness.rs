@@ -541,7 +541,8 @@ impl Harness {
 
     /// Turns a call's outcome into the harness's answer. An egress denial, replay mismatch,
     /// oversized body, refused TLS certificate or failed host authentication during the call
-    /// wins over whatever the guest made of the failed request; a request timeout explains a failed call.
+    /// wins over whatever the guest made of the failed request; a request timeout explains a
+    /// failed call.
     fn end<T>(&mut self, what: &str, mark: Mark, result: CallResult<T>) -> Result<T, HarnessError> {
         let http_failure = self.http.failure_since(mark).map(|failure| match failure {
             HttpFailure::Denied(m) => HarnessError::EgressDenied(m),

@@ -266,8 +266,10 @@ mod tests {
         let s = settings(&[("base_url", "http://h"), ("host_auth", "gcp-identity")]);
         let e =
             HostAuth::resolve(&s, &info(&["base_url", "host_auth"]), &fixed(), true).unwrap_err();
+        let from = "setting `host_auth` (--set host_auth=…, config file, or AIRFLOW_HOST_AUTH or \
+                    BATON_AIRFLOW_HOST_AUTH)";
         assert!(
-            e.starts_with("setting `host_auth` (--set host_auth=…, config file, or AIRFLOW_HOST_AUTH or BATON_AIRFLOW_HOST_AUTH)")
+            e.starts_with(from)
                 && e.contains("does not provide the authentication scheme `gcp-identity`")
                 && e.contains("provides: negotiate"),
             "{e}"
