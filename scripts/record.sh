@@ -9,8 +9,8 @@
 #            (syncs, validate, the wrong password, a grant and a revoke); each run logs in once,
 #            paced by Airflow's login rate limit (5 per 40 s), so this takes a minute or two.
 #            `scripts/record.sh session-faults` adds two real faults from a short-lived copy of
-#            that server on port FAULT_PORT (default 28086), started with a 1-minute session
-#            lifetime: session-expired.json (a 403 mid-sync, one new login, the sync completes)
+#            that server on port FAULT_PORT (default 28086) whose sessions end 25 s after the
+#            login: session-expired.json (a 403 mid-sync, one new login, the sync completes)
 #            and login-rate-limited.json (the login answered 429 after five curl logins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,19 +101,26 @@ record_session_faults() {
     python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
         "$src_db" "$home/airflow.db"
     touch "$home/.initialised-$AIRFLOW_VERSION-$FAB_VERSION"
+    # Airflow's shortest `session_lifetime_minutes` is 1, and a sync of the recorded directory
+    # makes only four requests after its login, at most 10 s apart (the connector's largest
+    # request_interval_ms): it would end before the session. webserver_config.py is read after
+    # that setting, so it can make the lifetime 25 s.
+    cp "$AIRFLOW_HOME/webserver_config.py" "$home/"
+    printf '%s\n' '' '# record.sh session-faults: sessions end 25 s after the login.' \
+        'from datetime import timedelta' 'PERMANENT_SESSION_LIFETIME = timedelta(seconds=25)' \
+        >>"$home/webserver_config.py"
     # Global: the EXIT trap stops this server after the function has returned.
-    fault_env=(AIRFLOW_PORT="$port" AIRFLOW_HOME="$home" AIRFLOW_BASE_URL="http://127.0.0.1:$port"
-               AIRFLOW__WEBSERVER__SESSION_LIFETIME_MINUTES=1)
+    fault_env=(AIRFLOW_PORT="$port" AIRFLOW_HOME="$home" AIRFLOW_BASE_URL="http://127.0.0.1:$port")
     trap 'env "${fault_env[@]}" scripts/airflow/down.sh >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
     env "${fault_env[@]}" scripts/airflow/up.sh >/dev/null
-    local base="http://127.0.0.1:$port" fsource="${source_text/on 127.0.0.1,/on 127.0.0.1 with a 1-minute session lifetime,}"
-    # (a) Airflow 2 ends a session `session_lifetime_minutes` after the login however much
-    # /api/v1 is used; pacing the sync 25 s per request puts its third page 75 s after the
-    # login, so that page gets 403, the connector logs in again once and the sync completes.
-    echo "recording $dir/session-expired.json (about 4 minutes)"
+    local base="http://127.0.0.1:$port" fsource="${source_text/on 127.0.0.1,/on 127.0.0.1 with sessions ending 25 s after the login,}"
+    # (a) Airflow 2 ends a session its lifetime after the login however much /api/v1 is used;
+    # pacing the sync 10 s per request puts its third page 30 s after the login, so that page
+    # gets 403, the connector logs in again once and the sync completes.
+    echo "recording $dir/session-expired.json (about 2 minutes)"
     python3 scripts/airflow_api.py login-slot "$base"
     AIRFLOW_BASE_URL=$base AIRFLOW_USERNAME=$admin AIRFLOW_PASSWORD=$pw "$harness" -v --deadline 5m \
-        --record "$dir/session-expired.json" --source "$fsource" --set request_interval_ms=25000 \
+        --record "$dir/session-expired.json" --source "$fsource" --set request_interval_ms=10000 \
         sync --out "$scratch/expired.jsonl" >"$scratch/expired.out" 2>"$scratch/expired.err" ||
         { cat "$scratch/expired.err" >&2; exit 1; }
     grep '^http:' "$scratch/expired.err" | sed 's/^/  /'
@@ -132,8 +139,8 @@ record_session_faults() {
         sync --out "$scratch/limited.jsonl" >"$scratch/limited.out" 2>"$scratch/limited.err"; then
         echo "  expected the rate-limit error, got a sync" >&2; exit 1
     fi
-    echo "  failed as expected: $(tail -n 1 "$scratch/limited.err")"
-    grep -q '429' "$scratch/limited.err" || { echo "  not the rate-limit error" >&2; exit 1; }
+    echo "  failed as expected: $(grep '^error:' "$scratch/limited.err" | tail -n 1)"
+    grep -q '^error: .*rate limited: .*429' "$scratch/limited.err" || { echo "  not the rate-limit error" >&2; exit 1; }
     scan_login_secrets "$home/airflow.db" "$dir"
 }
 
