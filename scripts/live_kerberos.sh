@@ -5,7 +5,8 @@
 # checks of scripts/kerberos/live_kerberos.py: kinit, a full sync with host_auth=negotiate checked
 # against the server, its recording replayed without a ticket, a grant and a revoke, kdestroy and
 # the `kinit` error, a principal without an Airflow user, an SPN the KDC does not know, and no
-# token in any output. About 20 s once the server runs.
+# token in any output. About 6 s once the server runs. Arguments go to live_kerberos.py, e.g.
+# --keep-cassette tests/cassettes/airflow-2.11-kerberos/sync.json to re-record that cassette.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=airflow/airflow-env.sh
@@ -16,5 +17,5 @@ if [[ "$AIRFLOW_SERIES" != 2.11 || "$AIRFLOW_AUTH" != kerberos ]]; then
 fi
 scripts/kerberos/kdc.sh up
 AIRFLOW_BASE_URL=$AIRFLOW_BASE_URL AIRFLOW_ADMIN_USER=$AIRFLOW_ADMIN_USER \
-    AIRFLOW_ADMIN_PASSWORD=$AIRFLOW_ADMIN_PASSWORD python3 scripts/kerberos/live_kerberos.py
+    AIRFLOW_ADMIN_PASSWORD=$AIRFLOW_ADMIN_PASSWORD python3 scripts/kerberos/live_kerberos.py "$@"
 echo "test-live: passed"

@@ -21,7 +21,7 @@ Checks, each against the server's own answers (scripts/airflow_api.py, HTTP Basi
 The Airflow user alice@REALM (Admin) is created for the run and deleted after it, so the server
 stays what scripts/airflow/seed.py verifies.
 
-usage: live_kerberos.py [--harness PATH]
+usage: live_kerberos.py [--harness PATH] [--keep-cassette FILE]
   env AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, KRB5_CONFIG and the realm's
   settings of scripts/kerberos/kerberos.env
 Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
@@ -95,7 +95,10 @@ class Harness:
             env.update(AIRFLOW_HOST_AUTH="negotiate", AIRFLOW_USERNAME=username)
         if spn:
             env.update(AIRFLOW_KERBEROS_SPN=self.spn)
-        mode = ["--record", str(record)] if record else ["--replay", str(replay)] if replay else []
+        source = ("real Airflow 2.11.2 + FAB 1.5.4 (kerberos_auth) on 127.0.0.1, host_auth=negotiate "
+                  "with a ticket from a loopback MIT KDC (scripts/kerberos/live_kerberos.py)")
+        mode = (["--record", str(record), "--source", source] if record
+                else ["--replay", str(replay)] if replay else [])
         argv = [str(self.path), "--verbose", *mode, *args]
         proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=180)
@@ -114,8 +117,9 @@ class Harness:
 
 
 class Suite:
-    def __init__(self, api, harness, kerberos, report, out):
+    def __init__(self, api, harness, kerberos, report, out, keep=None):
         self.api, self.h, self.k, self.r, self.out = api, harness, kerberos, report, out
+        self.keep = keep  # where the sync's recording is copied to, if anywhere
         self.user = f"{env_required('KRB5_USER')}@{kerberos.realm}"
         self.stranger_user = f"{env_required('KRB5_STRANGER')}@{kerberos.realm}"
         self.created_user = False
@@ -163,10 +167,13 @@ class Suite:
         self.files.append(replayed)
         proc = self.h.run(["sync", "--out", str(replayed)], "FILE:/nonexistent/cache", "",
                           spn=False, host_auth=False, replay=cassette)
+        same = proc.returncode == 0 and replayed.read_bytes() == jsonl.read_bytes()
         self.r.check("replay of the recording, without a ticket: the live sync's output, byte "
-                     "for byte",
-                     proc.returncode == 0 and replayed.read_bytes() == jsonl.read_bytes(),
-                     f"rc={proc.returncode} {self.h.error(proc)}")
+                     "for byte", same, f"rc={proc.returncode} {self.h.error(proc)}")
+        if same and self.keep:
+            self.keep.parent.mkdir(parents=True, exist_ok=True)
+            self.keep.write_bytes(cassette.read_bytes())
+            print(f"recording kept: {self.keep}")
 
     def pick_user(self):
         """A seeded user without the Op role."""
@@ -258,6 +265,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--harness", default="target/debug/host-harness",
                    help="host-harness binary (relative paths are from the repository root)")
+    p.add_argument("--keep-cassette", type=Path,
+                   help="also write the sync's recording here (tests/cassettes/"
+                        "airflow-2.11-kerberos/sync.json is the committed one)")
     add_server_args(p)
     args = p.parse_args()
     harness_path = (REPO / args.harness).resolve()
@@ -274,7 +284,7 @@ def main():
     kerberos = Kerberos(out)
     report = Report()
     suite = Suite(api, Harness(harness_path, base, f"airflow@{service_host}", kerberos),
-                  kerberos, report, out)
+                  kerberos, report, out, args.keep_cassette)
     t0 = time.monotonic()
     print(f"live Kerberos checks against {base} (Airflow 2 API, FAB kerberos_auth; realm "
           f"{kerberos.realm}, SPN airflow@{service_host}, user {suite.user})", flush=True)
