@@ -19,7 +19,7 @@ mod common;
 #[path = "loopback_http/mod.rs"]
 mod loopback_http;
 
-use common::{cassette, lines, require_component, within};
+use common::{cassette, golden, lines, require_component, within};
 use host_harness::cassette::{Body, Cassette};
 use host_harness::http::host_auth::{Credentials, HostAuthOptions};
 use host_harness::http::player::{IncomingRequest, Player};
@@ -168,6 +168,13 @@ async fn replayed_output() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_made_with_kerberos_replays_without_it_and_holds_no_token() {
     let output = replayed_output().await;
+    let golden = golden("airflow-2.11-kerberos/sync.jsonl");
+    assert!(
+        output == std::fs::read_to_string(&golden).unwrap(),
+        "the replay differs from {} (regenerate with `make golden` only if the change is \
+         intended)",
+        golden.display()
+    );
     let users: Vec<String> = lines(&output)
         .into_iter()
         .filter(|l| l["type"] == "resource" && l["resource_type"] == "user")
