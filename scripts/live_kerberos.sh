@@ -5,7 +5,7 @@
 # checks of scripts/kerberos/live_kerberos.py: kinit, a full sync with host_auth=negotiate checked
 # against the server, its recording replayed without a ticket, a grant and a revoke, kdestroy and
 # the `kinit` error, a principal without an Airflow user, an SPN the KDC does not know, and no
-# token in any output. About 6 s once the server runs. Arguments go to live_kerberos.py, e.g.
+# token in any output. Arguments go to live_kerberos.py, e.g.
 # --keep-cassette tests/cassettes/airflow-2.11-kerberos/sync.json to re-record that cassette.
 set -euo pipefail
 cd "$(dirname "$0")/.."
