@@ -170,6 +170,12 @@ enum Command {
         #[command(subcommand)]
         action: ProvisionCommand,
     },
+    /// What changed between two syncs: accounts, grants, role permissions, resources. Exit
+    /// status 0 equal, 1 different, 2 unusable input. Runs no connector (docs/review.md)
+    Diff(access_review::cli::DiffArgs),
+    /// Access review of a sync: admin-equivalent accounts, stale and unused accounts, failed
+    /// sign-ins, risky roles, drift; as HTML and CSV. Runs no connector (docs/review.md)
+    Report(access_review::cli::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,9 +286,15 @@ fn runtime(message: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    // Engine and host linker are built on another thread while flags and settings are read.
-    std::thread::spawn(Harness::prepare);
     let cli = Cli::parse();
+    // Reading sync files needs no engine, runtime or connector.
+    match &cli.command {
+        Command::Diff(args) => return ExitCode::from(access_review::cli::diff(args)),
+        Command::Report(args) => return ExitCode::from(access_review::cli::report(args)),
+        _ => {}
+    }
+    // Engine and host linker are built on another thread while settings are read.
+    std::thread::spawn(Harness::prepare);
     // One thread: a run is one guest making one request at a time, and the only tasks
     // (each request's connection) have nothing to overlap with, since the response body is
     // read in full before the guest sees it. A multi-thread runtime would start a worker
@@ -571,6 +583,8 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
                 .and_then(|o| print_json(&render::outcome(&o))),
             Err(f) => Err(f),
         },
+        // Answered in main() before any connector is loaded.
+        Command::Diff(_) | Command::Report(_) => Ok(()),
     };
     finish(harness, result)
 }
