@@ -142,7 +142,8 @@ fn chromium_renders_the_headline_and_sorts_and_filters_the_tables() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let url = format!("file://{}", page.display());
-    let profile = dir.join("profile");
+    // Chromium's profile (caches, crash reports) is no artefact.
+    let profile = std::env::temp_dir().join(format!("review-chromium-{}", std::process::id()));
 
     // Sorted by failed sign-ins, most first, from the link alone.
     let dom = browse(
@@ -220,6 +221,7 @@ fn chromium_renders_the_headline_and_sorts_and_filters_the_tables() {
         &format!("{url}#sort=accounts:failed:desc"),
         &profile,
     );
+    let _ = std::fs::remove_dir_all(&profile);
     let png = std::fs::read(&shot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 20_000,

@@ -104,7 +104,13 @@
       var eq = p.indexOf("=");
       if (eq < 0) { return; }
       var name = p.slice(0, eq);
-      var parts = decodeURIComponent(p.slice(eq + 1)).split(":");
+      var value;
+      try {
+        value = decodeURIComponent(p.slice(eq + 1));
+      } catch (e) {
+        return; // a malformed link leaves the page as it is
+      }
+      var parts = value.split(":");
       var table = tables[parts[0]];
       if (!table) { return; }
       if (name === "sort" && parts.length >= 2) {
