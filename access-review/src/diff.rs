@@ -1,11 +1,12 @@
 //! What changed between two syncs, streamed.
 //!
-//! The smaller file (by size) is indexed: for each record its key (what it is: a resource's
-//! type and id, a grant's entitlement and principal), a hash of its line and where the line
-//! starts. The larger file is then read once, each record looked up by key. Records found on one
-//! side only, and records whose line hash differs, are kept as offsets and read back at the end
-//! to say what changed. Memory is the smaller side's keys plus the entitlements' kinds (to tell
-//! a role's permission from a membership) plus the changes, never whole records.
+//! The smaller file (by size) is indexed: for each record a hash of its key (what it is: a
+//! resource's type and id, a grant's entitlement, principal and id), a hash of its line and
+//! where the line starts, 48 bytes in all. The larger file is then read once, each record looked
+//! up by key. Records found on one side only, and records whose line hash differs, are kept as
+//! offsets and read back at the end to say what changed. Memory is the smaller side's index plus
+//! the entitlements' kinds (to tell a role's permission from a membership) plus the changes,
+//! never whole records.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -379,32 +380,83 @@ struct EntInfo {
     display_name: String,
 }
 
+/// What the index keeps per record of the smaller file: 32 bytes, beside its 16-byte key.
 struct Slot {
-    hash: [u8; 16],
+    hash: u128,
     offset: u64,
-    line: u64,
+    line: u32,
     /// The line of the other file where the key was found; 0 until then.
-    seen_at: u64,
+    seen_at: u32,
+}
+
+/// The keys are already uniform (BLAKE3): their low bits are the table's hash.
+#[derive(Default)]
+struct LowBits(u64);
+
+impl std::hash::Hasher for LowBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        // Truncation is the point: the low 64 of 128 uniform bits.
+        self.0 = v as u64;
+    }
+}
+
+type Index = HashMap<u128, Slot, std::hash::BuildHasherDefault<LowBits>>;
+
+fn line32(line: u64) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
 }
 
 /// A record to read back: on one side only, or on both with different lines.
 struct Pending {
-    old: Option<(u64, u64)>,
-    new: Option<(u64, u64)>,
+    old: Option<(u64, u32)>,
+    new: Option<(u64, u32)>,
 }
 
-fn hash(bytes: &[u8]) -> [u8; 16] {
+/// 128 bits of BLAKE3: a record's key is identified by it (a collision among a sync's records
+/// is as likely as one among random 128-bit numbers), and a line's content compared by it.
+fn hash(bytes: &[u8]) -> u128 {
     let full = blake3::hash(bytes);
     let mut out = [0u8; 16];
     out.copy_from_slice(full.as_bytes().get(..16).unwrap_or(&[0u8; 16]));
-    out
+    u128::from_le_bytes(out)
+}
+
+/// Lines in `path`, to size the index once instead of growing it (a growing table holds its old
+/// and new storage at once).
+fn count_lines(path: &Path) -> Result<usize, ReviewError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| ReviewError::read(path, e))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| ReviewError::read(path, e))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf
+            .get(..n)
+            .unwrap_or_default()
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+    }
 }
 
 /// Reads every line of `path`, handing each record's key, line hash and place to `each`.
 fn scan(
     path: &Path,
     ents: &mut HashMap<String, EntInfo>,
-    mut each: impl FnMut(Vec<u8>, [u8; 16], u64, u64, &dyn Fn() -> String) -> Result<(), ReviewError>,
+    mut each: impl FnMut(u128, u128, u64, u32, &dyn Fn() -> String) -> Result<(), ReviewError>,
 ) -> Result<u64, ReviewError> {
     let mut reader = LineReader::open(path)?;
     let mut records = 0;
@@ -424,9 +476,13 @@ fn scan(
                 },
             );
         }
-        each(key, hash(raw.bytes), raw.offset, raw.line, &|| {
-            view.describe()
-        })?;
+        each(
+            hash(&key),
+            hash(raw.bytes),
+            raw.offset,
+            line32(raw.line),
+            &|| view.describe(),
+        )?;
         records += 1;
     }
     if records == 0 {
@@ -446,7 +502,7 @@ pub fn diff(old: &Path, new: &Path, opts: DiffOptions) -> Result<Diff, ReviewErr
     let index_old = size(old)? <= size(new)?;
     let (index_path, stream_path) = if index_old { (old, new) } else { (new, old) };
 
-    let mut index: HashMap<Vec<u8>, Slot> = HashMap::new();
+    let mut index = Index::with_capacity_and_hasher(count_lines(index_path)?, Default::default());
     let mut index_ents = HashMap::new();
     let index_records = scan(
         index_path,
@@ -455,8 +511,8 @@ pub fn diff(old: &Path, new: &Path, opts: DiffOptions) -> Result<Diff, ReviewErr
             if let Some(first) = index.get(&key) {
                 return Err(ReviewError::Duplicate {
                     path: index_path.to_path_buf(),
-                    line,
-                    first: first.line,
+                    line: line.into(),
+                    first: first.line.into(),
                     what: what(),
                 });
             }
@@ -474,7 +530,7 @@ pub fn diff(old: &Path, new: &Path, opts: DiffOptions) -> Result<Diff, ReviewErr
     )?;
 
     let mut pending = Vec::new();
-    let place = |indexed: Option<(u64, u64)>, streamed: Option<(u64, u64)>| {
+    let place = |indexed: Option<(u64, u32)>, streamed: Option<(u64, u32)>| {
         if index_old {
             Pending {
                 old: indexed,
@@ -497,8 +553,8 @@ pub fn diff(old: &Path, new: &Path, opts: DiffOptions) -> Result<Diff, ReviewErr
                 Some(slot) if slot.seen_at != 0 => {
                     return Err(ReviewError::Duplicate {
                         path: stream_path.to_path_buf(),
-                        line,
-                        first: slot.seen_at,
+                        line: line.into(),
+                        first: slot.seen_at.into(),
                         what: what(),
                     })
                 }
@@ -553,11 +609,11 @@ fn materialise(
     let mut changes = Vec::new();
     for p in pending {
         let o = match p.old {
-            Some((offset, line)) => Some((offset, old_at.read(offset, line)?)),
+            Some((offset, line)) => Some((offset, old_at.read(offset, line.into())?)),
             None => None,
         };
         let n = match p.new {
-            Some((offset, line)) => Some((offset, new_at.read(offset, line)?)),
+            Some((offset, line)) => Some((offset, new_at.read(offset, line.into())?)),
             None => None,
         };
         match (o, n) {

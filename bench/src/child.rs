@@ -12,6 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct ChildRun {
+    /// The exit status.
+    pub status: i32,
     pub wall: Duration,
     /// Peak resident set size, bytes.
     pub max_rss: u64,
@@ -22,6 +24,11 @@ pub struct ChildRun {
 const PEAK_RSS_LINE: &str = "connector-bench peak RSS kB: ";
 
 pub fn run(command: &mut Command) -> Result<ChildRun, String> {
+    run_expecting(command, 0)
+}
+
+/// [`run`] for a program whose success is another exit status (`diff` exits 1 on changes).
+pub fn run_expecting(command: &mut Command, status: i32) -> Result<ChildRun, String> {
     let what = format!("{command:?}");
     let mut wrapped = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
     wrapped.arg("--peak-rss-of").arg(command.get_program());
@@ -35,7 +42,7 @@ pub fn run(command: &mut Command) -> Result<ChildRun, String> {
     if let Some(dir) = command.get_current_dir() {
         wrapped.current_dir(dir);
     }
-    let mut run = wait_for(&mut wrapped, &what)?;
+    let mut run = wait_for(&mut wrapped, &what, Some(status))?;
     let (rest, kb) = run
         .stderr
         .trim_end()
@@ -59,11 +66,11 @@ pub fn peak_rss_of(args: &[String]) -> std::process::ExitCode {
     };
     let mut command = Command::new(program);
     command.args(rest);
-    match wait_for(&mut command, program) {
+    match wait_for(&mut command, program, None) {
         Ok(run) => {
             eprint!("{}", run.stderr);
             eprintln!("{PEAK_RSS_LINE}{}", run.max_rss / 1024);
-            std::process::ExitCode::SUCCESS
+            std::process::ExitCode::from(u8::try_from(run.status).unwrap_or(1))
         }
         Err(e) => {
             eprintln!("{e}");
@@ -72,7 +79,8 @@ pub fn peak_rss_of(args: &[String]) -> std::process::ExitCode {
     }
 }
 
-fn wait_for(command: &mut Command, what: &str) -> Result<ChildRun, String> {
+/// Waits for the child; `expect`: the exit status that counts as success (`None`: any).
+fn wait_for(command: &mut Command, what: &str, expect: Option<i32>) -> Result<ChildRun, String> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -101,10 +109,11 @@ fn wait_for(command: &mut Command, what: &str) -> Result<ChildRun, String> {
     if reaped != pid {
         return Err(format!("wait4 on {what} failed"));
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+    if !libc::WIFEXITED(status) || expect.is_some_and(|e| libc::WEXITSTATUS(status) != e) {
         return Err(format!("{what} failed (status {status}):\n{stderr}"));
     }
     Ok(ChildRun {
+        status: libc::WEXITSTATUS(status),
         wall,
         // Linux reports kilobytes.
         max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,

@@ -9,6 +9,7 @@
 //!                 [--harness target/release/host-harness] [--component PATH] [--work target/bench]
 //! connector-bench serve --users N [--roles 50]      # the loopback server alone, for profiling
 //! connector-bench cassette --users N --out FILE     # a synthetic replay cassette alone
+//! connector-bench review [--sizes …] [--reps N]     # the drift diff alone (`host-harness diff`)
 //! ```
 
 mod cassette;
@@ -18,6 +19,7 @@ mod in_process;
 mod measure;
 mod native;
 mod native_connector;
+mod review;
 mod server;
 
 use std::path::PathBuf;
@@ -60,7 +62,7 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
                 .map_err(|_| format!("{name} takes a whole number, got `{v}`"))
         };
         match arg.as_str() {
-            "run" | "serve" | "cassette" => command = arg.clone(),
+            "run" | "serve" | "cassette" | "review" => command = arg.clone(),
             "--sizes" => {
                 opts.sizes = value("--sizes")?
                     .split(',')
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             cassette::write(&directory::Directory::new(opts.users, opts.roles), &out)
                 .map_err(|e| format!("cannot write {}: {e}", out.display()))
         }
+        "review" => review::measure(&opts).map(|rows| print!("{}", review::render(&rows))),
         _ => measure::run(&opts),
     });
     match result {

@@ -339,7 +339,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
         rows.push(row(users, "replay", expected, &replay));
     }
 
-    let report = render(
+    let review = crate::review::measure(opts)?;
+    let mut report = render(
         opts,
         cores,
         component_size,
@@ -348,6 +349,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         &floors,
         &detections,
     );
+    report.push_str(&crate::review::render(&review));
     print!("{report}");
     let path = opts.work.join("results.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
