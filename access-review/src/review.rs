@@ -584,21 +584,22 @@ pub fn review(
             severity: Severity::High,
             account: Some(p.account.clone()),
             role: Some(p.role.clone()),
-            what: format!(
-                "Can administer access through {} `{}`{}: {}",
-                if p.role.key == p.account.key {
-                    "its own grants".to_string()
-                } else {
-                    "the custom role".to_string()
-                },
-                p.role.name,
-                p.via
-                    .as_deref()
-                    .filter(|_| p.role.key != p.account.key)
-                    .map(|v| format!(" (through {v})"))
-                    .unwrap_or_default(),
-                join_names(&p.permissions)
-            ),
+            what: if p.role.key == p.account.key {
+                format!(
+                    "Can administer access through permissions granted to the account itself: {}",
+                    join_names(&p.permissions)
+                )
+            } else {
+                format!(
+                    "Can administer access through the custom role `{}`{}: {}",
+                    p.role.name,
+                    p.via
+                        .as_deref()
+                        .map(|v| format!(" (through {v})"))
+                        .unwrap_or_default(),
+                    join_names(&p.permissions)
+                )
+            },
         });
     }
     for r in roles
@@ -1045,6 +1046,37 @@ mod tests {
         assert_eq!(
             stale.what,
             "No sign-in for 336 days (last 2026-01-01); holds Admin, Ops"
+        );
+    }
+
+    #[test]
+    fn a_permission_granted_to_the_account_itself_counts_too() {
+        let mut s = sync();
+        s.grants.push(grant(
+            "permission:can_edit:Users:permission",
+            "user",
+            "loner",
+        ));
+        let r = review(
+            &s,
+            Path::new("s"),
+            TakenAt {
+                at: time::parse("2026-12-03").unwrap(),
+                source: String::new(),
+            },
+            Thresholds::default(),
+            None,
+        );
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.account.as_ref().is_some_and(|a| a.id == "loner"))
+            .unwrap();
+        assert_eq!(f.kind, FindingKind::AdminViaCustomRole);
+        assert_eq!(
+            f.what,
+            "Can administer access through permissions granted to the account itself: \
+             can_edit:Users"
         );
     }
 
