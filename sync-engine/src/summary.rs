@@ -78,7 +78,10 @@ mod tests {
         for (k, v) in [
             ("discovery_requests", "2"),
             ("api", "Airflow 3 (FastAPI)"),
-            ("auth", "session cookie of the form login (auto: faster than Basic, 1 login(s))"),
+            (
+                "auth",
+                "session cookie of the form login (auto: faster than Basic, 1 login(s))",
+            ),
             ("shifted_pages", "1"),
             ("realign_requests", "1"),
         ] {
