@@ -22,6 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
 from airflow_api import Api  # noqa: E402
 
+# One request in the harness's --verbose log: (method, url, outcome).
+HARNESS_REQUEST = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (.*)$", re.M)
+
+
+def harness_requests(stderr):
+    """(method, url, outcome) of each request the harness logged with --verbose."""
+    return HARNESS_REQUEST.findall(stderr)
+
+
+def last_error(stderr):
+    """The harness's last `error:` line, or ""."""
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    return lines[-1] if lines else ""
+
 
 def generation_of(api):
     """The API generation the connector reported (STATS.json session.api, e.g. "Airflow 2 API

@@ -36,10 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling scripts, fro
 from airflow_api import (  # noqa: E402
     LOGIN_WINDOW, Api, add_server_args, basic, detect_generation, email_for, http, login_slot,
     server, wrong_series)
-from check_sync import check  # noqa: E402
+from check_sync import check, harness_requests, last_error  # noqa: E402
 from live_provision import Report  # noqa: E402
 
-HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
 SEED_USER_PASSWORD = "Seeded-User-Pa55word"  # scripts/airflow/config.env's default
 SESSION_AUTO = "session cookie of the form login (auto"
 
@@ -71,12 +70,11 @@ class Harness:
 
     @staticmethod
     def error(proc):
-        lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-        return lines[-1] if lines else ""
+        return last_error(proc.stderr)
 
     @staticmethod
     def logins(proc):
-        return sum(1 for m, u, _ in HTTP_LOG.findall(proc.stderr)
+        return sum(1 for m, u, _ in harness_requests(proc.stderr)
                    if m == "POST" and u.endswith("/login/"))
 
 

@@ -39,14 +39,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from airflow_api import Api, add_server_args, detect_generation, http, server  # noqa: E402
-from check_sync import check  # noqa: E402
+from check_sync import check, harness_requests, last_error  # noqa: E402
 from live_provision import Report  # noqa: E402
 
 # An SPNEGO token starts with the DER tag 0x60 and a long length: base64 "YII".
 TOKEN_PATTERNS = (("a Negotiate header with its token", r"(?i)negotiate\s+[A-Za-z0-9+/]{16,}"),
                   ("an SPNEGO token", r"YII[A-Za-z0-9+/]{20,}"),
                   ("a session cookie", r"(?i)\bsession=[A-Za-z0-9]"))
-REQUEST_LOG = re.compile(r"^http: (?:live|record|replay) (\S+) (\S+) -> (.*)$", re.M)
 
 
 def env_required(name):
@@ -107,13 +106,12 @@ class Harness:
 
     @staticmethod
     def error(proc):
-        lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-        return lines[-1] if lines else ""
+        return last_error(proc.stderr)
 
     @staticmethod
     def requests(proc):
         """(method, url, outcome) of each request, from --verbose."""
-        return REQUEST_LOG.findall(proc.stderr)
+        return harness_requests(proc.stderr)
 
 
 class Suite:
