@@ -940,8 +940,12 @@ mod tests {
     }
 
     fn run(t: Thresholds) -> Review {
+        review_of(&sync(), t)
+    }
+
+    fn review_of(s: &Sync, t: Thresholds) -> Review {
         review(
-            &sync(),
+            s,
             Path::new("s.jsonl"),
             TakenAt {
                 at: time::parse("2026-12-03T00:00:00Z").unwrap(),
@@ -1027,16 +1031,7 @@ mod tests {
 
         let mut s = sync();
         s.grants.push(grant("role:Admin:member", "user", "old"));
-        let r = review(
-            &s,
-            Path::new("s"),
-            TakenAt {
-                at: time::parse("2026-12-03").unwrap(),
-                source: String::new(),
-            },
-            Thresholds::default(),
-            None,
-        );
+        let r = review_of(&s, Thresholds::default());
         let stale = r
             .findings
             .iter()
@@ -1057,16 +1052,7 @@ mod tests {
             "user",
             "loner",
         ));
-        let r = review(
-            &s,
-            Path::new("s"),
-            TakenAt {
-                at: time::parse("2026-12-03").unwrap(),
-                source: String::new(),
-            },
-            Thresholds::default(),
-            None,
-        );
+        let r = review_of(&s, Thresholds::default());
         let f = r
             .findings
             .iter()
@@ -1091,16 +1077,7 @@ mod tests {
                 u.fail_login_count = None;
             }
         }
-        let r = review(
-            &s,
-            Path::new("s"),
-            TakenAt {
-                at: time::parse("2026-12-03").unwrap(),
-                source: String::new(),
-            },
-            Thresholds::default(),
-            None,
-        );
+        let r = review_of(&s, Thresholds::default());
         assert!(r.privileged.is_empty());
         assert!(!r.findings.iter().any(|f| matches!(
             f.kind,
