@@ -105,6 +105,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         up = self.server.upstream
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        # As Airflow's nginx example does (`proxy_set_header Host $http_host`): the client's
+        # Host, which Flask-WTF compares with the Referer of a form POST over HTTPS.
+        headers["Host"] = self.headers.get("host", "")
         headers["X-Forwarded-Proto"] = "https"
         headers["X-Forwarded-Prefix"] = PREFIX
         conn.request(self.command, self.path[len(PREFIX):] or "/", body=body, headers=headers)

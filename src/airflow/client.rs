@@ -483,9 +483,12 @@ impl<T: Transport> Client<T> {
         if let Some(cookie) = self.session.cookies.header() {
             headers.push(("cookie".into(), cookie));
         }
+        // As a browser does: over HTTPS, Flask-WTF refuses a form POST without a same-origin
+        // Referer.
+        headers.push(("referer".into(), form.url.clone()));
         let post = Request {
             method: Method::Post,
-            url: format!("{}{path}", self.base_url),
+            url: form.url.clone(),
             headers,
             body: Some(login::form_body(csrf.as_deref(), &username, &password).into_bytes()),
         };
@@ -509,9 +512,10 @@ impl<T: Transport> Client<T> {
                 answer.status
             ))),
             login::Verdict::CsrfRejected => Err(Error::UpstreamProtocol(format!(
-                "{what}: Airflow answered 400 with {}: the form's CSRF token or its cookie was \
-                 not accepted (a proxy in front of Airflow may drop cookies); set `auth_mode` to \
-                 `password` to use HTTP Basic instead",
+                "{what}: Airflow answered 400 with {}: the form's CSRF token, its cookie or the \
+                 Referer was not accepted (a proxy in front of Airflow must pass cookies and the \
+                 `Host` header through unchanged); set `auth_mode` to `password` to use HTTP Basic \
+                 instead",
                 super::errors::server_detail(&answer)
             ))),
             login::Verdict::Other if answer.status == 429 => Err(Error::RateLimited {

@@ -17,9 +17,15 @@ pub fn server_detail(response: &Response) -> String {
         return "an empty body".to_string();
     }
     if trimmed.starts_with('<') {
-        return match html_title(trimmed) {
+        let page = match html_title(trimmed) {
             Some(title) => format!("an HTML page titled `{}`", excerpt(&title)),
             None => "an HTML page".to_string(),
+        };
+        // Werkzeug's error pages give the reason in their first paragraph (Flask-WTF's
+        // "The referrer header is missing." is the one an operator needs to see).
+        return match html_element_text(trimmed, "p") {
+            Some(reason) => format!("{page} saying `{}`", excerpt(&reason)),
+            None => page,
         };
     }
     // `from_slice` as everywhere else: one serde_json reader compiled into the component.
@@ -31,15 +37,37 @@ pub fn server_detail(response: &Response) -> String {
 
 /// The `<title>` of an HTML page, which names the proxy or error page that answered.
 fn html_title(html: &str) -> Option<String> {
+    html_element_text(html, "title")
+}
+
+/// The text of the first `<tag>` element, whitespace collapsed, inner tags left out.
+fn html_element_text(html: &str, tag: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
-    let start = lower.find("<title")?;
+    let open = format!("<{tag}");
+    let mut from = 0;
+    let start = loop {
+        let at = lower.get(from..)?.find(&open)? + from;
+        let next = lower.as_bytes().get(at + open.len()).copied();
+        // `<p>` must not match `<pre>` or `<path>`.
+        if matches!(next, Some(b'>' | b' ' | b'\t' | b'\n' | b'\r')) {
+            break at;
+        }
+        from = at + open.len();
+    };
     let open_end = lower.get(start..)?.find('>')? + start + 1;
-    let close = lower.get(open_end..)?.find("</title")? + open_end;
-    let title = html
-        .get(open_end..close)?
-        .split_whitespace()
-        .collect::<Vec<_>>();
-    Some(title.join(" ")).filter(|t| !t.is_empty())
+    let close = lower.get(open_end..)?.find(&format!("</{tag}"))? + open_end;
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.get(open_end..close)?.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words = text.split_whitespace().collect::<Vec<_>>();
+    Some(words.join(" ")).filter(|t| !t.is_empty())
 }
 
 /// Whether the body is JSON: only then is it an answer of the API rather than of a proxy, a
@@ -264,6 +292,23 @@ mod tests {
         assert!(status_error("x", &response(502, ""))
             .to_string()
             .contains("empty body"));
+    }
+
+    #[test]
+    fn an_error_page_gives_its_reason_from_the_first_paragraph() {
+        // Flask-WTF's CSRF failure as Werkzeug renders it on Airflow 2.11.2.
+        let page = "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n\
+                    <h1>Bad Request</h1>\n<p>The referrer header is missing.</p>\n";
+        assert_eq!(
+            server_detail(&response(400, page)),
+            "an HTML page titled `400 Bad Request` saying `The referrer header is missing.`"
+        );
+        // `<pre>` is not a paragraph; inner tags are dropped.
+        let page = "<title>Oops</title><pre>trace</pre><p>Try <b>again</b>\n later</p>";
+        assert_eq!(
+            server_detail(&response(500, page)),
+            "an HTML page titled `Oops` saying `Try again later`"
+        );
     }
 
     #[test]

@@ -57,6 +57,11 @@ fn auto_on_airflow2_logs_in_once_and_sends_only_the_cookie() {
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(header_of(post, "cookie"), Some("session=anon-cookie-0"));
+    // Flask-WTF refuses a form POST over HTTPS without a same-origin Referer.
+    assert_eq!(
+        header_of(post, "referer"),
+        Some("http://airflow.test/login/")
+    );
     for page in &log[4..] {
         assert_eq!(header_of(page, "cookie"), Some("session=sess-0.sig"));
         assert_eq!(header_of(page, "authorization"), None, "no Basic beside it");
