@@ -152,13 +152,14 @@ fn token_char(c: char) -> bool {
 }
 
 /// Text markers after which a credential-shaped value is a hit.
-const MARKERS: [&str; 6] = [
+const MARKERS: [&str; 7] = [
     "eyJ",
     "Basic ",
     "Bearer ",
     "Negotiate ",
     "session=",
     "csrf_token",
+    "csrfToken",
 ];
 
 /// What the credential-shaped text at `rest` (just after a marker) looks like, if it is one.
@@ -181,6 +182,18 @@ fn shaped(marker: &str, rest: &str) -> Option<&'static str> {
                 .or_else(|| after.strip_prefix("\":\"").map(|_| 3))?;
             let value: String = after
                 .get(start..)?
+                .chars()
+                .take_while(|&c| token_char(c))
+                .collect();
+            (value.len() >= 16).then_some("a CSRF token")
+        }
+        // The same token in a login page's inline script (`var csrfToken = '…'`), as raw HTML
+        // or inside a JSON string.
+        "csrfToken" => {
+            let after = rest.trim_start().strip_prefix(['=', ':'])?.trim_start();
+            let after = after.strip_prefix('\\').unwrap_or(after);
+            let value: String = after
+                .strip_prefix(['\'', '"'])?
                 .chars()
                 .take_while(|&c| token_char(c))
                 .collect();
@@ -267,7 +280,9 @@ fn the_scanner_finds_a_planted_secret_and_reports_where_not_what() {
              <input id=\"csrf_token\" name=\"csrf_token\" type=\"hidden\" value=\"IjRiOGE4YzQ1.aGkx-_Mn\">\n\
              authorization: Negotiate YIIC9AYGKwYBBQUCoIIC6DCCAuSgDTALBgkqhkiG9xIBAgKiggLR\n\
              \"cookie\":\"session=[REDACTED]\",\"csrf_token\":\"[REDACTED]\",\"body\":\"csrf_token=[REDACTED]\"\n\
-             the session login; WWW-Authenticate: Negotiate; value=\"[REDACTED]\" name=\"csrf_token\"\n"
+             the session login; WWW-Authenticate: Negotiate; value=\"[REDACTED]\" name=\"csrf_token\"\n\
+             \"body\":\"<script>var csrfToken = 'IjQ2ZjE0YzM5.aWh3-Xyz9';</script>\"\n\
+             var csrfToken = '[REDACTED]'; csrfToken = \\\"ImQ4ZmUyOTE0.YWJj_Zz\\\"\n"
         ),
     )
     .unwrap();
@@ -289,9 +304,11 @@ fn the_scanner_finds_a_planted_secret_and_reports_where_not_what() {
     assert!(at(9, "a CSRF token"), "{report:?}");
     assert!(at(10, "a CSRF token"), "{report:?}");
     assert!(at(11, "a Negotiate token"), "{report:?}");
+    assert!(at(14, "a CSRF token"), "{report:?}");
+    assert!(at(15, "a CSRF token"), "{report:?}");
     assert_eq!(
         report.len(),
-        8,
+        10,
         "redactions and prose are not hits: {report:?}"
     );
     let text = report.join("\n");

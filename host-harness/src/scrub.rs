@@ -93,9 +93,11 @@ fn form_fields(text: &str) -> String {
 }
 
 /// The `value` of every `<input>` whose `name` is a credential field (a login form's CSRF
-/// token), redacted.
+/// token) redacted, and every other occurrence of such a value in the page too: Airflow 2's
+/// login page repeats its CSRF token in an inline script (`var csrfToken = '…'`).
 fn html_inputs(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
+    let mut values = Vec::new();
     let mut rest = html;
     while let Some(start) = rest.find("<input") {
         let Some(len) = rest.get(start..).and_then(|t| t.find('>')) else {
@@ -107,21 +109,33 @@ fn html_inputs(html: &str) -> String {
             &rest[start + len..],
         );
         out.push_str(before);
-        out.push_str(&redact_input(tag));
+        match secret_input_value(tag) {
+            Some((at, value)) => {
+                out.push_str(&tag[..at]);
+                out.push_str(REDACTED);
+                out.push_str(&tag[at + value.len()..]);
+                values.push(value);
+            }
+            None => out.push_str(tag),
+        }
         rest = after;
     }
     out.push_str(rest);
+    // Short values would erase unrelated text; a CSRF token is long.
+    values.retain(|v| v.len() >= MIN_LITERAL_SECRET_LEN);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for value in values {
+        if out.contains(value) {
+            out = out.replace(value, REDACTED);
+        }
+    }
     out
 }
 
-fn redact_input(tag: &str) -> String {
+/// Where the `value` of a credential `<input>` starts in `tag`, and the value.
+fn secret_input_value(tag: &str) -> Option<(usize, &str)> {
     let secret = quoted_attribute(tag, "name").is_some_and(|(_, n)| is_secret_json_key(n));
-    match quoted_attribute(tag, "value") {
-        Some((at, value)) if secret && !value.is_empty() => {
-            format!("{}{REDACTED}{}", &tag[..at], &tag[at + value.len()..])
-        }
-        _ => tag.to_string(),
-    }
+    quoted_attribute(tag, "value").filter(|(_, value)| secret && !value.is_empty())
 }
 
 /// Where a quoted attribute's value starts in `tag`, and the value.
@@ -374,6 +388,16 @@ mod tests {
             html.replace("ImUxZWVj.oRa47", REDACTED)
                 .replace("t0k3n", REDACTED)
         );
+    }
+
+    #[test]
+    fn a_csrf_token_repeated_in_an_inline_script_is_redacted_there_too() {
+        // Airflow 2.11.2's login page, abridged.
+        let html = r#"<script>var csrfToken = 'IjQ2ZjE.aWh3.Xy-z9';</script>
+            <form><input id="csrf_token" name="csrf_token" type="hidden" value="IjQ2ZjE.aWh3.Xy-z9"></form>"#;
+        let scrubbed = Scrubber::default().body_text(html);
+        assert!(!scrubbed.contains("IjQ2ZjE"), "{scrubbed}");
+        assert_eq!(scrubbed, html.replace("IjQ2ZjE.aWh3.Xy-z9", REDACTED));
     }
 
     #[test]
