@@ -61,6 +61,10 @@ import importlib.metadata as m
 print(m.version("apache-airflow"), m.version("apache-airflow-providers-fab"))
 PY
 }
+# The auth variants of one series share the venv, and CI prepares them at once: one installs,
+# the others wait for it here and then find it done.
+exec 8>"$AIRFLOW_VENV.lock"
+flock 8
 if [[ "$(installed_versions)" != "$AIRFLOW_VERSION $FAB_VERSION" ]]; then
   log "installing apache-airflow==$AIRFLOW_VERSION apache-airflow-providers-fab==$FAB_VERSION into $AIRFLOW_VENV"
   [[ -x "$AIRFLOW_VENV/bin/python" ]] || python3 -m venv "$AIRFLOW_VENV"
@@ -69,6 +73,7 @@ if [[ "$(installed_versions)" != "$AIRFLOW_VERSION $FAB_VERSION" ]]; then
     "apache-airflow==$AIRFLOW_VERSION" "apache-airflow-providers-fab==$FAB_VERSION"
   log "installed in $((SECONDS - t0)) s"
 fi
+exec 8>&-
 airflow="$AIRFLOW_VENV/bin/airflow"
 if [[ "$AIRFLOW_AUTH" == kerberos ]]; then
   ((kerberos_realm)) || "$kerberos" realm
