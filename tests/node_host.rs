@@ -214,3 +214,18 @@ fn a_malformed_setting_is_invalid_config_naming_the_field() {
     assert_eq!(error["tag"], "invalid-config", "{error}");
     assert_eq!(error["val"]["field"], "verify_delay_ms", "{error}");
 }
+
+/// This host authenticates no request itself, so it refuses the contract's `host_auth` before
+/// `configure` rather than let the connector send requests without credentials.
+#[test]
+fn host_provided_authentication_is_refused_before_configure() {
+    let output = run_host(None, &["--set", "host_auth=negotiate", "validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: `host_auth` is `negotiate` (--set host_auth)")
+            && stderr.contains("this Node.js host does not")
+            && !stderr.contains("connector error"),
+        "{stderr}"
+    );
+}

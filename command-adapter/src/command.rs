@@ -107,6 +107,10 @@ pub fn run(
     let metadata = contract.metadata();
     let settings = env::settings_from_env(env, &metadata);
     let outcome = match parse_args(args) {
+        Ok(command @ (Command::Validate | Command::Sync)) => {
+            env::refuse_host_auth(&settings, "this command (`wasmtime run`)")
+                .and_then(|()| execute(command, &metadata, &settings, contract, stdout, stderr))
+        }
         Ok(command) => execute(command, &metadata, &settings, contract, stdout, stderr),
         Err(message) => Err(format!("{message}\n\n{}", usage(&metadata))),
     };
@@ -235,7 +239,11 @@ mod tests {
                 name: "my-system".into(),
                 version: "1.0.0".into(),
                 description: "a fake".into(),
-                config_fields: vec![field("url", true, false), field("api_key", true, true)],
+                config_fields: vec![
+                    field("url", true, false),
+                    field("api_key", true, true),
+                    field("host_auth", false, false),
+                ],
                 resource_types: vec![],
             }
         }
@@ -393,6 +401,27 @@ mod tests {
             "error: invalid config: field `api_key`: is missing (set environment variable \
              MY_SYSTEM_API_KEY or BATON_MY_SYSTEM_API_KEY)\n"
         );
+    }
+
+    #[test]
+    fn host_authentication_is_refused_before_the_connector_is_configured() {
+        let mut env = SETTINGS.to_vec();
+        env.push(("MY_SYSTEM_HOST_AUTH", "negotiate"));
+        for command in ["sync", "validate"] {
+            let mut fake = Fake::default();
+            let ran = run_with(&mut fake, &[command], &env);
+            assert!(!ran.ok);
+            assert!(
+                ran.stderr.contains("`host_auth` is `negotiate`")
+                    && ran.stderr.contains("unset MY_SYSTEM_HOST_AUTH"),
+                "{}",
+                ran.stderr
+            );
+            assert!(fake.configured.is_empty(), "configure must not run");
+            assert_eq!(fake.calls, 0);
+        }
+        // Help and metadata still work: they send nothing.
+        assert!(run_with(&mut Fake::default(), &["help"], &env).ok);
     }
 
     #[test]

@@ -288,6 +288,18 @@ function settings(info, sets) {
     const boolean = field.name === "provisioning" || ["true", "false"].includes(field.defaultValue);
     const value = sets.get(field.name) ?? (fromEnv !== undefined && boolean ? normaliseBool(fromEnv) : fromEnv);
     if (value !== undefined) config.push([field.name, value]);
+    // The contract's host-provided authentication (wit/types.wit, `configure`): this host
+    // attaches no credentials, so the connector would send every request without any.
+    if (field.name === "host_auth" && value !== undefined) {
+      const source = sets.has(field.name)
+        ? "--set host_auth"
+        : `environment variable ${names.find((n) => process.env[n] !== undefined && process.env[n] !== "")}`;
+      throw new HostError(
+        `\`host_auth\` is \`${value}\` (${source}), which asks the host to authenticate every request, ` +
+          `and this Node.js host does not: unset it and give the connector its own credentials, or run it ` +
+          `in a host that provides \`${value}\` (host-harness provides \`negotiate\`, Kerberos)`,
+      );
+    }
   }
   for (const name of sets.keys()) {
     if (!info.configFields.some((f) => f.name === name)) config.push([name, sets.get(name)]); // configure names it

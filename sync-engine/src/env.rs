@@ -196,6 +196,26 @@ pub fn source_of(settings: &[EnvSetting], connector: &str, key: &str) -> String 
     }
 }
 
+/// The contract's setting by which a host takes on authentication (`host_auth`, documented at
+/// `configure` in wit/types.wit).
+pub const HOST_AUTH: &str = "host_auth";
+
+/// For a host that authenticates no request itself: an error naming the variable when the
+/// environment sets `host_auth`, since the connector would then send its requests with no
+/// credentials at all. `host` names this host in the message.
+pub fn refuse_host_auth(settings: &[EnvSetting], host: &str) -> Result<(), String> {
+    match settings.iter().find(|s| s.key == HOST_AUTH) {
+        Some(s) => Err(format!(
+            "`{HOST_AUTH}` is `{}` (environment variable {}), which asks the host to \
+             authenticate every request, and {host} does not: unset {} and give the connector \
+             its own credentials, or run it in a host that provides `{}` (host-harness \
+             provides `negotiate`, Kerberos)",
+            s.value, s.variable, s.variable, s.value
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The host's allowed-origins list from the environment: `(variable, comma list)`, when set.
 pub fn allowed_origins(env: &[(String, String)], connector: &str) -> Option<(String, String)> {
     let name = allowed_origins_var(connector);
