@@ -239,6 +239,10 @@ def run_harness(harness, component, env, workdir, attempt, interval_ms, timeout,
 def harness_env(base, user, password_):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "BATON_"))}
     env.update(AIRFLOW_BASE_URL=base, AIRFLOW_USERNAME=user, AIRFLOW_PASSWORD=password_)
+    # The one setting test-live.sh pins for every run (HTTP Basic, not the rate-limited form
+    # login).
+    if os.environ.get("AIRFLOW_AUTH_MODE"):
+        env["AIRFLOW_AUTH_MODE"] = os.environ["AIRFLOW_AUTH_MODE"]
     return env
 
 

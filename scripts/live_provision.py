@@ -133,6 +133,10 @@ class Harness:
                if not k.startswith(("AIRFLOW_", "BATON_"))}
         env.update(AIRFLOW_BASE_URL=self.base_url, AIRFLOW_USERNAME=username or self.username,
                    AIRFLOW_PASSWORD=password or self.password)
+        # The one setting test-live.sh pins for every run (HTTP Basic, not the rate-limited
+        # form login).
+        if os.environ.get("AIRFLOW_AUTH_MODE"):
+            env["AIRFLOW_AUTH_MODE"] = os.environ["AIRFLOW_AUTH_MODE"]
         return env
 
     def argv(self, action, args, provisioning):
