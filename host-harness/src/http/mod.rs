@@ -147,6 +147,8 @@ pub struct HttpState {
     tls: Option<Arc<Tls>>,
     /// Credentials the host attaches to live and recorded requests to `base_url`'s origin.
     host_auth: Option<Arc<HostAuth>>,
+    /// Connections kept open between live and recorded requests.
+    pool: send::Pool,
     log: Mutex<Log>,
 }
 
@@ -232,6 +234,7 @@ impl HttpState {
             limits,
             tls: outbound.tls,
             host_auth: outbound.host_auth,
+            pool: send::Pool::default(),
             log: Mutex::new(Log::default()),
         })
     }
@@ -417,10 +420,11 @@ impl HttpState {
     /// logged for the operator before the guest hears of it.
     async fn send(
         &self,
-        request: http::Request<WasiBody>,
+        head: &http::Request<()>,
+        body: Bytes,
         timeouts: RequestOptions,
     ) -> Result<(http::Response<send::IncomingBody>, send::ConnectionTask), HttpError> {
-        send_request(self.tls.as_deref(), request, timeouts)
+        send_request(self.tls.as_deref(), &self.pool, head, body, timeouts)
             .await
             .map_err(|SendError { code, tls_refusal }| {
                 if let Some(message) = tls_refusal {
@@ -471,8 +475,8 @@ impl HttpState {
         let (mut parts, body) = request.into_parts();
         let bytes = body.collect().await?.to_bytes();
         self.authenticate(&mut parts).await?;
-        let request = http::Request::from_parts(parts, full(bytes));
-        let (response, io) = self.send(request, timeouts).await?;
+        let head = http::Request::from_parts(parts, ());
+        let (response, io) = self.send(&head, bytes, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
         let response = response.map(|b| self.capped_body(b, line, &timeouts));
         Ok((response, Box::new(io)))
@@ -496,8 +500,8 @@ impl HttpState {
         // After the request is stored: the cassette holds what the connector sent, never the
         // host's credentials.
         self.authenticate(&mut parts).await?;
-        let forward = http::Request::from_parts(parts, full(req_bytes));
-        let (response, io) = self.send(forward, timeouts).await?;
+        let head = http::Request::from_parts(parts, ());
+        let (response, io) = self.send(&head, req_bytes, timeouts).await?;
         self.check_declared_length(response.headers(), line)?;
         // The connection future must keep running while the body is read.
         let io = tokio::spawn(io);

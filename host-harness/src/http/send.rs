@@ -1,20 +1,26 @@
 //! Sends one live request: wasmtime-wasi-http's `default_send_request` (48.0.8) with the
-//! harness's TLS client in place of its fixed public roots. The rest follows it: one HTTP/1.1
-//! connection per request through hyper's client connection, and the same three timeouts
-//! (connect, first byte, between bytes). One difference: the TLS handshake counts against the
-//! connect timeout, so a server that accepts the connection and never completes the handshake
-//! is a connect timeout rather than a wait for the call's deadline.
+//! harness's TLS client in place of its fixed public roots, and HTTP/1.1 keep-alive. It follows
+//! wasmtime's otherwise: hyper's client connection and the same three timeouts (connect, first
+//! byte, between bytes). Differences: the TLS handshake counts against the connect timeout, so
+//! a server that accepts the connection and never completes the handshake is a connect timeout
+//! rather than a wait for the call's deadline; and a connection is kept in a [`Pool`] after its
+//! response for the next request to the same origin, where wasmtime opens one per request (a
+//! TCP, and for HTTPS a TLS, handshake per page of a sync).
 
 use core::future::poll_fn;
 use core::pin::{pin, Pin};
 use core::task::{ready, Context, Poll};
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::Scheme;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -120,6 +126,86 @@ impl Body for IncomingBody {
     }
 }
 
+/// A kept connection is reused only this soon after its last request began. Servers close idle
+/// connections on their own schedule (uvicorn after 5 s, gunicorn after 2 s), and a request
+/// written as the server closes fails; a sync's pages follow each other far more closely.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+/// How long a request waits for a kept connection to finish its last response before opening
+/// a new one.
+const KEPT_READY_WAIT: Duration = Duration::from_millis(20);
+/// Idle connections kept per origin; more are closed.
+const MAX_IDLE_PER_ORIGIN: usize = 8;
+
+/// HTTP/1.1 connections open after their response, by origin (scheme, host, port), for the
+/// next request there. A connection the server closed, or answered with `Connection: close`,
+/// is never reused.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<HashMap<String, Vec<Kept>>>,
+}
+
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+impl Pool {
+    fn take(&self, origin: &str) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.get_mut(origin)?;
+        kept.retain(|k| !k.sender.is_closed() && k.since.elapsed() < MAX_IDLE);
+        // A ready one, else the latest, which may be finishing its last response.
+        let at = kept
+            .iter()
+            .rposition(|k| k.sender.is_ready())
+            .or_else(|| kept.len().checked_sub(1))?;
+        Some(kept.swap_remove(at).sender)
+    }
+
+    fn keep(&self, origin: &str, sender: SendRequest<Full<Bytes>>) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.entry(origin.to_string()).or_default();
+        if kept.len() >= MAX_IDLE_PER_ORIGIN {
+            kept.remove(0);
+        }
+        kept.push(Kept {
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    /// Connections open now, for tests and statistics.
+    pub fn idle_connections(&self) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.values().map(Vec::len).sum()
+    }
+}
+
+/// The request as it goes on the wire: the path only (the URI's scheme and authority go on the
+/// wire only to a proxy, and hyper's client connection does not strip them). Built afresh for
+/// each attempt, since hyper consumes it.
+fn on_the_wire(head: &Request<()>, body: &Bytes) -> Result<Request<Full<Bytes>>, HttpError> {
+    let path = head.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut req = Request::builder()
+        .method(head.method().clone())
+        .version(head.version())
+        .uri(path)
+        .body(Full::new(body.clone()))
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    *req.headers_mut() = head.headers().clone();
+    Ok(req)
+}
+
+/// Whether a request may be sent again after a kept connection failed under it: when it was
+/// never written, or when sending it twice does no harm (RFC 9110, 9.2.2).
+fn may_resend(method: &Method, written: bool) -> bool {
+    !written
+        || matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+        )
+}
+
 /// The rustls name the server's certificate must carry, from a `host:port` authority (an
 /// IPv6 host in brackets).
 pub fn server_name(authority: &str) -> Result<ServerName<'static>, HttpError> {
@@ -134,14 +220,18 @@ pub fn server_name(authority: &str) -> Result<ServerName<'static>, HttpError> {
         .map_err(HttpError::InvalidDnsNameError)
 }
 
-/// Sends `req` with `options`' timeouts (wasmtime's ten minutes where unset). `tls` is needed
-/// for an `https` URL only.
+/// Sends `head` with `body` and `options`' timeouts (wasmtime's ten minutes where unset), on a
+/// connection kept in `pool` when one is ready, else on a new one. `tls` is needed for an
+/// `https` URL only. The connection runs on its own task, so the returned task has nothing
+/// left to drive.
 pub async fn send_request(
     tls: Option<&Tls>,
-    mut req: Request<impl Body<Data = Bytes, Error = HttpError> + Send + 'static>,
+    pool: &Pool,
+    head: &Request<()>,
+    body: Bytes,
     options: RequestOptions,
 ) -> Result<(Response<IncomingBody>, ConnectionTask), SendError> {
-    let uri = req.uri();
+    let uri = head.uri();
     let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
     let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
     let authority = if authority.port().is_some() {
@@ -150,106 +240,143 @@ pub async fn send_request(
         let port = if use_tls { 443 } else { 80 };
         format!("{authority}:{port}")
     };
-    let origin = format!("https://{authority}");
-    let tls = if use_tls { tls } else { None };
-
-    let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(DEFAULT_TIMEOUT);
-
-    let connecting = async {
-        let tcp = TcpStream::connect(&authority)
-            .await
-            .map_err(HttpError::Connect)?;
-        if !use_tls {
-            return Ok::<Box<dyn Stream>, SendError>(Box::new(tcp));
-        }
-        let Some(tls) = tls else {
+    let origin = format!("{}://{authority}", if use_tls { "https" } else { "http" });
+    let tls = match (use_tls, tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
             return Err(HttpError::InternalError(Some(
                 "no TLS client is set up for this run".to_string(),
             ))
-            .into());
+            .into())
+        }
+    };
+    let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let incoming = |res: Response<hyper::body::Incoming>| {
+        // tokio panics on a zero interval; a nanosecond is as good as zero here.
+        let mut timeout = tokio::time::interval(between_bytes_timeout.max(Duration::from_nanos(1)));
+        timeout.reset();
+        let task: ConnectionTask = Box::pin(async { Ok(()) });
+        (res.map(|incoming| IncomingBody { incoming, timeout }), task)
+    };
+
+    let kept = match pool.take(&origin) {
+        // The connection turns ready once its last response was read to the end, which is
+        // usually done; one still busy after a moment is left to finish on its own.
+        Some(mut sender) => match tokio::time::timeout(KEPT_READY_WAIT, sender.ready()).await {
+            Ok(Ok(())) => Some(sender),
+            _ => None,
+        },
+        None => None,
+    };
+    if let Some(mut sender) = kept {
+        let sent = tokio::time::timeout(
+            first_byte_timeout,
+            sender.try_send_request(on_the_wire(head, &body)?),
+        )
+        .await
+        .map_err(|_| SendError::from(HttpError::ConnectionReadTimeout))?;
+        match sent {
+            Ok(res) => {
+                pool.keep(&origin, sender);
+                return Ok(incoming(res));
+            }
+            Err(mut failed) => {
+                // The server closed the kept connection under the request: on a new one below.
+                let written = failed.take_message().is_none();
+                if !may_resend(head.method(), written) {
+                    return Err(hyper_error(failed.into_error(), &origin, tls));
+                }
+            }
+        }
+    }
+
+    let (mut sender, conn) = connect(tls, &authority, &origin, &options).await?;
+    let mut conn = Some(conn);
+    let res = {
+        let send = async {
+            tokio::time::timeout(
+                first_byte_timeout,
+                sender.send_request(on_the_wire(head, &body)?),
+            )
+            .await
+            .map_err(|_| SendError::from(HttpError::ConnectionReadTimeout))?
+            .map_err(|e| hyper_error(e, &origin, tls))
+        };
+        let mut send = pin!(send);
+        // Waits for the response while driving the connection's I/O here, so that an error of
+        // the connection itself (a TLS alert after the handshake) is this request's, with its
+        // cause.
+        poll_fn(|cx| match send.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => {
+                let Some(fut) = conn.as_mut() else {
+                    return Poll::Pending;
+                };
+                let res = ready!(Pin::new(fut).poll(cx));
+                conn = None;
+                match res {
+                    // The connection ended cleanly; the response may be complete already.
+                    Ok(()) => send.as_mut().poll(cx),
+                    Err(err) => Poll::Ready(Err(hyper_error(err, &origin, tls))),
+                }
+            }
+        })
+        .await?
+    };
+    if let Some(conn) = conn {
+        // Until the server closes it or the pool lets it go; a failure mid-body reaches the
+        // body's reader through hyper.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        pool.keep(&origin, sender);
+    }
+    Ok(incoming(res))
+}
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<Box<dyn Stream>>, Full<Bytes>>;
+
+/// A new connection to `authority`, TLS set up for `https`, within the connect timeout.
+async fn connect(
+    tls: Option<&Tls>,
+    authority: &str,
+    origin: &str,
+    options: &RequestOptions,
+) -> Result<(SendRequest<Full<Bytes>>, Connection), SendError> {
+    let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let connecting = async {
+        let tcp = TcpStream::connect(authority)
+            .await
+            .map_err(HttpError::Connect)?;
+        let Some(tls) = tls else {
+            return Ok::<Box<dyn Stream>, SendError>(Box::new(tcp));
         };
         let connector = tokio_rustls::TlsConnector::from(tls.config());
-        match connector.connect(server_name(&authority)?, tcp).await {
+        match connector.connect(server_name(authority)?, tcp).await {
             Ok(stream) => Ok(Box::new(stream) as Box<dyn Stream>),
-            Err(e) => Err(classify(&e, &origin, Some(tls)).unwrap_or(HttpError::Tls(e).into())),
+            Err(e) => Err(classify(&e, origin, Some(tls)).unwrap_or(HttpError::Tls(e).into())),
         }
     };
     let stream = match tokio::time::timeout(connect_timeout, connecting).await {
         Ok(stream) => stream?,
         Err(_) => return Err(HttpError::ConnectionTimeout.into()),
     };
-    let (mut sender, conn) = tokio::time::timeout(
+    tokio::time::timeout(
         connect_timeout,
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
     )
     .await
     .map_err(|_| HttpError::ConnectionTimeout)?
-    .map_err(|e| hyper_error(e, &origin, tls))?;
-
-    // The URI holds the scheme and authority, which go on the wire only to a proxy; hyper's
-    // client connection does not strip them.
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    *req.uri_mut() = http::Uri::builder()
-        .path_and_query(path)
-        .build()
-        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-
-    let send = async {
-        let res = tokio::time::timeout(first_byte_timeout, sender.send_request(req))
-            .await
-            .map_err(|_| SendError::from(HttpError::ConnectionReadTimeout))?
-            .map_err(|e| hyper_error(e, &origin, tls))?;
-        // tokio panics on a zero interval; a nanosecond is as good as zero here.
-        let between_bytes_timeout = between_bytes_timeout.max(Duration::from_nanos(1));
-        let mut timeout = tokio::time::interval(between_bytes_timeout);
-        timeout.reset();
-        Ok::<_, SendError>(res.map(|incoming| IncomingBody { incoming, timeout }))
-    };
-    let mut send = pin!(send);
-    let mut conn = Some(conn);
-    // Waits for the response while driving the connection's I/O.
-    let res = poll_fn(|cx| match send.as_mut().poll(cx) {
-        Poll::Ready(result) => Poll::Ready(result),
-        Poll::Pending => {
-            let Some(fut) = conn.as_mut() else {
-                return Poll::Pending;
-            };
-            let res = ready!(Pin::new(fut).poll(cx));
-            conn = None;
-            match res {
-                // The connection ended cleanly; the response may be complete already.
-                Ok(()) => send.as_mut().poll(cx),
-                Err(err) => Poll::Ready(Err(hyper_error(err, &origin, tls))),
-            }
-        }
-    })
-    .await?;
-    let task: ConnectionTask = Box::pin(async move {
-        let Some(conn) = conn.take() else {
-            return Ok(());
-        };
-        if let Err(err) = conn.await {
-            if err.is_timeout() {
-                return Err(HttpError::HttpResponseTimeout);
-            }
-            return Err(err.into());
-        }
-        Ok(())
-    });
-    Ok((res, task))
+    .map_err(|e| hyper_error(e, origin, tls))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::tls::{SettingPath, TlsSettings};
-    use http_body_util::{BodyExt, Empty};
+    use http_body_util::BodyExt;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::path::Path;
@@ -403,15 +530,17 @@ mod tests {
     }
 
     async fn get(tls: &Tls, url: &str) -> Result<String, SendError> {
-        let req = Request::get(url)
-            .body(Empty::<Bytes>::new().map_err(|e| -> HttpError { match e {} }))
-            .unwrap();
+        fetch(Some(tls), &Pool::default(), url).await
+    }
+
+    async fn fetch(tls: Option<&Tls>, pool: &Pool, url: &str) -> Result<String, SendError> {
+        let req = Request::get(url).body(()).unwrap();
         let timeouts = RequestOptions {
             connect_timeout: Some(Duration::from_secs(10)),
             first_byte_timeout: Some(Duration::from_secs(10)),
             between_bytes_timeout: Some(Duration::from_secs(10)),
         };
-        let (res, io) = send_request(Some(tls), req, timeouts).await?;
+        let (res, io) = send_request(tls, pool, &req, Bytes::new(), timeouts).await?;
         let io = tokio::spawn(io);
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let _ = io.await;
@@ -518,6 +647,85 @@ mod tests {
             panic!("a key of another certificate was accepted")
         };
         assert!(err.contains("cannot be used together"), "{err}");
+    }
+
+    #[derive(Clone, Copy)]
+    enum Ending {
+        /// HTTP/1.1's default: the connection stays open.
+        KeepAlive,
+        /// `Connection: close` on every response, then closed.
+        Announced,
+        /// Closed after every response without a word, as a server whose keep-alive timeout
+        /// is shorter than the client's.
+        Silent,
+    }
+
+    /// A plain HTTP/1.1 server answering `ok` to every request; counts the connections.
+    async fn counting_server(ending: Ending) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.clear();
+                        let close = matches!(ending, Ending::Announced);
+                        let head = if close { "connection: close\r\n" } else { "" };
+                        let answer =
+                            format!("HTTP/1.1 200 OK\r\n{head}content-length: 2\r\n\r\nok");
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if !matches!(ending, Ending::KeepAlive) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, connections)
+    }
+
+    async fn connections_for(ending: Ending, requests: usize) -> usize {
+        let (port, connections) = counting_server(ending).await;
+        let pool = Pool::default();
+        for _ in 0..requests {
+            let url = format!("http://127.0.0.1:{port}/api/v1/users");
+            assert_eq!(fetch(None, &pool, &url).await.unwrap(), "ok");
+        }
+        connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_connection_serves_a_run_of_requests_when_the_server_keeps_it_open() {
+        assert_eq!(connections_for(Ending::KeepAlive, 5).await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_connection_the_server_closes_is_not_reused_and_no_request_fails() {
+        assert_eq!(connections_for(Ending::Announced, 3).await, 3);
+        assert_eq!(connections_for(Ending::Silent, 3).await, 3);
+    }
+
+    #[test]
+    fn only_a_request_never_written_or_idempotent_is_sent_again() {
+        assert!(may_resend(&Method::POST, false));
+        assert!(!may_resend(&Method::POST, true));
+        assert!(!may_resend(&Method::PATCH, true));
+        assert!(may_resend(&Method::GET, true));
+        assert!(may_resend(&Method::DELETE, true));
     }
 
     #[test]
