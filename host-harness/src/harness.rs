@@ -271,38 +271,21 @@ impl Harness {
     /// settings reach the guest: its secret config fields decide which settings a cassette
     /// leaves out and whose values are scrubbed (see [`SecretHandling`]).
     pub async fn instantiate(opts: HarnessOptions) -> Result<Self, HarnessError> {
-        let HarnessOptions {
-            component,
-            mode,
-            settings,
-            extra_allowed_origins,
-            verbose,
-            limits,
-            tls,
-            host_auth,
-        } = opts;
-        let base_url = settings.get(settings::BASE_URL).map(String::as_str);
-        let policy =
-            EgressPolicy::new(base_url, &extra_allowed_origins).map_err(HarnessError::Usage)?;
         // Settled before the component is loaded, so a bad cassette is reported first.
-        let pending = match mode {
-            HttpMode::Live => PendingHttp::Live,
-            HttpMode::Record { cassette, source } => PendingHttp::Record {
-                path: cassette,
-                source: source.unwrap_or_else(|| {
-                    let origin = base_url
-                        .and_then(|u| Origin::parse(u).ok())
-                        .map_or_else(|| "an unknown origin".to_string(), |o| o.to_string());
-                    format!("recorded live from {origin}")
-                }),
-            },
-            HttpMode::Replay { cassette } => PendingHttp::Replay {
-                cassette: crate::http::replay_cassette::ReplayCassette::load(&cassette)?,
-                path: cassette,
-            },
-        };
+        let (policy, pending) = Self::plan(&opts)?;
+        let (harness, info) = Self::load(&opts.component, opts.limits.clone()).await?;
+        harness.set_up_as(&info, opts, policy, pending)
+    }
 
-        let component = crate::engine::load_component(&component)?;
+    /// An instance of `component` allowed no origin and given no settings, and the connector's
+    /// metadata (`metadata` needs neither). A host that names its settings after the connector
+    /// reads them now, then hands this same instance its options with [`Harness::set_up`]:
+    /// one instantiation per run.
+    pub async fn load(
+        component: &std::path::Path,
+        limits: Limits,
+    ) -> Result<(Self, wit::ConnectorInfo), HarnessError> {
+        let component = crate::engine::load_component(component)?;
         let pre = linker()?
             .instantiate_pre(&component)
             .and_then(ConnectorWorldPre::new)
@@ -314,16 +297,12 @@ impl Harness {
 
         // Until the metadata is known the instance's HTTP goes to a probe that allows no
         // origin: `metadata` needs no network. Nothing the guest says can hold a setting yet,
-        // as `configure` has not passed them; names that say credential are scrubbed anyway.
-        let early_display = Scrubber::for_display(&settings::secret_values(
-            &settings,
-            &settings::SecretKeys::by_name_only(),
-        ));
+        // as `configure` has not passed them.
         let probe = HttpState::new(
             HttpSetup::Live,
             EgressPolicy::default(),
             Scrubber::default(),
-            early_display.clone(),
+            Scrubber::default(),
             false,
             limits.clone(),
         );
@@ -331,9 +310,9 @@ impl Harness {
             instance: None,
             pre,
             http: probe,
-            settings,
+            settings: BTreeMap::new(),
             secret_keys: settings::SecretKeys::by_name_only(),
-            display: early_display,
+            display: Scrubber::default(),
             limits,
             stderr: GuestStderr::new(),
             configured: false,
@@ -342,14 +321,82 @@ impl Harness {
         };
         harness.instance = Some(harness.fresh_instance().await?);
         let info = harness.metadata().await?;
+        Ok((harness, info))
+    }
 
+    /// Gives an instance from [`Harness::load`] the run's options (`opts.component` is the
+    /// one loaded); `info` is what `load` returned.
+    pub fn set_up(
+        self,
+        info: &wit::ConnectorInfo,
+        opts: HarnessOptions,
+    ) -> Result<Self, HarnessError> {
+        let (policy, pending) = Self::plan(&opts)?;
+        self.set_up_as(info, opts, policy, pending)
+    }
+
+    /// The egress policy and the HTTP mode of `opts`, with the cassette read.
+    fn plan(opts: &HarnessOptions) -> Result<(EgressPolicy, PendingHttp), HarnessError> {
+        let base_url = opts.settings.get(settings::BASE_URL).map(String::as_str);
+        let policy = EgressPolicy::new(base_url, &opts.extra_allowed_origins)
+            .map_err(HarnessError::Usage)?;
+        let pending = match &opts.mode {
+            HttpMode::Live => PendingHttp::Live,
+            HttpMode::Record { cassette, source } => PendingHttp::Record {
+                path: cassette.clone(),
+                source: source.clone().unwrap_or_else(|| {
+                    let origin = base_url
+                        .and_then(|u| Origin::parse(u).ok())
+                        .map_or_else(|| "an unknown origin".to_string(), |o| o.to_string());
+                    format!("recorded live from {origin}")
+                }),
+            },
+            HttpMode::Replay { cassette } => PendingHttp::Replay {
+                cassette: crate::http::replay_cassette::ReplayCassette::load(cassette)?,
+                path: cassette.clone(),
+            },
+        };
+        Ok((policy, pending))
+    }
+
+    fn set_up_as(
+        mut self,
+        info: &wit::ConnectorInfo,
+        opts: HarnessOptions,
+        policy: EgressPolicy,
+        pending: PendingHttp,
+    ) -> Result<Self, HarnessError> {
+        let HarnessOptions {
+            settings,
+            verbose,
+            limits,
+            tls,
+            host_auth,
+            ..
+        } = opts;
+        if let Some(instance) = self.instance.as_mut() {
+            instance.store.data_mut().limiter = MemoryLimiter::new(limits.memory_bytes);
+        }
+        self.limits = limits;
+        self.settings = settings;
+        let mut harness = self;
+        let info = info.clone();
         let secrets = SecretHandling::new(&harness.settings, &info);
-        // Read once the connector is known, as its messages name the connector's variables.
+        // Read once the connector is known, as its messages name the connector's variables;
+        // only where a request can need it: reading the system store costs more than the rest
+        // of a warm start, and egress admits no https origin but those allowed. Files the
+        // operator named are read (and their errors reported) whatever the origins.
+        let https = policy.allowed().iter().any(|o| o.scheme == "https");
         let tls = match pending {
             PendingHttp::Replay { .. } => None,
-            PendingHttp::Live | PendingHttp::Record { .. } => Some(Arc::new(
-                crate::http::tls::Tls::load(&tls, &info.name).map_err(HarnessError::Usage)?,
-            )),
+            PendingHttp::Live | PendingHttp::Record { .. }
+                if https || tls != crate::http::tls::TlsSettings::default() =>
+            {
+                Some(Arc::new(
+                    crate::http::tls::Tls::load(&tls, &info.name).map_err(HarnessError::Usage)?,
+                ))
+            }
+            PendingHttp::Live | PendingHttp::Record { .. } => None,
         };
         // Checked against the metadata, which says whether the connector can leave signing in
         // to the host; replay makes no credentials (the cassette answers).

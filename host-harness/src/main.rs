@@ -407,22 +407,6 @@ fn settings_input(
     })
 }
 
-/// The connector's metadata, from an instance given no settings and allowed no origin
-/// (`metadata` needs neither): the environment variables the settings come from are named after
-/// it, so it is read before they are.
-async fn read_metadata(
-    component: &Path,
-    limits: host_harness::Limits,
-) -> Result<wit::ConnectorInfo, Failure> {
-    let mut probe = Harness::instantiate(HarnessOptions {
-        component: component.to_path_buf(),
-        limits,
-        ..Default::default()
-    })
-    .await?;
-    Ok(probe.metadata().await?)
-}
-
 /// Sets up the precompiled-component cache; without a usable one the run still works, it
 /// only compiles the component (a warning says why).
 fn use_compile_cache(cli: &Cli) {
@@ -469,13 +453,15 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
             eprintln!("startup: engine created in {engine_ms:.2} ms; {report}");
         }
     }
-    let reading = Instant::now();
-    let info = read_metadata(&component, limits).await?;
+    // The environment variables the settings come from are named after the connector, so its
+    // metadata is read first, from the instance the run then uses.
+    let instantiating = Instant::now();
+    let (loaded, info) = Harness::load(&component, limits).await?;
     if cli.verbose {
         eprintln!(
-            "startup: metadata of `{}` read in {:.2} ms",
+            "startup: instantiated and metadata of `{}` read in {:.2} ms",
             info.name,
-            ms(reading.elapsed())
+            ms(instantiating.elapsed())
         );
     }
     let host = resolve_host_config(
@@ -524,14 +510,14 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
     // Metadata is callable before configure, so it works with incomplete settings.
     let mut harness = match cli.command {
         Command::Metadata => {
-            let harness = Harness::instantiate(opts).await?;
+            let harness = loaded.set_up(&info, opts)?;
             // From here on messages are scrubbed of every secret the metadata declares.
             *scrubber = harness.scrubber().clone();
             harness
         }
         _ => {
-            let instantiating = Instant::now();
-            let mut harness = Harness::instantiate(opts).await?;
+            let setting_up = Instant::now();
+            let mut harness = loaded.set_up(&info, opts)?;
             *scrubber = harness.scrubber().clone();
             print_warnings(&harness);
             let configuring = Instant::now();
@@ -550,9 +536,9 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
             }
             if verbose {
                 eprintln!(
-                    "startup: instantiated in {:.2} ms, configured in {:.2} ms; first call \
-                     returned {:.2} ms after start",
-                    ms(configuring - instantiating),
+                    "startup: set up in {:.2} ms, configured in {:.2} ms; first call returned \
+                     {:.2} ms after start",
+                    ms(configuring - setting_up),
                     ms(configuring.elapsed()),
                     ms(started.elapsed())
                 );
