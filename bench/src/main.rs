@@ -10,7 +10,11 @@
 //! connector-bench serve --users N [--roles 50]      # the loopback server alone, for profiling
 //! connector-bench cassette --users N --out FILE     # a synthetic replay cassette alone
 //! connector-bench review [--sizes …] [--reps N]     # the drift diff alone (`host-harness diff`)
+//! connector-bench native-sync --port P --out FILE   # the native program: fetch, parse, emit
 //! ```
+//!
+//! `--linear N` (default 1,000,000; 0 skips it) adds a replay of N users, for the growth of
+//! time and memory beyond the largest of `--sizes`.
 
 mod cassette;
 mod child;
@@ -34,6 +38,8 @@ pub struct Options {
     pub work: PathBuf,
     pub users: usize,
     pub out: Option<PathBuf>,
+    pub port: u16,
+    pub linear: usize,
 }
 
 fn parse(args: &[String]) -> Result<(String, Options), String> {
@@ -47,6 +53,8 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
         work: root.join("target/bench"),
         users: 1_000,
         out: None,
+        port: 0,
+        linear: 1_000_000,
     };
     let mut command = "run".to_string();
     let mut it = args.iter();
@@ -62,7 +70,12 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
                 .map_err(|_| format!("{name} takes a whole number, got `{v}`"))
         };
         match arg.as_str() {
-            "run" | "serve" | "cassette" | "review" => command = arg.clone(),
+            "run" | "serve" | "cassette" | "review" | "native-sync" => command = arg.clone(),
+            "--port" => {
+                opts.port = u16::try_from(number("--port", value("--port")?)?)
+                    .map_err(|_| "--port takes a port number".to_string())?
+            }
+            "--linear" => opts.linear = number("--linear", value("--linear")?)?,
             "--sizes" => {
                 opts.sizes = value("--sizes")?
                     .split(',')
@@ -102,6 +115,7 @@ fn main() -> ExitCode {
                 .map_err(|e| format!("cannot write {}: {e}", out.display()))
         }
         "review" => review::measure(&opts).map(|rows| print!("{}", review::render(&rows))),
+        "native-sync" => native_sync(&opts),
         _ => measure::run(&opts),
     });
     match result {
@@ -111,6 +125,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The native program the whole harness process is measured against: one kept-alive
+/// connection, serde_json, the sync's JSON Lines written to `--out`.
+fn native_sync(opts: &Options) -> Result<(), String> {
+    let out = opts.out.clone().ok_or("native-sync needs --out FILE")?;
+    let file =
+        std::fs::File::create(&out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let run = native::sync_into(opts.port, native::Connections::KeepAlive, Some(&mut writer))
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "native-sync: {} users, {} roles, {} lines, {} requests",
+        run.users, run.roles, run.lines, run.requests
+    );
+    Ok(())
 }
 
 fn serve(opts: &Options) -> Result<(), String> {

@@ -33,6 +33,8 @@ fn mb(bytes: f64) -> f64 {
 /// One harness sync, as the harness reports it and as the OS saw the process.
 struct SyncRun {
     sync_ms: f64,
+    /// JSON Lines written.
+    lines: usize,
     requests: u64,
     resources: u64,
     grants: u64,
@@ -85,10 +87,12 @@ impl Harness<'_> {
             .map_err(|e| format!("cannot read {}: {e}", stats_path.display()))?;
         let stats: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", stats_path.display()))?;
+        let lines = count_lines(&out);
         let _ = std::fs::remove_file(&out);
         let n = |k: &str| stats[k].as_u64().unwrap_or(0);
         Ok(SyncRun {
             sync_ms: n("elapsed_ms") as f64,
+            lines,
             requests: n("requests"),
             resources: n("resources"),
             grants: n("grants"),
@@ -122,6 +126,33 @@ impl Harness<'_> {
         c.arg("--replay").arg(cassette);
         c
     }
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+/// The whole harness process against the native program (`connector-bench native-sync`) over
+/// the same loopback server, both keeping connections alive.
+struct Process {
+    users: usize,
+    harness_wall_ms: f64,
+    harness_sync_ms: f64,
+    harness_lines: usize,
+    native_wall_ms: f64,
+    native_lines: usize,
+}
+
+/// The replay of `--linear` users beside the largest of `--sizes`.
+struct Linear {
+    small: usize,
+    large: usize,
+    small_sync_ms: f64,
+    large_sync_ms: f64,
+    small_wall_ms: f64,
+    large_wall_ms: f64,
+    small_rss: f64,
+    large_rss: f64,
 }
 
 /// Medians over the repetitions of one (size, mode).
@@ -173,7 +204,12 @@ struct Startup {
     load_ms: f64,
     first_call_ms: f64,
     wall_ms: f64,
+    /// Every run's first call, ms after start.
+    first_calls: Vec<f64>,
 }
+
+/// Warm starts measured for the "9 of 10" target, whatever `--reps` says.
+const WARM_RUNS: usize = 10;
 
 /// A number after `marker` in the harness's `-v` start-up lines.
 fn after(text: &str, marker: &str) -> Option<f64> {
@@ -198,7 +234,8 @@ fn startup(h: &Harness, server: &Server, reps: usize) -> Result<Vec<Startup>, St
             child::run(h.live(server, true).arg("-v").arg("validate"))?;
         }
         let (mut load, mut first, mut wall) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..reps {
+        let runs = if cached { reps.max(WARM_RUNS) } else { reps };
+        for _ in 0..runs {
             let mut c = h.live_with(server, true, cached);
             let run = child::run(c.arg("-v").arg("validate"))?;
             let marker = if cached {
@@ -215,8 +252,9 @@ fn startup(h: &Harness, server: &Server, reps: usize) -> Result<Vec<Startup>, St
         out.push(Startup {
             label,
             load_ms: median(load),
-            first_call_ms: median(first),
+            first_call_ms: median(first.clone()),
             wall_ms: median(wall),
+            first_calls: first,
         });
     }
     Ok(out)
@@ -258,6 +296,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     drop(small);
 
     let (mut rows, mut floors, mut detections) = (Vec::new(), Vec::new(), Vec::new());
+    let mut processes = Vec::new();
     for &users in &opts.sizes {
         let directory = Directory::new(users, opts.roles);
         let expected = directory.expected_requests();
@@ -309,6 +348,29 @@ pub fn run(opts: &Options) -> Result<(), String> {
             .map(|i| h.sync(h.replay(&cassette_path), &format!("replay-{users}-{i}")))
             .collect::<Result<_, _>>()?;
 
+        eprintln!("bench: {users} users: the native program (fetch, parse, emit; keep-alive)");
+        let native_out = opts.work.join(format!("native-{users}.jsonl"));
+        let mut native_walls = Vec::new();
+        for _ in 0..opts.reps {
+            let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+            c.arg("native-sync")
+                .arg("--port")
+                .arg(server.port.to_string())
+                .arg("--out")
+                .arg(&native_out);
+            native_walls.push(ms(child::run(&mut c)?.wall));
+        }
+        let native_lines = count_lines(&native_out);
+        let _ = std::fs::remove_file(&native_out);
+        processes.push(Process {
+            users,
+            harness_wall_ms: median(loopback.iter().map(|r| ms(r.run.wall)).collect()),
+            harness_sync_ms: median(loopback.iter().map(|r| r.sync_ms).collect()),
+            harness_lines: loopback.first().map_or(0, |r| r.lines),
+            native_wall_ms: median(native_walls),
+            native_lines,
+        });
+
         let loop_row = row(users, "loopback HTTP", expected, &loopback);
         // Same connector, same server: any difference in output is a bug, not a cost.
         for r in &native_connector {
@@ -339,8 +401,44 @@ pub fn run(opts: &Options) -> Result<(), String> {
         rows.push(row(users, "replay", expected, &replay));
     }
 
+    let largest = opts.sizes.iter().copied().max().unwrap_or(0);
+    let linear = if opts.linear > largest {
+        let users = opts.linear;
+        eprintln!("bench: {users} users: cassette, harness replay (growth beyond {largest})");
+        let directory = Directory::new(users, opts.roles);
+        let path = opts.work.join(format!("synthetic-{users}-users.json"));
+        cassette::write(&directory, &path).map_err(|e| e.to_string())?;
+        let runs: Vec<SyncRun> = (0..opts.reps.min(3))
+            .map(|i| h.sync(h.replay(&path), &format!("replay-{users}-{i}")))
+            .collect::<Result<_, _>>()?;
+        let _ = std::fs::remove_file(&path);
+        let large = row(users, "replay", directory.expected_requests(), &runs);
+        rows.iter()
+            .find(|r| r.mode == "replay" && r.users == largest)
+            .map(|small| Linear {
+                small: largest,
+                large: users,
+                small_sync_ms: small.sync_ms,
+                large_sync_ms: large.sync_ms,
+                small_wall_ms: small.wall_ms,
+                large_wall_ms: large.wall_ms,
+                small_rss: small.rss,
+                large_rss: large.rss,
+            })
+    } else {
+        None
+    };
+
     let review = crate::review::measure(opts)?;
-    let mut report = render(
+    let mut report = round_two(
+        opts,
+        cores,
+        component_size,
+        &startups,
+        &processes,
+        linear.as_ref(),
+    );
+    report.push_str(&render(
         opts,
         cores,
         component_size,
@@ -348,13 +446,121 @@ pub fn run(opts: &Options) -> Result<(), String> {
         &rows,
         &floors,
         &detections,
-    );
+    ));
     report.push_str(&crate::review::render(&review));
     print!("{report}");
     let path = opts.work.join("results.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!("bench: written to {}", path.display());
     Ok(())
+}
+
+/// The commit measured, and whether the tree had changes on top of it.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=10", "HEAD"]) {
+        Some(head)
+            if git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty()) =>
+        {
+            format!("{head} with uncommitted changes")
+        }
+        Some(head) => head,
+        None => "unknown (not a git checkout)".into(),
+    }
+}
+
+/// Issue 16's targets, each as a ratio measured in this run.
+fn round_two(
+    opts: &Options,
+    cores: usize,
+    component_size: u64,
+    startups: &[Startup],
+    processes: &[Process],
+    linear: Option<&Linear>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Targets
+
+Commit {}; {cores} cores, {}; medians of {} runs.
+",
+        commit(),
+        cpu_model(),
+        opts.reps
+    );
+    let _ = writeln!(s, "| target | measured | ratio | |");
+    let _ = writeln!(s, "|---|---|---:|---|");
+    for p in processes {
+        let ratio = p.harness_wall_ms / p.native_wall_ms;
+        let _ = writeln!(
+            s,
+            "| whole harness process ≤ 1.15 × the native program, {} users (loopback, keep-alive) | harness {:.0} ms (sync {:.0} ms, {} lines), native {:.0} ms ({} lines) | {ratio:.2} | {} |",
+            p.users,
+            p.harness_wall_ms,
+            p.harness_sync_ms,
+            p.harness_lines,
+            p.native_wall_ms,
+            p.native_lines,
+            verdict(ratio <= 1.15)
+        );
+    }
+    if let Some(l) = linear {
+        let scale = l.large as f64 / l.small as f64;
+        let allowed = 1.05 * scale;
+        let sync = l.large_sync_ms / l.small_sync_ms;
+        let wall = l.large_wall_ms / l.small_wall_ms;
+        let _ = writeln!(
+            s,
+            "| replay time linear: {} users ≤ {allowed:.1} × {} users | sync {:.0} → {:.0} ms; process {:.0} → {:.0} ms | sync {sync:.2}, process {wall:.2} | {} |",
+            l.large,
+            l.small,
+            l.small_sync_ms,
+            l.large_sync_ms,
+            l.small_wall_ms,
+            l.large_wall_ms,
+            verdict(sync <= allowed && wall <= allowed)
+        );
+        let growth = l.large_rss - l.small_rss;
+        let _ = writeln!(
+            s,
+            "| peak RSS flat (bounded by a page) from {} to {} users | {:.1} → {:.1} MB | +{:.1} MB | {} |",
+            l.small,
+            l.large,
+            mb(l.small_rss),
+            mb(l.large_rss),
+            mb(growth),
+            verdict(growth < 10e6)
+        );
+    }
+    if let Some(warm) = startups.get(1) {
+        let fast = warm.first_calls.iter().filter(|&&t| t <= 2.0).count();
+        let mut sorted = warm.first_calls.clone();
+        sorted.sort_by(f64::total_cmp);
+        let shown: Vec<String> = sorted.iter().map(|t| format!("{t:.2}")).collect();
+        let _ = writeln!(
+            s,
+            "| warm start to the first call ≤ 2 ms in 9 of 10 runs | {} ms | {fast} of {} | {} |",
+            shown.join(", "),
+            sorted.len(),
+            verdict(fast * 10 >= sorted.len() * 9)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| component ≤ 400 KB | {component_size} bytes | {:.2} | {} |\n",
+        component_size as f64 / 400_000.0,
+        verdict(component_size <= 400_000)
+    );
+    s
 }
 
 fn verdict(ok: bool) -> &'static str {

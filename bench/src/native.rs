@@ -1,13 +1,14 @@
 //! The native floor: what a plain Rust program spends on the same full sync — the same
 //! requests to the same server, each answer parsed with serde_json into typed rows — with no
-//! wasm, no component boundary and no output. The connector's sync is measured against it.
+//! wasm and no component boundary; with `emit`, it also writes the sync's JSON Lines (the same
+//! records, the same fields) as the harness does. The connector's sync is measured against it.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::directory::PAGE;
 
@@ -74,6 +75,8 @@ pub struct NativeRun {
     pub requests: usize,
     pub users: usize,
     pub roles: usize,
+    /// JSON Lines written (0 without `emit`).
+    pub lines: usize,
 }
 
 /// How the floor talks HTTP.
@@ -201,9 +204,223 @@ impl Http {
     }
 }
 
+/// The records of the harness's JSON Lines, as plain structs (borrowed, written once).
+#[derive(Serialize)]
+struct UserLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    resource_type: &'static str,
+    id: &'a str,
+    display_name: String,
+    user: Account<'a>,
+    attributes: Attributes<'a>,
+}
+
+#[derive(Serialize)]
+struct Account<'a> {
+    login: &'a str,
+    email: Option<&'a str>,
+    status: &'static str,
+    last_login: Option<&'a str>,
+    login_count: Option<u64>,
+    fail_login_count: Option<u64>,
+    created_at: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Attributes<'a> {
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    changed_on: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GrantLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    entitlement: String,
+    principal_type: &'static str,
+    principal_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResourceLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    resource_type: &'static str,
+    id: &'a str,
+    display_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct EntitlementLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    resource_type: &'static str,
+    resource_id: &'a str,
+    slug: &'static str,
+    display_name: String,
+    description: String,
+    purpose: &'static str,
+    grantable_to: [&'static str; 1],
+}
+
+fn line(out: &mut dyn Write, record: &impl Serialize) -> Result<(), Error> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn emit_users(out: &mut dyn Write, users: &[User]) -> Result<usize, Error> {
+    let mut lines = 0;
+    for u in users {
+        let display_name = match (&u.first_name, &u.last_name) {
+            (Some(f), Some(l)) => format!("{f} {l}"),
+            _ => u.username.clone(),
+        };
+        line(
+            out,
+            &UserLine {
+                kind: "resource",
+                resource_type: "user",
+                id: &u.username,
+                display_name,
+                user: Account {
+                    login: &u.username,
+                    email: u.email.as_deref(),
+                    status: if u.active == Some(false) {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    },
+                    last_login: u.last_login.as_deref(),
+                    login_count: u.login_count,
+                    fail_login_count: u.fail_login_count,
+                    created_at: u.created_on.as_deref(),
+                },
+                attributes: Attributes {
+                    first_name: u.first_name.as_deref(),
+                    last_name: u.last_name.as_deref(),
+                    changed_on: u.changed_on.as_deref(),
+                },
+            },
+        )?;
+        lines += 1;
+        for role in u.roles.iter().flatten() {
+            let entitlement = format!("role:{}:member", role.name);
+            line(
+                out,
+                &GrantLine {
+                    kind: "grant",
+                    id: format!("{entitlement}:user:{}", u.username),
+                    entitlement,
+                    principal_type: "user",
+                    principal_id: &u.username,
+                },
+            )?;
+            lines += 1;
+        }
+    }
+    Ok(lines)
+}
+
+fn emit_roles(
+    out: &mut dyn Write,
+    roles: &[Role],
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<usize, Error> {
+    let mut lines = 0;
+    for r in roles {
+        line(
+            out,
+            &ResourceLine {
+                kind: "resource",
+                resource_type: "role",
+                id: &r.name,
+                display_name: &r.name,
+            },
+        )?;
+        line(
+            out,
+            &EntitlementLine {
+                kind: "entitlement",
+                id: format!("role:{}:member", r.name),
+                resource_type: "role",
+                resource_id: &r.name,
+                slug: "member",
+                display_name: format!("{} role member", r.name),
+                description: format!("Member of the Airflow role `{}`", r.name),
+                purpose: "assignment",
+                grantable_to: ["user"],
+            },
+        )?;
+        lines += 2;
+        for p in r.actions.iter().flatten() {
+            let id = format!("{}:{}", p.action.name, p.resource.name);
+            if seen.insert(id.clone()) {
+                let display_name =
+                    format!("{} on {}", p.action.name.replace('_', " "), p.resource.name);
+                line(
+                    out,
+                    &ResourceLine {
+                        kind: "resource",
+                        resource_type: "permission",
+                        id: &id,
+                        display_name: &display_name,
+                    },
+                )?;
+                line(
+                    out,
+                    &EntitlementLine {
+                        kind: "entitlement",
+                        id: format!("permission:{id}:assigned"),
+                        resource_type: "permission",
+                        resource_id: &id,
+                        slug: "assigned",
+                        display_name: format!("Assigned: {display_name}"),
+                        description: format!(
+                            "A role holds `{}` on `{}`",
+                            p.action.name, p.resource.name
+                        ),
+                        purpose: "permission",
+                        grantable_to: ["role"],
+                    },
+                )?;
+                lines += 2;
+            }
+            let entitlement = format!("permission:{id}:assigned");
+            line(
+                out,
+                &GrantLine {
+                    kind: "grant",
+                    id: format!("{entitlement}:role:{}", r.name),
+                    entitlement,
+                    principal_type: "role",
+                    principal_id: &r.name,
+                },
+            )?;
+            lines += 1;
+        }
+    }
+    Ok(lines)
+}
+
 /// Signs in, then pages through users and roles at the connector's offsets (each page from the
 /// last row of the one before), parsing every page.
 pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
+    sync_into(port, mode, None)
+}
+
+/// [`sync`], writing the sync's JSON Lines to `emit` when given; `lines` counts them.
+pub fn sync_into(
+    port: u16,
+    mode: Connections,
+    mut emit: Option<&mut dyn Write>,
+) -> Result<NativeRun, Error> {
+    let mut seen = std::collections::HashSet::new();
+    let mut lines = 0;
     let started = Instant::now();
     let mut http = Http::new(port, mode);
     let token: Token = serde_json::from_slice(&http.send(
@@ -218,7 +435,11 @@ pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
         let target = format!("/auth/fab/v1/users?limit={PAGE}&offset={at}");
         let page: Users = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
         let served = page.users.len();
-        users += served - usize::from(at > 0 && served > 0);
+        let overlap = usize::from(at > 0 && served > 0);
+        users += served - overlap;
+        if let Some(out) = emit.as_deref_mut() {
+            lines += emit_users(out, page.users.get(overlap..).unwrap_or_default())?;
+        }
         if served < PAGE {
             break;
         }
@@ -229,17 +450,29 @@ pub fn sync(port: u16, mode: Connections) -> Result<NativeRun, Error> {
         let target = format!("/auth/fab/v1/roles?limit={PAGE}&offset={at}");
         let page: Roles = serde_json::from_slice(&http.send("GET", &target, Some(&auth), &[])?)?;
         let served = page.roles.len();
-        roles += served - usize::from(at > 0 && served > 0);
+        let overlap = usize::from(at > 0 && served > 0);
+        roles += served - overlap;
+        if let Some(out) = emit.as_deref_mut() {
+            lines += emit_roles(
+                out,
+                page.roles.get(overlap..).unwrap_or_default(),
+                &mut seen,
+            )?;
+        }
         if served < PAGE {
             break;
         }
         at += PAGE - 1;
+    }
+    if let Some(out) = emit {
+        out.flush()?;
     }
     Ok(NativeRun {
         elapsed: started.elapsed(),
         requests: http.requests,
         users,
         roles,
+        lines,
     })
 }
 
@@ -258,6 +491,26 @@ mod tests {
             assert_eq!(run.requests, Directory::new(250, 50).expected_requests());
         }
         assert_eq!(server.requests(), 2 * 5);
+    }
+
+    #[test]
+    fn with_emit_every_user_role_and_grant_is_one_json_line() {
+        let server = Server::start(250, 50).unwrap();
+        let mut out = Vec::new();
+        let run = sync_into(server.port, Connections::KeepAlive, Some(&mut out)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), run.lines);
+        let count = |needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(count(r#""resource_type":"user","id""#), 250);
+        assert_eq!(count(r#""resource_type":"role","id""#), 50);
+        assert!(
+            count(r#""type":"grant""#) > 250,
+            "{}",
+            count(r#""type":"grant""#)
+        );
+        for l in text.lines() {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
     }
 
     #[test]
