@@ -12,7 +12,7 @@ pub struct IncomingRequest {
     pub body: Body,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     method: String,
     path: String,
@@ -60,8 +60,17 @@ fn bodies_match(recorded: &Body, incoming: &Body) -> bool {
 pub struct Player {
     name: String,
     cassette: ReplayCassette,
-    keys: Vec<Key>,
+    /// (hash of the key, interaction) sorted: the interactions a request may match, found by
+    /// binary search, for a few bytes per interaction.
+    index: Vec<(u64, usize)>,
     used: Vec<bool>,
+}
+
+fn key_hash(key: &Key) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 const EXCERPT: usize = 200;
@@ -74,16 +83,18 @@ impl Player {
 
     /// A cassette streamed from disk for replay (`ReplayCassette::load`).
     pub fn from_replay(cassette: ReplayCassette, name: String) -> Self {
-        let keys = cassette
+        let mut index: Vec<(u64, usize)> = cassette
             .requests
             .iter()
-            .map(|r| Key::new(&r.method, &r.url))
+            .enumerate()
+            .map(|(i, r)| (key_hash(&Key::new(&r.method, &r.url)), i))
             .collect();
+        index.sort_unstable();
         let used = vec![false; cassette.len()];
         Self {
             name,
             cassette,
-            keys,
+            index,
             used,
         }
     }
@@ -92,11 +103,18 @@ impl Player {
     /// or a message showing the request and the closest recorded interaction.
     pub fn take(&mut self, req: &IncomingRequest) -> Result<Answer, String> {
         let key = Key::new(&req.method, &req.url);
-        let found = (0..self.cassette.len()).find(|&i| {
-            !self.used[i]
-                && self.keys[i] == key
-                && bodies_match(&self.cassette.requests[i].body, &req.body)
-        });
+        let hash = key_hash(&key);
+        let from = self.index.partition_point(|(h, _)| *h < hash);
+        // In recorded order, since the index sorts equal hashes by interaction.
+        let found = self.index[from..]
+            .iter()
+            .take_while(|(h, _)| *h == hash)
+            .map(|(_, i)| *i)
+            .find(|&i| {
+                !self.used[i]
+                    && self.key(i) == key
+                    && bodies_match(&self.cassette.requests[i].body, &req.body)
+            });
         match found {
             Some(i) => {
                 self.used[i] = true;
@@ -121,9 +139,16 @@ impl Player {
             .collect()
     }
 
+    fn key(&self, i: usize) -> Key {
+        let r = &self.cassette.requests[i];
+        Key::new(&r.method, &r.url)
+    }
+
     fn closest(&self, key: &Key, req: &IncomingRequest) -> Option<usize> {
-        let same_route =
-            |i: &usize| self.keys[*i].method == key.method && self.keys[*i].path == key.path;
+        let same_route = |i: &usize| {
+            let k = self.key(*i);
+            k.method == key.method && k.path == key.path
+        };
         let all = 0..self.cassette.len();
         // Prefer what replay could still have served, then anything on the same route, then
         // the nearest by text.
@@ -159,7 +184,7 @@ impl Player {
                 msg.push_str(&format!("\n  closest: {}", describe(&rec.method, &rec.url)));
                 push_body(&mut msg, &rec.body);
                 let mut diffs = Vec::new();
-                let k = &self.keys[i];
+                let k = &self.key(i);
                 if k.method != key.method {
                     diffs.push("method");
                 }

@@ -14,12 +14,13 @@ use serde::Deserialize;
 
 use crate::cassette::{check_format, Cassette, RecordedRequest};
 
-/// A response without its body, which is a span of the body store.
+/// A response as spans of the body store: its headers (as JSON, with `content-type:
+/// application/json` added to a JSON body that recorded none) and its body. Nothing of a
+/// response stays in memory, so the index grows by a few bytes per interaction.
 #[derive(Debug, Clone)]
 pub struct StoredResponse {
     pub status: u16,
-    /// With `content-type: application/json` added to a JSON body that recorded none.
-    pub headers: BTreeMap<String, String>,
+    headers: Span,
     body: Span,
 }
 
@@ -130,7 +131,7 @@ impl ReplayCassette {
             let json = i.response.body.json.is_some();
             // Appending to memory cannot fail.
             if let Ok(span) = out.bodies.append(&bytes) {
-                out.push(i.request, i.response.status, i.response.headers, json, span);
+                let _ = out.push(i.request, i.response.status, i.response.headers, json, span);
             }
         }
         out
@@ -143,7 +144,7 @@ impl ReplayCassette {
         mut headers: BTreeMap<String, String>,
         json: bool,
         body: Span,
-    ) {
+    ) -> std::io::Result<()> {
         // Hand-written cassettes often leave the content type out of a JSON answer.
         if json
             && !headers
@@ -152,12 +153,16 @@ impl ReplayCassette {
         {
             headers.insert("content-type".into(), "application/json".into());
         }
+        let headers = self
+            .bodies
+            .append(&serde_json::to_vec(&headers).map_err(std::io::Error::other)?)?;
         self.requests.push(request);
         self.responses.push(StoredResponse {
             status,
             headers,
             body,
         });
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -174,11 +179,13 @@ impl ReplayCassette {
             .responses
             .get(i)
             .ok_or_else(|| std::io::Error::other("no such interaction"))?;
-        let (status, headers, span) = (stored.status, stored.headers.clone(), stored.body);
+        let (status, headers, body) = (stored.status, stored.headers, stored.body);
+        let headers =
+            serde_json::from_slice(&self.bodies.read(headers)?).map_err(std::io::Error::other)?;
         Ok(Answer {
             status,
             headers,
-            body: self.bodies.read(span)?,
+            body: self.bodies.read(body)?,
         })
     }
 }
@@ -210,17 +217,27 @@ struct ResponseIn {
     text: Option<String>,
 }
 
-/// A JSON value re-serialised compactly as it is parsed, without building a tree: a `Value`
-/// tree per body, or capturing the raw text and stripping its whitespace, cost more to load
-/// (BENCHMARKS.md; serde_json reads a `Read` one byte at a time either way).
-struct CompactJson(Vec<u8>);
+thread_local! {
+    /// The body being loaded. One buffer for all of them: a new `Vec` per body, grown by
+    /// doubling and freed once spilled, fragments the heap so that its peak grows with the
+    /// number of interactions (BENCHMARKS.md, "Replay of 1M users").
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A JSON value re-serialised compactly as it is parsed, into [`SCRATCH`], without building a
+/// tree: a `Value` tree per body, or capturing the raw text and stripping its whitespace, cost
+/// more to load (BENCHMARKS.md; serde_json reads a `Read` one byte at a time either way).
+struct CompactJson;
 
 impl<'de> Deserialize<'de> for CompactJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let mut out = Vec::new();
-        serde_transcode::transcode(d, &mut serde_json::Serializer::new(&mut out))
-            .map_err(D::Error::custom)?;
-        Ok(CompactJson(out))
+        SCRATCH.with(|scratch| {
+            let mut out = scratch.borrow_mut();
+            out.clear();
+            serde_transcode::transcode(d, &mut serde_json::Serializer::new(&mut *out))
+                .map_err(D::Error::custom)
+        })?;
+        Ok(CompactJson)
     }
 }
 
@@ -250,15 +267,25 @@ impl<'de> Deserialize<'de> for Interactions {
                         json,
                         text,
                     } = i.response;
-                    let (json, bytes) = match (json, text) {
-                        (Some(CompactJson(bytes)), _) => (true, bytes),
-                        (None, Some(text)) => (false, text.into_bytes()),
-                        (None, None) => (false, Vec::new()),
+                    let spilled = match (json, text) {
+                        (Some(CompactJson), _) => SCRATCH
+                            .with(|s| out.bodies.append(&s.borrow()))
+                            .map(|s| (true, s)),
+                        (None, Some(text)) => {
+                            out.bodies.append(text.as_bytes()).map(|s| (false, s))
+                        }
+                        (None, None) => out.bodies.append(&[]).map(|s| (false, s)),
                     };
-                    let span = out.bodies.append(&bytes).map_err(|e| {
+                    let (json, span) = spilled.map_err(|e| {
                         A::Error::custom(format!("cannot write the spill file: {e}"))
                     })?;
-                    out.push(i.request, status, headers, json, span);
+                    // Matching never reads the recorded request headers.
+                    let mut request = i.request;
+                    request.headers = BTreeMap::new();
+                    out.push(request, status, headers, json, span)
+                        .map_err(|e| {
+                            A::Error::custom(format!("cannot write the spill file: {e}"))
+                        })?;
                 }
                 Ok(Interactions(out))
             }
