@@ -1,7 +1,7 @@
 //! Replay: answering requests from a cassette, each interaction consumed once.
 
 use super::replay_cassette::{Answer, ReplayCassette};
-use crate::cassette::{path_and_query, Body, Cassette};
+use crate::cassette::{path_and_query, Body, Cassette, RecordedRequest};
 
 /// A request as the replay matcher sees it (already scrubbed like the cassette was).
 #[derive(Debug, Clone)]
@@ -21,6 +21,14 @@ struct Key {
 }
 
 impl Key {
+    fn unreadable() -> Self {
+        Self {
+            method: String::new(),
+            path: "(unreadable)".into(),
+            query: Vec::new(),
+        }
+    }
+
     fn new(method: &str, url: &str) -> Self {
         let pq = path_and_query(url);
         let (path, query) = pq.split_once('?').unwrap_or((pq.as_str(), ""));
@@ -83,11 +91,15 @@ impl Player {
 
     /// A cassette streamed from disk for replay (`ReplayCassette::load`).
     pub fn from_replay(cassette: ReplayCassette, name: String) -> Self {
-        let mut index: Vec<(u64, usize)> = cassette
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (key_hash(&Key::new(&r.method, &r.url)), i))
+        // An interaction whose request cannot be read back gets a key no request has, and
+        // shows as unreadable where interactions are listed.
+        let mut index: Vec<(u64, usize)> = (0..cassette.len())
+            .map(|i| {
+                let key = cassette
+                    .request(i)
+                    .map_or_else(|_| Key::unreadable(), |r| Key::new(&r.method, &r.url));
+                (key_hash(&key), i)
+            })
             .collect();
         index.sort_unstable();
         let used = vec![false; cassette.len()];
@@ -112,8 +124,9 @@ impl Player {
             .map(|(_, i)| *i)
             .find(|&i| {
                 !self.used[i]
-                    && self.key(i) == key
-                    && bodies_match(&self.cassette.requests[i].body, &req.body)
+                    && self.cassette.request(i).is_ok_and(|r| {
+                        Key::new(&r.method, &r.url) == key && bodies_match(&r.body, &req.body)
+                    })
             });
         match found {
             Some(i) => {
@@ -130,17 +143,29 @@ impl Player {
     }
 
     pub fn unused(&self) -> Vec<String> {
-        self.cassette
-            .requests
-            .iter()
-            .zip(&self.used)
-            .filter(|(_, used)| !**used)
-            .map(|(r, _)| describe(&r.method, &r.url))
+        (0..self.cassette.len())
+            .filter(|&i| !self.used[i])
+            .map(|i| {
+                let r = self.recorded(i);
+                describe(&r.method, &r.url)
+            })
             .collect()
     }
 
+    /// Recorded request `i` for messages; one the spill file cannot give back says so.
+    fn recorded(&self, i: usize) -> RecordedRequest {
+        self.cassette
+            .request(i)
+            .unwrap_or_else(|e| RecordedRequest {
+                method: "?".into(),
+                url: format!("(interaction {i}: cannot read it back from the spill file: {e})"),
+                headers: Default::default(),
+                body: Body::default(),
+            })
+    }
+
     fn key(&self, i: usize) -> Key {
-        let r = &self.cassette.requests[i];
+        let r = self.recorded(i);
         Key::new(&r.method, &r.url)
     }
 
@@ -164,7 +189,7 @@ impl Player {
     }
 
     fn route_distance(&self, i: usize, req: &IncomingRequest) -> usize {
-        let recorded = &self.cassette.requests[i];
+        let recorded = self.recorded(i);
         strsim::levenshtein(
             &describe(&recorded.method, &recorded.url),
             &describe(&req.method, &req.url),
@@ -180,7 +205,7 @@ impl Player {
         push_body(&mut msg, &req.body);
         match self.closest(key, req) {
             Some(i) => {
-                let rec = &self.cassette.requests[i];
+                let rec = &self.recorded(i);
                 msg.push_str(&format!("\n  closest: {}", describe(&rec.method, &rec.url)));
                 push_body(&mut msg, &rec.body);
                 let mut diffs = Vec::new();

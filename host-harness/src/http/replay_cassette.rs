@@ -1,11 +1,13 @@
-//! A cassette as replay holds it: requests parsed (they are matched), response bodies as the
-//! compact bytes replay sends, kept out of memory in a spill file. A large directory's
-//! cassette is large; holding it made replay's memory grow with the directory, which a sync over HTTP
-//! does not (BENCHMARKS.md, "Memory bounded by a page").
+//! A cassette as replay holds it: each recorded request (matched) and response (headers, and
+//! the body as the compact bytes replay sends), kept out of memory in a spill file; in memory
+//! only where each is. A large directory's cassette is large; holding it made replay's memory
+//! grow with the directory, which a sync over HTTP does not (BENCHMARKS.md, "Memory bounded by
+//! a page").
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -79,8 +81,17 @@ impl BodyStore {
         })
     }
 
-    fn read(&mut self, span: Span) -> std::io::Result<Vec<u8>> {
+    /// Writes out what loading buffered; reads need it done.
+    fn seal(&mut self) -> std::io::Result<()> {
         match &mut self.0 {
+            Store::Memory(_) => Ok(()),
+            Store::File { file, .. } => file.flush(),
+        }
+    }
+
+    /// Reads at an offset (`pread`), so that a sealed store is read through `&self`.
+    fn read(&self, span: Span) -> std::io::Result<Vec<u8>> {
+        match &self.0 {
             Store::Memory(buf) => {
                 let start = usize::try_from(span.offset).unwrap_or(usize::MAX);
                 buf.get(start..start.saturating_add(span.len))
@@ -88,22 +99,20 @@ impl BodyStore {
                     .ok_or_else(|| std::io::Error::other("body span outside the store"))
             }
             Store::File { file, .. } => {
-                // A no-op once the first read has flushed what loading wrote.
-                file.flush()?;
-                let file = file.get_mut();
-                file.seek(SeekFrom::Start(span.offset))?;
                 let mut body = vec![0; span.len];
-                file.read_exact(&mut body)?;
+                file.get_ref().read_exact_at(&mut body, span.offset)?;
                 Ok(body)
             }
         }
     }
 }
 
-/// Interactions split into what matching reads and what replay sends.
+/// Interactions as spans of one store: the recorded requests (read when matching), and the
+/// responses replay sends. In memory stay a few bytes per interaction, so a cassette of a
+/// million users replays in the memory of a small one.
 pub struct ReplayCassette {
-    pub requests: Vec<RecordedRequest>,
-    pub responses: Vec<StoredResponse>,
+    requests: Vec<Span>,
+    responses: Vec<StoredResponse>,
     bodies: BodyStore,
 }
 
@@ -131,7 +140,9 @@ impl ReplayCassette {
             let json = i.response.body.json.is_some();
             // Appending to memory cannot fail.
             if let Ok(span) = out.bodies.append(&bytes) {
-                let _ = out.push(i.request, i.response.status, i.response.headers, json, span);
+                let mut request = i.request;
+                request.headers = BTreeMap::new();
+                let _ = out.push(&request, i.response.status, i.response.headers, json, span);
             }
         }
         out
@@ -139,7 +150,7 @@ impl ReplayCassette {
 
     fn push(
         &mut self,
-        request: RecordedRequest,
+        request: &RecordedRequest,
         status: u16,
         mut headers: BTreeMap<String, String>,
         json: bool,
@@ -156,6 +167,9 @@ impl ReplayCassette {
         let headers = self
             .bodies
             .append(&serde_json::to_vec(&headers).map_err(std::io::Error::other)?)?;
+        let request = self
+            .bodies
+            .append(&serde_json::to_vec(request).map_err(std::io::Error::other)?)?;
         self.requests.push(request);
         self.responses.push(StoredResponse {
             status,
@@ -173,8 +187,17 @@ impl ReplayCassette {
         self.requests.is_empty()
     }
 
+    /// Recorded request `i` (without its headers, which matching never reads).
+    pub fn request(&self, i: usize) -> std::io::Result<RecordedRequest> {
+        let span = *self
+            .requests
+            .get(i)
+            .ok_or_else(|| std::io::Error::other("no such interaction"))?;
+        serde_json::from_slice(&self.bodies.read(span)?).map_err(std::io::Error::other)
+    }
+
     /// Response `i` with its body read back from the store.
-    pub fn answer(&mut self, i: usize) -> std::io::Result<Answer> {
+    pub fn answer(&self, i: usize) -> std::io::Result<Answer> {
         let stored = self
             .responses
             .get(i)
@@ -282,11 +305,14 @@ impl<'de> Deserialize<'de> for Interactions {
                     // Matching never reads the recorded request headers.
                     let mut request = i.request;
                     request.headers = BTreeMap::new();
-                    out.push(request, status, headers, json, span)
+                    out.push(&request, status, headers, json, span)
                         .map_err(|e| {
                             A::Error::custom(format!("cannot write the spill file: {e}"))
                         })?;
                 }
+                out.bodies
+                    .seal()
+                    .map_err(|e| A::Error::custom(format!("cannot write the spill file: {e}")))?;
                 Ok(Interactions(out))
             }
         }
@@ -335,8 +361,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         cassette().save(&path).unwrap();
-        let mut streamed = ReplayCassette::load(&path).unwrap();
-        let mut in_memory = ReplayCassette::from_cassette(cassette());
+        let streamed = ReplayCassette::load(&path).unwrap();
+        let in_memory = ReplayCassette::from_cassette(cassette());
         assert_eq!(streamed.len(), 4);
         // Out of order, as replay may take them.
         for i in [3, 0, 2, 1] {
@@ -353,7 +379,11 @@ mod tests {
             streamed.answer(3).unwrap().headers["content-type"],
             "application/problem+json"
         );
-        assert_eq!(streamed.requests, in_memory.requests);
+        for i in 0..4 {
+            let request = streamed.request(i).unwrap();
+            assert_eq!(request, in_memory.request(i).unwrap());
+            assert_eq!(request.url, cassette().interactions[i].request.url);
+        }
     }
 
     #[test]
