@@ -364,18 +364,19 @@ impl<T: Transport> Client<T> {
             (Credentials::Password { login, .. }, _) => match login {
                 Login::Direct => (Scheme::Basic, "auth_mode `password`"),
                 Login::Session => (Scheme::Session, "auth_mode `session`"),
-                Login::Auto if generation == Generation::Airflow2 => match self.log_in()? {
+                // Airflow 2, and Airflow 3.0's FAB 2.x (measured: BENCHMARKS.md, "Basic vs the
+                // session login").
+                Login::Auto => match self.log_in()? {
                     FormLogin::SignedIn => (
                         Scheme::Session,
-                        "auto: Airflow 2 hashes the password on every Basic request, a \
-                             session costs one login",
+                        "auto: Airflow hashes the password on every Basic request, a session \
+                         costs one login",
                     ),
                     FormLogin::NoForm => (
                         Scheme::Basic,
-                        "auto: the server has no password form at /login/",
+                        "auto: the server has no password form to log in with",
                     ),
                 },
-                Login::Auto => (Scheme::Basic, "auto: the API accepts Basic"),
             },
         };
         self.scheme = Some((scheme, why));

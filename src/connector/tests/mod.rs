@@ -279,7 +279,9 @@ impl Transport for &FakeAirflow {
                 respond(401, json!({"detail": "Invalid credentials"}))
             };
         }
-        if route == "/login/" && self.generation == Generation::Airflow2 {
+        if route == "/login/" && self.generation == Generation::Airflow2
+            || route == "/auth/login/" && self.generation == Generation::FabConnexion
+        {
             return self.login_form(request);
         }
         let auth = header_of(request, "authorization");

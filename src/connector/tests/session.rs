@@ -252,3 +252,21 @@ fn field_of(err: &Error) -> &str {
         other => panic!("expected invalid-config, got {other:?}"),
     }
 }
+
+#[test]
+fn auto_on_airflow_3_0_logs_in_at_the_fab_form_after_the_jwt_is_refused() {
+    let fake = FakeAirflow::new(3, 1).playing(Generation::FabConnexion);
+    let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Auto));
+    assert_eq!(c.list_resources("user", None).unwrap().resources.len(), 3);
+    assert_eq!(
+        routes(&fake),
+        [
+            "POST /auth/token",
+            "GET /auth/fab/v1/users?limit=100&offset=0",
+            "GET /auth/login/",
+            "POST /auth/login/",
+            "GET /auth/fab/v1/users?limit=100&offset=0",
+        ]
+    );
+    assert!(auth_line(&c).starts_with("session cookie"), "{}", auth_line(&c));
+}
