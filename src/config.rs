@@ -31,7 +31,7 @@ pub enum Credentials {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Login {
     /// The fastest the server offers: a JWT on FastAPI FAB, the session login where the
-    /// server has the form login (Airflow 2), HTTP Basic otherwise.
+    /// server has the form login (Airflow 2, Airflow 3.0's Connexion FAB), HTTP Basic otherwise.
     Auto,
     /// Pinned to a JWT where the API has one, else HTTP Basic on every request.
     Direct,

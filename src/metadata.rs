@@ -90,8 +90,9 @@ pub fn config_fields() -> Vec<ConfigField> {
         ConfigField {
             name: AUTH_MODE.into(),
             description: "`auto`: username and password, the fastest way the server offers (a \
-                          JWT on Airflow 3, the web form login's session cookie on Airflow 2, \
-                          else HTTP Basic); `password`: a JWT where the API has one, else HTTP \
+                          JWT on Airflow 3 with FAB 3.5 or newer, the web form login's session \
+                          cookie on Airflow 2 and on Airflow 3.0's FAB 2.x, else HTTP Basic); \
+                          `password`: a JWT where the API has one, else HTTP \
                           Basic on every request; `session`: the web form login; `token`: a \
                           static bearer token in `token`; `host`: the host authenticates (see \
                           `host_auth`)"

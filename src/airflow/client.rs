@@ -341,8 +341,8 @@ impl<T: Transport> Client<T> {
     }
 
     /// How credentials travel on this server: decided once, when the generation is known,
-    /// from `auth_mode` (see `Login`). On Airflow 2 `auto` tries the form login first, since
-    /// Basic makes Airflow hash the password on every request.
+    /// from `auth_mode` (see `Login`). On Airflow 2 and on Airflow 3.0's Connexion API `auto`
+    /// tries the form login first, since Basic makes Airflow hash the password on every request.
     fn scheme(&mut self) -> Result<Scheme> {
         if let Some((scheme, _)) = self.scheme {
             return Ok(scheme);
@@ -364,19 +364,32 @@ impl<T: Transport> Client<T> {
             (Credentials::Password { login, .. }, _) => match login {
                 Login::Direct => (Scheme::Basic, "auth_mode `password`"),
                 Login::Session => (Scheme::Session, "auth_mode `session`"),
-                // Airflow 2, and Airflow 3.0's FAB 2.x (measured: BENCHMARKS.md, "Basic vs the
-                // session login").
-                Login::Auto => match self.log_in()? {
-                    FormLogin::SignedIn => (
-                        Scheme::Session,
-                        "auto: Airflow hashes the password on every Basic request, a session \
-                         costs one login",
-                    ),
-                    FormLogin::NoForm => (
-                        Scheme::Basic,
-                        "auto: the server has no password form to log in with",
-                    ),
-                },
+                // Airflow 2, and Airflow 3.0's FAB 2.x (BENCHMARKS.md, "Basic vs the session
+                // login"). On 3.0 the detection's JWT sign-in and its refused first call come
+                // first; neither sends Basic.
+                Login::Auto => {
+                    let airflow2 = generation == Generation::Airflow2;
+                    match (self.log_in()?, airflow2) {
+                        (FormLogin::SignedIn, true) => (
+                            Scheme::Session,
+                            "auto: Airflow 2 hashes the password on every Basic request, a \
+                             session costs one login",
+                        ),
+                        (FormLogin::SignedIn, false) => (
+                            Scheme::Session,
+                            "auto: this Airflow 3.0 FAB API refuses the JWT and hashes the \
+                             password on every Basic request, a session costs one login",
+                        ),
+                        (FormLogin::NoForm, true) => (
+                            Scheme::Basic,
+                            "auto: the server has no password form at /login/",
+                        ),
+                        (FormLogin::NoForm, false) => (
+                            Scheme::Basic,
+                            "auto: the server has no password form at /auth/login/",
+                        ),
+                    }
+                }
             },
         };
         self.scheme = Some((scheme, why));

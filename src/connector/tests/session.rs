@@ -268,5 +268,59 @@ fn auto_on_airflow_3_0_logs_in_at_the_fab_form_after_the_jwt_is_refused() {
             "GET /auth/fab/v1/users?limit=100&offset=0",
         ]
     );
-    assert!(auth_line(&c).starts_with("session cookie"), "{}", auth_line(&c));
+    // Only the two sign-ins hash the password: the refused call carries the JWT, never Basic.
+    let log = fake.log.borrow();
+    assert!(header_of(&log[1], "authorization").is_some_and(|a| a.starts_with("Bearer ")));
+    for request in log.iter() {
+        assert!(
+            !header_of(request, "authorization").is_some_and(|a| a.starts_with("Basic ")),
+            "{} {}",
+            request.method.as_str(),
+            request.url
+        );
+    }
+    assert_eq!(
+        header_of(&log[3], "referer"),
+        Some("http://airflow.test/auth/login/")
+    );
+    assert_eq!(header_of(&log[4], "cookie"), Some("session=sess-0.sig"));
+    let auth = auth_line(&c);
+    assert!(
+        auth.starts_with("session cookie")
+            && auth.contains("Airflow 3.0 FAB API refuses the JWT")
+            && auth.contains("1 login(s)"),
+        "{auth}"
+    );
+    drop(log);
+    // The sign-in and the refused call found the generation (check_sync.py counts them so).
+    let discovery = c
+        .session_info()
+        .into_iter()
+        .find(|(k, _)| k == "discovery_requests")
+        .map(|(_, v)| v);
+    assert_eq!(discovery.as_deref(), Some("2"));
+}
+
+#[test]
+fn auto_on_airflow_3_0_without_a_password_form_sends_basic() {
+    let mut fake = FakeAirflow::new(3, 1).playing(Generation::FabConnexion);
+    fake.form_login.offered = false;
+    let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Auto));
+    assert_eq!(c.list_resources("user", None).unwrap().resources.len(), 3);
+    assert_eq!(
+        routes(&fake),
+        [
+            "POST /auth/token",
+            "GET /auth/fab/v1/users?limit=100&offset=0",
+            "GET /auth/login/",
+            "GET /auth/fab/v1/users?limit=100&offset=0",
+        ]
+    );
+    let last = fake.log.borrow().last().cloned().unwrap();
+    assert!(header_of(&last, "authorization").is_some_and(|a| a.starts_with("Basic ")));
+    assert!(
+        auth_line(&c).contains("HTTP Basic (auto: the server has no password form at /auth/login/"),
+        "{}",
+        auth_line(&c)
+    );
 }
