@@ -228,19 +228,29 @@ impl<T: Transport> Client<T> {
 
     /// The API generation: configured, or found once per instance. With a password, the
     /// sign-in itself tells: FastAPI FAB (FAB ≥ 3.5) answers it with a JWT, so a modern server
-    /// costs no request beyond sign-in; see `detect_by_signing_in`. With a static token, one
-    /// unauthenticated probe (two for Airflow 2); see `generation::detect`.
+    /// costs no request beyond sign-in; see `detect_by_signing_in`. With a static token, or a
+    /// password pinned to the form login (which has no use for a JWT), one unauthenticated
+    /// probe (two for Airflow 2); see `generation::detect`.
     pub fn generation(&mut self) -> Result<Generation> {
         if let Some(g) = self.generation {
             return Ok(g);
         }
         if let Credentials::Password {
-            username, password, ..
+            username,
+            password,
+            login,
         } = &self.credentials
         {
+            if *login == Login::Session {
+                return self.detect_by_probing();
+            }
             let (username, password) = (username.clone(), password.clone());
             return self.detect_by_signing_in(&username, &password);
         }
+        self.detect_by_probing()
+    }
+
+    fn detect_by_probing(&mut self) -> Result<Generation> {
         // An empty body: no credentials are sent, and no login is attempted or counted.
         let token_probe = self.probe(Method::Post, "/auth/token", Some("{}".into()))?;
         let mut seen = format!("POST /auth/token {{}} -> {token_probe}");
@@ -795,12 +805,21 @@ impl<T: Transport> Client<T> {
             {
                 if refuses_jwt_as_connexion(response) {
                     // Airflow 3.0 with FAB ≤ 3.1: its token route signs in, its Connexion API
-                    // takes Basic only. The sign-in and this call were spent finding that out.
+                    // takes Basic or the form login's session. The sign-in and this call were
+                    // spent finding that out.
                     self.generation = Some(Generation::FabConnexion);
                     self.jwt = None;
                     self.scheme = None;
                     self.detection_requests += 2;
-                    return self.send_authorized_once(method, path, body);
+                    let outcome = self.send_authorized_once(method, path, body)?;
+                    // The session's first answer proves it, as below: a later refusal then
+                    // means it ended.
+                    if self.scheme.map(|(s, _)| s) == Some(Scheme::Session)
+                        && matches!(&outcome, Ok(r) if (200..=299).contains(&r.status))
+                    {
+                        self.session.proven = true;
+                    }
+                    return Ok(outcome);
                 }
             }
         }

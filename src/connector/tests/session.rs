@@ -324,3 +324,47 @@ fn auto_on_airflow_3_0_without_a_password_form_sends_basic() {
         auth_line(&c)
     );
 }
+
+#[test]
+fn session_pinned_on_airflow_3_0_finds_the_api_without_sending_the_password() {
+    let fake = FakeAirflow::new(3, 1).playing(Generation::FabConnexion);
+    let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Session));
+    assert_eq!(c.list_resources("user", None).unwrap().resources.len(), 3);
+    assert_eq!(
+        routes(&fake),
+        [
+            "POST /auth/token",
+            "GET /auth/login/",
+            "POST /auth/login/",
+            "GET /auth/fab/v1/users?limit=100&offset=0",
+        ]
+    );
+    // The credential-free probe: the form login has no use for a JWT.
+    assert_eq!(fake.log.borrow()[0].body.as_deref(), Some(b"{}".as_slice()));
+    let auth = auth_line(&c);
+    assert!(
+        auth.starts_with("session cookie of the form login (auth_mode `session`"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn on_airflow_3_0_an_ended_session_is_renewed_by_one_login_after_auto_chose_it() {
+    let fake = FakeAirflow::new(250, 1).playing(Generation::FabConnexion);
+    let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Auto));
+    // The first page is the call that refused the JWT and then came through the new session.
+    let first = c.list_resources("user", None).unwrap();
+    fake.form_login.sessions.borrow_mut().clear();
+    let token = first.next_page_token.unwrap();
+    let second = c.list_resources("user", Some(&token)).unwrap();
+    assert_eq!(
+        second.resources.first().map(|r| r.id.as_str()),
+        Some("user100")
+    );
+    let posts = routes(&fake)
+        .iter()
+        .filter(|r| r.starts_with("POST /auth/login/"))
+        .count();
+    assert_eq!(posts, 2);
+    assert!(auth_line(&c).contains("2 login(s)"), "{}", auth_line(&c));
+}
