@@ -1,8 +1,10 @@
 //! The session login (Airflow's web form, chosen by `auth_mode=auto` where the server has a
-//! password form) replayed from real servers on their default API backend
-//! (`scripts/record.sh`, `AIRFLOW_AUTH=default`): a sync and a validation with one login and
-//! only the cookie after it, the same directory as the Basic recordings, a wrong password told
-//! by the redirect, a session that ends mid-sync, the login rate limit, and provisioning.
+//! password form) replayed from real servers (`scripts/record.sh`): Airflow 2.11 on its default
+//! API backend (`AIRFLOW_AUTH=default`) and Airflow 3.0 with FAB 2.x, whose Connexion API
+//! refuses the JWT and takes Basic or the session (`record.sh session`). A sync and a
+//! validation with one login and only the cookie after it, the same directory as the Basic
+//! recordings, a wrong password told by the redirect, a session that ends mid-sync, the login
+//! rate limit, and provisioning.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,7 +24,18 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// Every series whose session login was recorded, with the path of its login form.
-const SESSION_SERIES: [(&str, &str); 1] = [("2.11", "/login/")];
+const SESSION_SERIES: [(&str, &str); 2] = [("2.11", "/login/"), ("3.0", "/auth/login/")];
+
+/// The recording of a wrong password that reaches the login form. On 3.0 `auto` meets it
+/// earlier, at the detection's JWT sign-in (see
+/// `a_wrong_password_on_airflow_3_0_is_refused_at_the_jwt_sign_in_before_any_login`), so that
+/// recording pins the form login.
+fn wrong_password_at_the_form(series: &str) -> String {
+    match series {
+        "3.0" => format!("{}/bad-password-form.json", dir(series)),
+        _ => format!("{}/bad-password.json", dir(series)),
+    }
+}
 
 fn dir(series: &str) -> String {
     format!("airflow-{series}-session")
@@ -149,7 +162,7 @@ async fn validation_and_the_least_privilege_sync_work_through_the_session() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_told_by_the_redirect_after_one_login() {
     for (series, form) in SESSION_SERIES {
-        let name = format!("{}/bad-password.json", dir(series));
+        let name = wrong_password_at_the_form(series);
         let mut h = replay(&name).await.unwrap();
         match within("validate", h.validate()).await {
             Err(HarnessError::Connector(ConnectorError::Unauthenticated(m))) => {
@@ -168,9 +181,75 @@ async fn a_wrong_password_is_told_by_the_redirect_after_one_login() {
     }
 }
 
+/// Under `auto` the detection signs in at `/auth/token` first, and Airflow 3.0's token route
+/// refuses a wrong password with 401: the error comes before the form login, so it spends
+/// none of the login rate limit's allowance.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_on_airflow_3_0_is_refused_at_the_jwt_sign_in_before_any_login() {
+    let name = format!("{}/bad-password.json", dir("3.0"));
+    let mut h = replay(&name).await.unwrap();
+    match within("validate", h.validate()).await {
+        Err(HarnessError::Connector(ConnectorError::Unauthenticated(m))) => {
+            assert!(
+                m.contains("rejected the credentials of `admin`")
+                    && m.contains("`username` and `password`"),
+                "{m}"
+            );
+        }
+        other => panic!("expected unauthenticated, got {other:?}"),
+    }
+    let requests = recorded(&name);
+    assert_eq!(
+        requests
+            .iter()
+            .map(|(r, _, s)| (r.as_str(), *s))
+            .collect::<Vec<_>>(),
+        [("POST /auth/token", 401)]
+    );
+    assert!(h.unused_interactions().is_empty());
+}
+
+/// On Airflow 3.0 the detection's JWT sign-in and its refused first call come before the
+/// login; neither is Basic, and nothing after the login carries an `authorization` header.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_airflow_3_0_auto_reaches_the_form_after_one_refused_jwt_call() {
+    let name = format!("{}/sync.json", dir("3.0"));
+    let run = replay_sync(&name).await;
+    assert!(run.unused.is_empty(), "unused {:?}", run.unused);
+    let requests = recorded(&name);
+    let head: Vec<_> = requests
+        .iter()
+        .take(4)
+        .map(|(r, _, s)| (r.as_str(), *s))
+        .collect();
+    assert_eq!(
+        head,
+        [
+            ("POST /auth/token", 201),
+            ("GET /auth/fab/v1/users?limit=100&offset=0", 401),
+            ("GET /auth/login/", 200),
+            ("POST /auth/login/", 302),
+        ]
+    );
+    assert_eq!(
+        run.stats
+            .session
+            .get("discovery_requests")
+            .map(String::as_str),
+        Some("2")
+    );
+    let auth = auth_line(&run.stats.session);
+    assert!(
+        auth.contains("Airflow 3.0 FAB API refuses the JWT") && auth.contains("Basic"),
+        "{auth}"
+    );
+    // Detection 2 + login 2 + three pages of users + one of roles.
+    assert_eq!(run.stats.requests, 8);
+}
+
 /// Recorded on a copy of the server whose sessions end 25 s after the login, with requests
-/// 10 s apart: Airflow answers 403 to the cookie mid-sync; one new login, and the sync is the
-/// same as without the interruption.
+/// 10 s apart: Airflow refuses the cookie mid-sync (403 on 2.11, 401 on 3.0); one new login,
+/// and the sync is the same as without the interruption.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_that_ends_mid_sync_costs_one_new_login_and_the_sync_completes() {
     for (series, form) in SESSION_SERIES {
@@ -178,11 +257,14 @@ async fn a_session_that_ends_mid_sync_costs_one_new_login_and_the_sync_completes
         // The server's refusal of the ended session, the new login, the same request again.
         let requests = recorded(&name);
         let paths: Vec<(&str, u16)> = requests.iter().map(|(r, _, s)| (r.as_str(), *s)).collect();
-        let refused = paths
-            .iter()
-            .position(|(r, s)| r.starts_with("GET /api/") && (*s == 401 || *s == 403))
-            .unwrap_or_else(|| panic!("{series}: no refusal in {paths:?}"));
+        // After the first login: on 3.0 the detection's refused JWT call comes before it.
         let (get_form, post_form) = (format!("GET {form}"), format!("POST {form}"));
+        let login_at = paths.iter().position(|(r, _)| *r == post_form).unwrap();
+        let refused = login_at
+            + paths[login_at..]
+                .iter()
+                .position(|(r, s)| r.starts_with("GET ") && (*s == 401 || *s == 403))
+                .unwrap_or_else(|| panic!("{series}: no refusal in {paths:?}"));
         assert_eq!(
             paths[refused + 1..refused + 4]
                 .iter()
@@ -219,13 +301,15 @@ async fn a_session_that_ends_mid_sync_costs_one_new_login_and_the_sync_completes
 }
 
 /// Recorded after using up Airflow's login allowance (5 in 40 s): the 429 is final at once,
-/// since every further login would count against the same limit.
+/// since every further login would count against the same limit. Replayed as recorded, by a
+/// sync: on 3.0 its first API call (the one that refuses the JWT) comes before the login.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_login_rate_limit_is_final_and_says_why() {
     for (series, form) in SESSION_SERIES {
         let name = format!("{}/login-rate-limited.json", dir(series));
         let mut h = replay(&name).await.unwrap();
-        match within("validate", h.validate()).await {
+        let mut out = Vec::new();
+        match within("sync", h.sync(&mut out, &NoProgress)).await {
             Err(HarnessError::Connector(ConnectorError::RateLimited {
                 retry_after_ms,
                 message,
