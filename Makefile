@@ -252,7 +252,9 @@ bench: component ## Full syncs of 1k/10k/100k synthetic users vs a native floor,
 # --- Basic vs the session login on Airflow 2 (issue 14; BENCHMARKS.md) -----------------------
 .PHONY: bench-auth
 BENCH_AUTH_ARGS ?=
-bench-auth: component harness ## Per-page time of one Airflow 2 sync with HTTP Basic vs the session login, side by side (starts and seeds the 2.11 Basic server)
-	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic $(AIRFLOW)/up.sh >/dev/null
-	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic $(MAKE) --no-print-directory seed >/dev/null
-	AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic bash -c 'source $(AIRFLOW)/config.env && python3 scripts/bench_auth.py $(BENCH_AUTH_ARGS)'
+# The series whose server takes both: 2.11 (its Basic server, port 28082) or 3.0 (port 28083).
+BENCH_AUTH_SERIES ?= 2.11
+bench-auth: component harness ## Per-page time of one sync with HTTP Basic vs the session login, side by side (starts and seeds the 2.11 Basic server; BENCH_AUTH_SERIES=3.0 for Airflow 3.0)
+	AIRFLOW_SERIES=$(BENCH_AUTH_SERIES) AIRFLOW_AUTH=basic $(AIRFLOW)/up.sh >/dev/null
+	AIRFLOW_SERIES=$(BENCH_AUTH_SERIES) AIRFLOW_AUTH=basic $(MAKE) --no-print-directory seed >/dev/null
+	AIRFLOW_SERIES=$(BENCH_AUTH_SERIES) AIRFLOW_AUTH=basic bash -c 'source $(AIRFLOW)/config.env && python3 scripts/bench_auth.py $(BENCH_AUTH_ARGS)'

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Per-page time of the same Airflow 2 sync with HTTP Basic and with the session login, side by
-side: alternating full syncs through the harness against one server that takes both (the
-AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic server: FAB basic_auth plus the session backend), the
-one with `auth_mode=password` (Basic on every request), the other with `auth_mode=session` (one
-form login, then the cookie).
+"""Per-page time of the same sync with HTTP Basic and with the session login, side by side:
+alternating full syncs through the harness against one server that takes both, the one with
+`auth_mode=password` (Basic on every request), the other with `auth_mode=session` (one form
+login, then the cookie). Airflow 2 (the AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic server: FAB
+basic_auth plus the session backend) or Airflow 3.0 (AIRFLOW_SERIES=3.0: its Connexion FAB API
+has both backends).
 
-A page is one GET of /api/v1/users or /api/v1/roles (limit=100); its time is the harness's own
-measurement from the `-v` log (request sent to body read). Reports, per mode, the median and
-90th percentile page time over all runs, the median users page (100 users) and roles page (all
-roles with their permissions), the login's cost (GET + POST /login/), the median whole sync and
-the requests per sync, then the Basic/session ratio of the median page. One
-unrecorded warm-up sync per mode first. Session runs book their logins through
-airflow_api.login_slot (Airflow allows 5 per 40 s), so --runs 8 takes a couple of minutes.
+A page is one GET of users or roles (/api/v1 on Airflow 2, /auth/fab/v1 on 3.0; limit=100);
+its time is the harness's own measurement from the `-v` log (request sent to body read).
+Reports, per mode, the median and 90th percentile page time over all runs, the median users
+page (100 users) and roles page (all roles with their permissions), the login's cost (GET +
+POST of the login form), the median whole sync and the requests per sync, then the
+Basic/session ratio of the median page. One unrecorded warm-up sync per mode first. Session
+runs book their logins through airflow_api.login_slot (Airflow allows 5 per 40 s), so --runs 8
+takes a couple of minutes.
 
 usage: bench_auth.py [--runs N] [--harness PATH] [--base-url URL] [--json FILE]
   env AIRFLOW_BASE_URL (default http://127.0.0.1:28082), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD
@@ -31,10 +33,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_api import (  # noqa: E402
-    LoginRefused, basic, detect_generation, form_login, http, login_slot)
+    GENERATIONS, LoginRefused, basic, detect_generation, form_login, http, login_slot)
 
 LOG = re.compile(r"^http: live (GET|POST) (\S+) -> (\d+) \((\d+) ms\)", re.M)
-PAGE = re.compile(r"/api/v1/(users|roles)\?")
+PAGE = re.compile(r"/(?:api/v1|auth/fab/v1)/(users|roles)\?")
+# The series this compares on: API generation -> (what the report calls it, login form).
+SERVERS = {"v1": ("Airflow 2", "/login/"), "connexion": ("Airflow 3.0, Connexion FAB", "/auth/login/")}
 MODES = ("password", "session")  # auth_mode values
 LABEL = {"password": "HTTP Basic (auth_mode=password)", "session": "session login (auth_mode=session)"}
 
@@ -57,9 +61,9 @@ def sync(harness, base, user, password, mode, out):
     return {
         "pages": [int(ms) for m, url, st, ms in requests if m == "GET" and PAGE.search(url)],
         "users_pages": [int(ms) for m, url, st, ms in requests
-                        if m == "GET" and "/api/v1/users?" in url],
+                        if m == "GET" and (PAGE.search(url) or [None, None])[1] == "users"],
         "roles_pages": [int(ms) for m, url, st, ms in requests
-                        if m == "GET" and "/api/v1/roles?" in url],
+                        if m == "GET" and (PAGE.search(url) or [None, None])[1] == "roles"],
         "login": sum(int(ms) for m, url, st, ms in requests if url.endswith("/login/")),
         "elapsed_ms": s["elapsed_ms"],
         "requests": s["requests"],
@@ -86,15 +90,19 @@ def main():
     harness = (REPO / args.harness).resolve()
     if not harness.is_file():
         sys.exit(f"no harness at {harness}: build it first (make harness)")
-    if detect_generation(base) != "v1":
-        sys.exit(f"{base} is not an Airflow 2 server: start AIRFLOW_SERIES=2.11 make airflow-up")
-    status, _ = http("GET", base + "/api/v1/users?limit=1", None,
+    generation = detect_generation(base)
+    if generation not in SERVERS:
+        sys.exit(f"{base} is not an Airflow 2 or 3.0 server: start AIRFLOW_SERIES=2.11 or 3.0 "
+                 f"make airflow-up")
+    what, login_path = SERVERS[generation]
+    status, _ = http("GET", base + GENERATIONS[generation][1] + "/users?limit=1", None,
                      {"Authorization": basic(user, password)})
     if status != 200:
         sys.exit(f"{base} refuses HTTP Basic (HTTP {status}): the comparison needs a server with "
-                 f"both backends, AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic (port 28082)")
+                 f"both backends, AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=basic (port 28082) or "
+                 f"AIRFLOW_SERIES=3.0 (port 28083)")
     try:
-        form_login(base, user, password)
+        form_login(base, user, password, login_path=login_path)
     except (LoginRefused, RuntimeError) as e:
         sys.exit(f"{base}: no form login ({e})")
 
@@ -115,11 +123,11 @@ def main():
                 if l.startswith("model name")), platform.processor())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()
-    print(f"server {base} (Airflow 2, Basic and session backends); {args.runs} alternating syncs "
+    print(f"server {base} ({what}, Basic and session backends); {args.runs} alternating syncs "
           f"per mode in {took:.0f} s; {os.cpu_count()} CPUs ({cpu}); commit {commit}")
     print()
     print("| auth | median page | p90 page | users page | roles page | pages "
-          "| login (GET+POST /login/) | median sync | requests/sync |")
+          f"| login (GET+POST {login_path}) | median sync | requests/sync |")
     print("|---|---|---|---|---|---|---|---|---|")
     summary = {}
     for mode in MODES:
