@@ -18,8 +18,8 @@ csrf_token, then the `session` cookie on every call (shared/reference/airflow-au
 Airflow limits POST /login/ (Airflow 3.0's FAB 2.x: /auth/login/) to 5 per 40 s per client
 address, good and bad alike, and every process on this machine is the same client; `login_slot`
 paces the logins of all our scripts through one file per server, so they queue instead of
-getting 429. The connector's `auth_mode=auto` logs in by form on Airflow 2 and on 3.0 (see
-`logs_in_by_form`), so every harness run there books one.
+getting 429. The connector's `auth_mode=auto` logs in by form on Airflow 2 and on 3.0, so every
+harness run there that leaves auth_mode unset books one.
 `python3 airflow_api.py login-slot URL` books one for a login another program makes (the harness).
 """
 import base64
@@ -137,14 +137,6 @@ def login_slot(base):
         f.seek(0)
         f.truncate()
         f.write("".join(f"{t:.3f}\n" for t in recent + [now]))
-
-
-def logs_in_by_form(generation):
-    """Whether a harness run with `auth_mode` unset (auto) logs in by the web form on a server
-    of this API generation, and so must book a login_slot first: Airflow 2 and Airflow 3.0's
-    Connexion FAB do (one login per run); FastAPI FAB signs in with a JWT, which Airflow does not
-    rate-limit."""
-    return generation in ("v1", "connexion")
 
 
 def form_login(base, user, password, timeout=60, login_path="/login/"):

@@ -62,8 +62,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
 from airflow_api import (  # noqa: E402
-    GENERATIONS, PAGE, Api, add_server_args, detect_generation, login_slot, logs_in_by_form,
-    server, wrong_series)
+    GENERATIONS, PAGE, Api, add_server_args, detect_generation, server, wrong_series)
 
 HTTP_TIMEOUT = 30          # seconds, every request to the server
 CLEANUP_RESERVE = 120      # seconds of --timeout kept for the cleanup
@@ -258,13 +257,11 @@ def synced_users(jsonl):
 
 
 def estimate_requests(users, roles, generation):
-    """Requests of a sync: detection + sign-in (a JWT, or the form login's two) + user pages +
-    role pages, allowing for pages that overlap by one row (99 new rows each after the first)
-    and a final empty one."""
+    """Requests of a sync: detection + sign-in (JWT) + user pages + role pages, allowing for
+    pages that overlap by one row (99 new rows each after the first) and a final empty one."""
     user_pages = 1 + math.ceil(max(0, users - PAGE) / (PAGE - 1)) + 1
     role_pages = max(1, math.ceil(roles / PAGE))
-    sign_in = 2 if logs_in_by_form(generation) else 1 if GENERATIONS[generation][2] == "jwt" else 0
-    return 1 + sign_in + user_pages + role_pages
+    return 1 + (1 if GENERATIONS[generation][2] == "jwt" else 0) + user_pages + role_pages
 
 
 def indent(text, prefix="    "):
@@ -418,8 +415,6 @@ def main():
         env = harness_env(base, user, admin_password)
         run = None
         for attempt in range(1, args.attempts + 1):
-            if logs_in_by_form(generation):
-                login_slot(base)
             run = run_harness(harness, args.component, env, workdir, attempt, interval,
                               args.timeout - CLEANUP_RESERVE, procs)
             rounds, deletes, creates = churn.during(run.started, run.ended)

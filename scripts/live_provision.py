@@ -37,10 +37,6 @@ the waits it chose before reading back (parsed from the outcome messages) and th
 measure on a loaded machine; they stop when the section ends, and on their own when this
 script dies or after a hard time limit.
 
-On Airflow 3.0 and 2.11 every harness run logs in by form (auth_mode auto), so each books a
-login slot first (airflow_api.login_slot: 5 per 40 s): the suite takes minutes there, most of
-it waiting for the login rate limit.
-
 usage: live_provision.py [--harness PATH] [--rounds N] [--load N] [--series S] [--base-url URL]
   env AIRFLOW_BASE_URL, AIRFLOW_SERIES, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD
   (defaults: config.env's)
@@ -62,8 +58,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
 from airflow_api import (  # noqa: E402
-    GENERATIONS, Api, add_server_args, detect_generation, email_for, login_slot, logs_in_by_form,
-    server, wrong_series)
+    GENERATIONS, Api, add_server_args, detect_generation, email_for, server, wrong_series)
 
 # `http: live PATCH <url> -> 200 (41 ms)`; the mode word (live, record, replay) is optional.
 HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
@@ -126,12 +121,9 @@ class Run:
 
 
 class Harness:
-    def __init__(self, path, base_url, username, password, paced=False):
+    def __init__(self, path, base_url, username, password):
         self.path = path
         self.base_url, self.username, self.password = base_url, username, password
-        # Whether each run logs in by form and so books a login slot first; a run refused by
-        # the provisioning gate sends no request.
-        self.paced = paced
         self.runs = []  # every run, for the secrets check
         self.live = []  # started processes, stopped before cleanup if still running
 
@@ -153,8 +145,6 @@ class Harness:
 
     def start(self, action, *args, provisioning=True, stdin=None, username=None, password=None):
         argv = self.argv(action, args, provisioning)
-        if self.paced and provisioning:
-            login_slot(self.base_url)
         proc = subprocess.Popen(argv, cwd=REPO, env=self.env(username, password), text=True,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
@@ -802,8 +792,8 @@ def main():
     except RuntimeError as e:
         sys.exit(str(e))
     report = Report()
-    harness = Harness(harness_path, base, user, password, paced=logs_in_by_form(generation))
-    suite = Suite(api, harness, report, args.rounds, args.load)
+    suite = Suite(api, Harness(harness_path, base, user, password), report, args.rounds,
+                  args.load)
     t0 = time.monotonic()
     users_before = set(api.usernames())
     roles_before = set(api.role_names())

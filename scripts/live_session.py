@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
 """Live checks of the session login: the connector on a real Airflow 2.11 left on its default API
-backend (the session cookie of the web form login; `AIRFLOW_AUTH=default`, port 28084), with
-the default settings, so `auth_mode` is `auto` and must choose the form login.
+backend (the session cookie of the web form login; `AIRFLOW_AUTH=default`, port 28084), or on
+Airflow 3.0 (its Connexion FAB API takes Basic and the form login at /auth/login/; port 28083,
+run by test-live.sh after the Basic suites), with the default settings, so `auth_mode` is
+`auto` and must choose the form login.
 
-Checks, each against the server's own answers (scripts/airflow_api.py, signed in by form too):
-  - the server refuses HTTP Basic, so nothing but the form login can have worked;
+Checks, each against the server's own answers (scripts/airflow_api.py, signed in by form too on
+2.11, with Basic on 3.0):
+  - 2.11: the server refuses HTTP Basic, so nothing but the form login can have worked (3.0
+    takes Basic: there the summary, the one login and the request count tell);
   - a full sync as the admin and as the least-privilege account `svc-sync` lists exactly the
     server's users, roles, memberships and permissions in the expected number of requests
     (scripts/check_sync.py), and its summary says the session login was used and why;
   - a provisioning round trip: create an account, grant a role, revoke it, delete the account,
     each run signing in once;
-  - a wrong password fails with the Unauthenticated error naming the settings to fix;
+  - a wrong password fails with the Unauthenticated error naming the settings to fix (on 3.0 at
+    the detection's JWT sign-in, before any login);
   - no password, cookie or CSRF token in any output.
 
-Airflow allows 5 POST /login/ per 40 s from one address, and every run of the harness logs in
-once: the runs book their logins through airflow_api.login_slot, so the suite waits instead of
-being refused. A run refused with 429 anyway (another program's logins) is run once more.
+Airflow allows 5 POST /login/ (3.0: /auth/login/) per 40 s from one address, and every run of
+the harness logs in once: the runs book their logins through airflow_api.login_slot, so the
+suite waits instead of being refused. A run refused with 429 anyway (another program's logins) is run once more.
 
-usage: live_session.py [--harness PATH] [--series 2.11] [--base-url URL]
+usage: live_session.py [--harness PATH] [--series 2.11|3.0] [--base-url URL]
   env AIRFLOW_BASE_URL, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, AIRFLOW_SEED_USER_PASSWORD
 Prints PASS/FAIL per check and ends with `N passed, M failed`; exit 1 on any failure.
 """
@@ -81,11 +86,17 @@ class Harness:
 class Suite:
     def __init__(self, api, harness, report, seed_password):
         self.api, self.h, self.r = api, harness, report
+        # Airflow 3.0 refuses a wrong password at /auth/token, before the form.
+        self.airflow3 = api.generation == "connexion"
         self.seed_password = seed_password
         self.account = f"ls-{os.getpid()}-{int(time.time())}"
         self.out = Path(tempfile.mkdtemp(prefix="live-session-"))
 
     def basic_refused(self):
+        if self.airflow3:
+            print("note: Airflow 3.0 takes HTTP Basic too: the syncs' summaries, their one login "
+                  "and their request counts show the session login was used")
+            return
         status, _ = http("GET", f"{self.api.base}/api/v1/users?limit=1", None,
                          {"Authorization": basic(self.api.user, self.api.password)})
         self.r.check("server: the admin's HTTP Basic is refused (no Basic backend), so only the "
@@ -102,7 +113,7 @@ class Suite:
         self.r.check(f"sync as {user}: the summary says auto chose the session login",
                      auth.startswith(SESSION_AUTO) and "1 login(s)" in auth, f"auth: {auth!r}",
                      note=f"auth: {auth}")
-        self.r.check(f"sync as {user}: one POST /login/", self.h.logins(proc) == 1,
+        self.r.check(f"sync as {user}: one login POST", self.h.logins(proc) == 1,
                      f"{self.h.logins(proc)} logins")
         failures = check(str(jsonl), str(stats), self.api)
         self.r.check(f"sync as {user}: users, roles, memberships, permissions and requests "
@@ -140,13 +151,18 @@ class Suite:
                        None)
 
     def wrong_password(self):
-        proc = self.h.run(["validate"], self.api.user, "not-the-password")
+        proc = self.h.run(["validate"], self.api.user, "not-the-password",
+                          login=not self.airflow3)
         error = self.h.error(proc)
+        refusal = "rejected the credentials" if self.airflow3 else "refused the login"
         self.r.check("wrong password: exit 1 with the Unauthenticated error naming `username` "
                      "and `password`",
                      proc.returncode == 1 and error.startswith("error: unauthenticated")
-                     and "refused the login" in error and "`password`" in error,
+                     and refusal in error and "`password`" in error,
                      f"rc={proc.returncode} {error!r}", note=error)
+        if self.airflow3:
+            self.r.check("wrong password: refused at /auth/token, no login spent",
+                         self.h.logins(proc) == 0, f"{self.h.logins(proc)} logins")
 
     def secrets(self):
         text = "\n".join(out + err for _, _, out, err in self.h.runs)
@@ -181,17 +197,21 @@ def main():
         sys.exit(f"no harness at {harness_path}: build it first (make harness)")
     series, base, user, password = server(args)
     generation = detect_generation(base)
-    if generation != "v1" or wrong_series(base, series, generation):
-        sys.exit(f"{base} is not an Airflow 2 server ({generation} API): the session login is "
-                 f"Airflow 2's; start one with AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=default")
-    api = Api(base, generation, user, password, auth="session")
+    if generation not in ("v1", "connexion") or wrong_series(base, series, generation):
+        sys.exit(f"{base} is not an Airflow 2 or 3.0 server ({generation} API): the session "
+                 f"login is theirs; start one with AIRFLOW_SERIES=2.11 AIRFLOW_AUTH=default or "
+                 f"AIRFLOW_SERIES=3.0")
+    # On 3.0 the admin reads with Basic, sparing the login allowance for the connector's runs.
+    api = Api(base, generation, user, password,
+              auth="session" if generation == "v1" else None)
     api.check_admin()
     report = Report()
     suite = Suite(api, Harness(harness_path, base, report),
                   report, os.environ.get("AIRFLOW_SEED_USER_PASSWORD") or SEED_USER_PASSWORD)
     t0 = time.monotonic()
-    print(f"live session-login checks against {base} (Airflow 2 API, default backend; "
-          f"throwaway account {suite.account})", flush=True)
+    what = "Airflow 2 API, default backend" if generation == "v1" else "Airflow 3.0 FAB API"
+    print(f"live session-login checks against {base} ({what}; throwaway account "
+          f"{suite.account})", flush=True)
     try:
         suite.basic_refused()
         suite.sync("sync", user, password)

@@ -14,9 +14,6 @@ Checks, through target/debug/host-harness:
      --client-cert and --client-key, at once; with them, the same sync as over plain HTTP.
 
 The proxy is Python's stdlib (http.server + ssl), in this process, bound to 127.0.0.1.
-On Airflow 3.0 and 2.11 each sync that reaches Airflow logs in by form (auth_mode auto), so it
-books a login slot first (airflow_api.login_slot), on the upstream's account: Airflow counts the
-proxy's logins as this machine's.
 
 usage: live_tls.py   (env AIRFLOW_BASE_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD)
 """
@@ -37,8 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_api import login_slot  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
-from airflow_api import detect_generation, login_slot, logs_in_by_form  # noqa: E402
 HARNESS = REPO / "target" / "debug" / "host-harness"
 PREFIX = "/airflow"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -134,11 +129,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = forward
 
 
-def harness(args, base_url, extra_env=None, timeout=120, login_at=None):
-    """One harness run; `login_at`: the Airflow whose login rate limit the run's form login
-    counts against (a login slot is booked there first), None when it does not log in."""
-    if login_at:
-        login_slot(login_at)
+def harness(args, base_url, extra_env=None, timeout=120):
     env = dict(os.environ, AIRFLOW_BASE_URL=base_url)
     env.pop("AIRFLOW_CA_FILE", None)
     env.update(extra_env or {})
@@ -188,7 +179,6 @@ def expect_refusal(name, proxy, args, words, extra_env=None):
 
 def main():
     upstream = os.environ["AIRFLOW_BASE_URL"].rstrip("/")
-    login_at = upstream if logs_in_by_form(detect_generation(upstream)) else None
     with tempfile.TemporaryDirectory() as work:
         make_pki(work)
         ca = str(Path(work, "ca.pem"))
@@ -196,7 +186,7 @@ def main():
         other = Proxy(work, "other", upstream).start()
 
         plain_out = Path(work, "plain.jsonl")
-        proc, took = harness(["sync", "--out", str(plain_out)], upstream, login_at=login_at)
+        proc, took = harness(["sync", "--out", str(plain_out)], upstream)
         check("plain HTTP sync", proc.returncode == 0, proc.stderr)
         print(f"     plain HTTP sync: {took:.1f} s")
 
@@ -207,8 +197,7 @@ def main():
         for label, args, env in [("--ca-file", ["--ca-file", ca], None),
                                  ("AIRFLOW_CA_FILE", [], {"AIRFLOW_CA_FILE": ca})]:
             out = Path(work, f"tls-{label}.jsonl")
-            proc, took = harness(["sync", "--out", str(out), *args], good.url(), env,
-                                 login_at=login_at)
+            proc, took = harness(["sync", "--out", str(out), *args], good.url(), env)
             check(f"HTTPS with the CA ({label}) under {PREFIX}: sync succeeds",
                   proc.returncode == 0, proc.stderr)
             if proc.returncode == 0 and plain_out.exists():
@@ -231,7 +220,7 @@ def main():
         out = Path(work, "tls-mutual.jsonl")
         proc, took = harness(["sync", "--out", str(out), "--ca-file", ca, "--client-cert",
                               str(Path(work, "client.pem")), "--client-key",
-                              str(Path(work, "client.key"))], mutual.url(), login_at=login_at)
+                              str(Path(work, "client.key"))], mutual.url())
         check("mutual TLS with --client-cert and --client-key: sync succeeds",
               proc.returncode == 0, proc.stderr)
         if proc.returncode == 0:
@@ -240,8 +229,9 @@ def main():
         print(f"     HTTPS sync (mutual TLS): {took:.1f} s")
 
         # The form login through the proxy: over HTTPS Flask-WTF wants a same-origin Referer on
-        # the login POST, which plain HTTP never asks for. Where the server has the form.
-        if os.environ.get("AIRFLOW_API") == "v1":
+        # the login POST, which plain HTTP never asks for. Where the server has the form
+        # (Airflow 2 at /login/, 3.0 at /auth/login/).
+        if os.environ.get("AIRFLOW_API") in ("v1", "connexion"):
             out = Path(work, "tls-session.jsonl")
             login_slot(upstream)
             proc, took = harness(["sync", "--out", str(out), "--ca-file", ca], good.url(),
