@@ -59,11 +59,13 @@ def sync(harness, base, user, password, mode, out):
     requests = LOG.findall(proc.stderr)
     s = json.loads(stats.read_text())
     return {
-        "pages": [int(ms) for m, url, st, ms in requests if m == "GET" and PAGE.search(url)],
-        "users_pages": [int(ms) for m, url, st, ms in requests
-                        if m == "GET" and (PAGE.search(url) or [None, None])[1] == "users"],
-        "roles_pages": [int(ms) for m, url, st, ms in requests
-                        if m == "GET" and (PAGE.search(url) or [None, None])[1] == "roles"],
+        # Answered pages only: on 3.0 the detection's first call, refused (401), is no page.
+        "pages": [int(ms) for m, url, st, ms in requests
+                  if m == "GET" and st == "200" and PAGE.search(url)],
+        "users_pages": [int(ms) for m, url, st, ms in requests if m == "GET" and st == "200"
+                        and (PAGE.search(url) or [None, None])[1] == "users"],
+        "roles_pages": [int(ms) for m, url, st, ms in requests if m == "GET" and st == "200"
+                        and (PAGE.search(url) or [None, None])[1] == "roles"],
         "login": sum(int(ms) for m, url, st, ms in requests if url.endswith("/login/")),
         "elapsed_ms": s["elapsed_ms"],
         "requests": s["requests"],
