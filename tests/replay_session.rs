@@ -209,8 +209,8 @@ async fn a_wrong_password_on_airflow_3_0_is_refused_at_the_jwt_sign_in_before_an
     assert!(h.unused_interactions().is_empty());
 }
 
-/// On Airflow 3.0 the detection's JWT sign-in and its refused first call come before the
-/// login; neither is Basic, and nothing after the login carries an `authorization` header.
+/// On Airflow 3.0 the detection's JWT sign-in and its refused first call come before the login
+/// (counted as detection), and the summary gives that refusal and Basic's cost as the reason.
 #[tokio::test(flavor = "multi_thread")]
 async fn on_airflow_3_0_auto_reaches_the_form_after_one_refused_jwt_call() {
     let name = format!("{}/sync.json", dir("3.0"));
@@ -247,9 +247,10 @@ async fn on_airflow_3_0_auto_reaches_the_form_after_one_refused_jwt_call() {
     assert_eq!(run.stats.requests, 8);
 }
 
-/// Recorded on a copy of the server whose sessions end 25 s after the login, with requests
-/// 10 s apart: Airflow refuses the cookie mid-sync (403 on 2.11, 401 on 3.0); one new login,
-/// and the sync is the same as without the interruption.
+/// Recorded with requests 10 s apart on a copy of the server: on 2.11 one whose sessions end
+/// 25 s after the login, on 3.0 (where every call moves a session's end) with the admin's
+/// sessions deleted after the first page. Airflow refuses the cookie mid-sync (403 on 2.11, 401
+/// on 3.0); one new login, and the sync is the same as without the interruption.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_that_ends_mid_sync_costs_one_new_login_and_the_sync_completes() {
     for (series, form) in SESSION_SERIES {
