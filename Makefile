@@ -103,9 +103,12 @@ unit-test: ## Native unit tests only (no component needed)
 
 lint: setup ## rustfmt and clippy (-D warnings) on both targets
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	@# The wasm32 passes first: on a fresh target dir, cargo's wasm32 target probe run right after
+	@# the native pass was once fed another process's output and cached the failure
+	@# (target/.rustc_info.json), failing every later run until the cache was removed.
 	$(CARGO) clippy --locked --target wasm32-wasip2 $(foreach c,$(CONNECTORS),-p $(c)-connector) --lib -- -D warnings
 	$(CARGO) clippy --locked --target wasm32-wasip2 -p command-adapter -p http-counter -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 check-wit: component ## Show the real imports and exports of the connector and of its command component
 	$(WASM_TOOLS) component wit $(WASM)
