@@ -375,7 +375,8 @@ impl Harness {
             ..
         } = opts;
         if let Some(instance) = self.instance.as_mut() {
-            instance.store.data_mut().limiter = MemoryLimiter::new(limits.memory_bytes);
+            let data = instance.store.data_mut();
+            data.limiter = data.limiter.with_limit(limits.memory_bytes);
         }
         self.limits = limits;
         self.settings = settings;
@@ -504,6 +505,13 @@ impl Harness {
                 ),
             }),
         }
+    }
+
+    /// The largest linear memory the live instance has been granted, in bytes (`None` until
+    /// it grows past its initial size).
+    pub fn guest_memory_peak(&self) -> Option<u64> {
+        let instance = self.instance.as_ref()?;
+        instance.store.data().limiter.peak.map(|p| p as u64)
     }
 
     /// Warnings an operator should see (e.g. about scrubbing limits while recording).

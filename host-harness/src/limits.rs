@@ -107,6 +107,8 @@ pub(crate) struct MemoryLimiter {
     limit: usize,
     /// The size the guest asked for when it hit the limit.
     pub(crate) exceeded: Option<usize>,
+    /// The largest linear memory granted (bytes), once the guest has grown it.
+    pub(crate) peak: Option<usize>,
 }
 
 impl MemoryLimiter {
@@ -114,6 +116,15 @@ impl MemoryLimiter {
         Self {
             limit: usize::try_from(limit_bytes).unwrap_or(usize::MAX),
             exceeded: None,
+            peak: None,
+        }
+    }
+
+    /// The same limit for new options, keeping what was measured.
+    pub(crate) fn with_limit(&self, limit_bytes: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit_bytes).unwrap_or(usize::MAX),
+            ..*self
         }
     }
 }
@@ -144,7 +155,11 @@ impl ResourceLimiter for MemoryLimiter {
                 Some(desired),
             )));
         }
-        Ok(maximum.is_none_or(|m| desired <= m))
+        let granted = maximum.is_none_or(|m| desired <= m);
+        if granted {
+            self.peak = Some(self.peak.map_or(desired, |p| p.max(desired)));
+        }
+        Ok(granted)
     }
 
     fn table_growing(

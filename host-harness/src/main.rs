@@ -558,7 +558,16 @@ async fn run(cli: Cli, scrubber: &mut Scrubber, started: Instant) -> Result<(), 
             .map_err(Failure::from)
             .and_then(|v| print_json(&render::validation(&v))),
         Command::Sync { out, stats_json } => {
-            sync(&mut harness, out.as_deref(), stats_json.as_deref()).await
+            let synced = sync(&mut harness, out.as_deref(), stats_json.as_deref()).await;
+            if verbose {
+                if let Some(peak) = harness.guest_memory_peak() {
+                    eprintln!(
+                        "memory: the connector's linear memory grew to {:.1} MiB at most",
+                        peak as f64 / (1024.0 * 1024.0)
+                    );
+                }
+            }
+            synced
         }
         Command::Grants { resource } => grants(&mut harness, &resource).await,
         Command::Provision { action } => match provision_action(action) {
