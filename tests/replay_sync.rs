@@ -384,3 +384,24 @@ async fn lines_come_in_phase_order() {
         .collect();
     assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
 }
+
+/// The peak the harness reports (`-v`) is the connector's linear memory: whole wasm pages,
+/// never shrinking, within the limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connectors_peak_linear_memory_is_tracked_through_a_sync() {
+    let mut h = replay("airflow-3.3/sync.json").await.unwrap();
+    let before = h.guest_memory_peak().unwrap_or(0);
+    let mut out = Vec::new();
+    within(
+        "sync",
+        h.sync(&mut out, &host_harness::progress::NoProgress),
+    )
+    .await
+    .unwrap();
+    let peak = h
+        .guest_memory_peak()
+        .expect("the connector grew its memory");
+    assert!(peak >= before, "{peak} < {before}");
+    assert_eq!(peak % 65_536, 0, "whole wasm pages: {peak}");
+    assert!(peak < 256 * 1024 * 1024, "within the default limit: {peak}");
+}
