@@ -139,6 +139,18 @@ def login_slot(base):
         f.write("".join(f"{t:.3f}\n" for t in recent + [now]))
 
 
+def harness_env(base, user, password):
+    """The environment of one harness run against `base` as `user`: inherited connector settings
+    stripped (a stray BATON_PROVISIONING would defeat the gate test), except the one setting
+    test-live.sh pins for every run (AIRFLOW_AUTH_MODE: HTTP Basic, not the rate-limited form
+    login)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "BATON_"))}
+    env.update(AIRFLOW_BASE_URL=base, AIRFLOW_USERNAME=user, AIRFLOW_PASSWORD=password)
+    if os.environ.get("AIRFLOW_AUTH_MODE"):
+        env["AIRFLOW_AUTH_MODE"] = os.environ["AIRFLOW_AUTH_MODE"]
+    return env
+
+
 def form_login(base, user, password, timeout=60, login_path="/login/"):
     """The `session` cookie of a form login as `user` (Airflow 2: /login/; Airflow 3 FAB:
     /auth/login/). Raises LoginRefused (bad credentials), LoginRateLimited (429) or

@@ -62,7 +62,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
 from airflow_api import (  # noqa: E402
-    GENERATIONS, PAGE, Api, add_server_args, detect_generation, server, wrong_series)
+    GENERATIONS, PAGE, Api, add_server_args, detect_generation, harness_env, server,
+    wrong_series)
 
 HTTP_TIMEOUT = 30          # seconds, every request to the server
 CLEANUP_RESERVE = 120      # seconds of --timeout kept for the cleanup
@@ -234,16 +235,6 @@ def run_harness(harness, component, env, workdir, attempt, interval_ms, timeout,
     return HarnessRun(proc.returncode, stdout, stderr, started, ended,
                       out if out.is_file() else None,
                       json.loads(stats.read_text()) if stats.is_file() else None)
-
-
-def harness_env(base, user, password_):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "BATON_"))}
-    env.update(AIRFLOW_BASE_URL=base, AIRFLOW_USERNAME=user, AIRFLOW_PASSWORD=password_)
-    # The one setting test-live.sh pins for every run (HTTP Basic, not the rate-limited form
-    # login).
-    if os.environ.get("AIRFLOW_AUTH_MODE"):
-        env["AIRFLOW_AUTH_MODE"] = os.environ["AIRFLOW_AUTH_MODE"]
-    return env
 
 
 def synced_users(jsonl):

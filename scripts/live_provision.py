@@ -58,7 +58,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # airflow_api, from any cwd
 from airflow_api import (  # noqa: E402
-    GENERATIONS, Api, add_server_args, detect_generation, email_for, server, wrong_series)
+    GENERATIONS, Api, add_server_args, detect_generation, email_for, harness_env, server,
+    wrong_series)
 
 # `http: live PATCH <url> -> 200 (41 ms)`; the mode word (live, record, replay) is optional.
 HTTP_LOG = re.compile(r"^http: (?:[a-z]+ )?([A-Z]+) (\S+) -> (\d+)", re.M)
@@ -128,16 +129,7 @@ class Harness:
         self.live = []  # started processes, stopped before cleanup if still running
 
     def env(self, username=None, password=None):
-        # Strip inherited connector settings: a stray BATON_PROVISIONING would defeat the gate test.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AIRFLOW_", "BATON_"))}
-        env.update(AIRFLOW_BASE_URL=self.base_url, AIRFLOW_USERNAME=username or self.username,
-                   AIRFLOW_PASSWORD=password or self.password)
-        # The one setting test-live.sh pins for every run (HTTP Basic, not the rate-limited
-        # form login).
-        if os.environ.get("AIRFLOW_AUTH_MODE"):
-            env["AIRFLOW_AUTH_MODE"] = os.environ["AIRFLOW_AUTH_MODE"]
-        return env
+        return harness_env(self.base_url, username or self.username, password or self.password)
 
     def argv(self, action, args, provisioning):
         flags = ["--provisioning"] if provisioning else []

@@ -381,8 +381,7 @@ impl Harness {
         self.limits = limits;
         self.settings = settings;
         let mut harness = self;
-        let info = info.clone();
-        let secrets = SecretHandling::new(&harness.settings, &info);
+        let secrets = SecretHandling::new(&harness.settings, info);
         // Read once the connector is known, as its messages name the connector's variables;
         // only where a request can need it: reading the system store costs more than the rest
         // of a warm start, and egress admits no https origin but those allowed. Files the
@@ -403,7 +402,7 @@ impl Harness {
         // to the host; replay makes no credentials (the cassette answers).
         let host_auth = HostAuth::resolve(
             &harness.settings,
-            &info,
+            info,
             &host_auth,
             !matches!(pending, PendingHttp::Replay { .. }),
         )

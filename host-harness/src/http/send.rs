@@ -173,12 +173,6 @@ impl Pool {
             since: Instant::now(),
         });
     }
-
-    /// Connections open now, for tests and statistics.
-    pub fn idle_connections(&self) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.values().map(Vec::len).sum()
-    }
 }
 
 /// The request as it goes on the wire: the path only (the URI's scheme and authority go on the

@@ -88,17 +88,25 @@ fn a_wrong_password_is_refused_by_the_redirect_target_after_one_login() {
     assert_eq!(logins(&fake), 1);
 }
 
+/// Reads the first page of users, makes the server forget every session (expiry, restart with
+/// a new secret key), then reads the second: the first user id it holds.
+fn second_page_after_every_session_ends(
+    fake: &FakeAirflow,
+    c: &mut Connector<&FakeAirflow>,
+) -> Option<String> {
+    let first = c.list_resources("user", None).unwrap();
+    fake.form_login.sessions.borrow_mut().clear();
+    let token = first.next_page_token.unwrap();
+    let second = c.list_resources("user", Some(&token)).unwrap();
+    second.resources.first().map(|r| r.id.clone())
+}
+
 #[test]
 fn an_ended_session_is_renewed_by_one_login_and_the_sync_goes_on() {
     let fake = FakeAirflow::new(250, 1).playing(Generation::Airflow2);
     let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Session));
-    let first = c.list_resources("user", None).unwrap();
-    // The server forgets every session (expiry, restart with a new secret key).
-    fake.form_login.sessions.borrow_mut().clear();
-    let token = first.next_page_token.unwrap();
-    let second = c.list_resources("user", Some(&token)).unwrap();
     assert_eq!(
-        second.resources.first().map(|r| r.id.as_str()),
+        second_page_after_every_session_ends(&fake, &mut c).as_deref(),
         Some("user100")
     );
     assert_eq!(logins(&fake), 2);
@@ -353,12 +361,8 @@ fn on_airflow_3_0_an_ended_session_is_renewed_by_one_login_after_auto_chose_it()
     let fake = FakeAirflow::new(250, 1).playing(Generation::FabConnexion);
     let mut c = Connector::new(&fake, airflow2(PASSWORD, Login::Auto));
     // The first page is the call that refused the JWT and then came through the new session.
-    let first = c.list_resources("user", None).unwrap();
-    fake.form_login.sessions.borrow_mut().clear();
-    let token = first.next_page_token.unwrap();
-    let second = c.list_resources("user", Some(&token)).unwrap();
     assert_eq!(
-        second.resources.first().map(|r| r.id.as_str()),
+        second_page_after_every_session_ends(&fake, &mut c).as_deref(),
         Some("user100")
     );
     let posts = routes(&fake)
