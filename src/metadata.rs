@@ -2,7 +2,8 @@
 
 use crate::config::{
     ALLOW_INSECURE_HTTP, API_GENERATION, AUTH_MODE, BASE_URL, DEFAULT_ROLE, DEFAULT_ROLE_VALUE,
-    HOST_AUTH, PASSWORD, PROVISIONING, REQUEST_INTERVAL_MS, TOKEN, USERNAME, VERIFY_DELAY_MS,
+    HOST_AUTH, PAGE_CONCURRENCY, PASSWORD, PROVISIONING, REQUEST_INTERVAL_MS, TOKEN, USERNAME,
+    VERIFY_DELAY_MS,
 };
 use crate::mapping::{PERMISSION, ROLE, USER};
 use crate::model::{Capabilities, ConfigField, Metadata, ResourceTrait, ResourceType};
@@ -126,6 +127,16 @@ pub fn config_fields() -> Vec<ConfigField> {
             required: false,
             secret: false,
             default_value: Some("0".into()),
+        },
+        ConfigField {
+            name: PAGE_CONCURRENCY.into(),
+            description: "Pages of a listing requested at once (1 to 8), for a server with \
+                          several API workers; 1 reads one page at a time. Ignored under \
+                          `request_interval_ms`"
+                .into(),
+            required: false,
+            secret: false,
+            default_value: Some("1".into()),
         },
         ConfigField {
             name: ALLOW_INSECURE_HTTP.into(),

@@ -68,7 +68,13 @@ struct Run {
 
 /// A live sync of `directory`, changed by `scenario`.
 async fn live(directory: Directory, scenario: Scenario) -> Run {
-    let (run, _) = sync(directory, scenario, |_| HttpMode::Live).await;
+    let (run, _) = sync(directory, scenario, |_| HttpMode::Live, 1).await;
+    run
+}
+
+/// A live sync with up to `in_flight` page reads sent at once (`page_concurrency`).
+async fn live_in_flight(directory: Directory, scenario: Scenario, in_flight: usize) -> Run {
+    let (run, _) = sync(directory, scenario, |_| HttpMode::Live, in_flight).await;
     run
 }
 
@@ -78,6 +84,7 @@ async fn sync(
     directory: Directory,
     scenario: Scenario,
     mode: impl FnOnce(&StandIn) -> HttpMode,
+    in_flight: usize,
 ) -> (Run, Harness) {
     require_component();
     let initial = directory.clone();
@@ -86,6 +93,7 @@ async fn sync(
         ("base_url".to_string(), server.base_url()),
         ("username".to_string(), USERNAME.to_string()),
         ("password".to_string(), PASSWORD.to_string()),
+        ("page_concurrency".to_string(), in_flight.to_string()),
     ]);
     let opts = HarnessOptions {
         mode: mode(&server),
@@ -307,16 +315,19 @@ async fn a_recording_of_the_deletion_and_creation_replays_the_same_output() {
 
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("paging-shifts-{}.json", std::process::id()));
-    let (recorded, harness) = sync(users_directory(), delete_and_create(), |server| {
-        HttpMode::Record {
+    let (recorded, harness) = sync(
+        users_directory(),
+        delete_and_create(),
+        |server| HttpMode::Record {
             cassette: path.clone(),
             source: Some(format!(
                 "synthetic: stand-in server (tests/standin_server) at {}: {USERS} users, one \
                  deleted at position 50 and one created before the second page",
                 server.base_url()
             )),
-        }
-    })
+        },
+        1,
+    )
     .await;
     recorded.stats();
     assert_eq!(recorded.jsonl, live_run.jsonl, "recording run vs live run");
@@ -703,4 +714,64 @@ async fn random_churn_keeps_the_guarantee_or_ends_in_conflict() {
     }
     // Most heal; a conflict only where the changes outrun the connector's bounds.
     assert!(completed >= 30, "only {completed} of 40 completed");
+}
+
+// --- Pages requested at once (`page_concurrency`) -------------------------------------------
+
+/// Four pages in flight read the quiet directory with exactly the reads of one at a time (in
+/// whatever order the server took them) and report the same rows in the same order.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_requested_at_once_read_a_quiet_directory_as_one_at_a_time_does() {
+    let (users, roles) = (1000, MANY_ROLES);
+    let one = live(Directory::new(users, roles), quiet()).await;
+    let four = live_in_flight(Directory::new(users, roles), quiet(), 4).await;
+    assert_eq!(four.stats().requests, one.stats().requests);
+    for collection in [Collection::Users, Collection::Roles] {
+        let sorted = |run: &Run| {
+            let mut reads = run.server.reads(collection);
+            reads.sort_unstable();
+            reads
+        };
+        assert_eq!(sorted(&four), sorted(&one), "{collection:?}");
+        assert_eq!(four.reported(collection), one.reported(collection));
+        four.assert_guarantee(collection);
+    }
+    assert_eq!(four.session("shifted_pages"), "0");
+}
+
+/// The churn above with four pages in flight: reads of one call reach the server in any order,
+/// and each is still checked against the page before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn random_churn_with_pages_requested_at_once_keeps_the_guarantee_or_ends_in_conflict() {
+    let mut completed = 0;
+    for seed in 1..=20u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let n = 300 + rng.below(700);
+        let scenario: Scenario = Box::new(move |d: &mut Directory, read: &Read| {
+            if read.collection != Collection::Users {
+                return;
+            }
+            for _ in 0..rng.below(3) {
+                let rows = d.user_count();
+                match rng.below(3) {
+                    0 | 1 if rows > 0 => {
+                        d.delete_user_at(rng.below(rows));
+                    }
+                    _ => {
+                        d.create_user();
+                    }
+                }
+            }
+        });
+        let run = live_in_flight(Directory::new(n, ROLES), scenario, 4).await;
+        match &run.result {
+            Err(HarnessError::Connector(ConnectorError::Conflict(_))) => {}
+            Err(e) => panic!("seed {seed}: {e}"),
+            Ok(_) => {
+                run.assert_guarantee(Collection::Users);
+                completed += 1;
+            }
+        }
+    }
+    assert!(completed >= 15, "only {completed} of 20 completed");
 }

@@ -111,6 +111,12 @@ pub fn is_retryable(transport_error: &str) -> bool {
 pub trait Transport {
     fn send(&self, request: &Request) -> Result<Response, String>;
 
+    /// Sends several requests at once and gives their outcomes in the same order. A transport
+    /// that cannot overlap them sends them one after another, as here.
+    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, String>> {
+        requests.iter().map(|r| self.send(r)).collect()
+    }
+
     /// Waits before a verifying read. The only other effect the connector has on the world,
     /// so test transports can skip it.
     fn pause(&self, duration: std::time::Duration) {

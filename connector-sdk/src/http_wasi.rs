@@ -31,46 +31,76 @@ const READ_SIZE: u64 = 64 * 1024;
 
 impl Transport for WasiTransport {
     fn send(&self, request: &Request) -> Result<Response, String> {
-        let target = Target::parse(&request.url)?;
-        let body = request.body.as_deref();
+        start(request)?.finish()
+    }
 
-        let outgoing = OutgoingRequest::new(headers(request)?);
-        outgoing
-            .set_method(&method(request.method))
-            .map_err(|()| format!("the host refused the method {}", request.method.as_str()))?;
-        outgoing
-            .set_scheme(Some(&target.scheme))
-            .map_err(|()| "the host refused the URL's scheme".to_string())?;
-        outgoing
-            .set_authority(Some(target.authority))
-            .map_err(|()| "the host refused the URL's host and port".to_string())?;
-        outgoing
-            .set_path_with_query(Some(&target.path_with_query))
-            .map_err(|()| "the host refused the URL's path".to_string())?;
-        let outgoing_body = outgoing
-            .body()
-            .map_err(|()| "the host gave no request body to write".to_string())?;
+    /// Every request is handed to the host before the first response is awaited, so the host
+    /// sends them at once (wasmtime starts each on its own task).
+    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, String>> {
+        let started: Vec<_> = requests.iter().map(start).collect();
+        started
+            .into_iter()
+            .map(|pending| pending.and_then(Pending::finish))
+            .collect()
+    }
+}
 
-        let options = RequestOptions::new();
-        // A host that cannot bound the connect still sends the request; the connector's own
-        // deadlines remain.
-        let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+/// A request the host has taken and whose body is written; its response may still be coming.
+struct Pending {
+    future: FutureIncomingResponse,
+    written: Result<(), BodyError>,
+    finished: Result<(), ErrorCode>,
+}
 
-        let future = outgoing_handler::handle(outgoing, Some(options))
-            .map_err(|e| format!("the host refused the request: {}", describe(&e)))?;
+fn start(request: &Request) -> Result<Pending, String> {
+    let target = Target::parse(&request.url)?;
+    let body = request.body.as_deref();
 
-        let written = write_body(&outgoing_body, body.unwrap_or_default());
-        // `finish` checks the bytes written against the declared length; when the host stopped
-        // taking the body early it says so here, and the response below tells why.
-        let finished = OutgoingBody::finish(outgoing_body, None);
+    let outgoing = OutgoingRequest::new(headers(request)?);
+    outgoing
+        .set_method(&method(request.method))
+        .map_err(|()| format!("the host refused the method {}", request.method.as_str()))?;
+    outgoing
+        .set_scheme(Some(&target.scheme))
+        .map_err(|()| "the host refused the URL's scheme".to_string())?;
+    outgoing
+        .set_authority(Some(target.authority))
+        .map_err(|()| "the host refused the URL's host and port".to_string())?;
+    outgoing
+        .set_path_with_query(Some(&target.path_with_query))
+        .map_err(|()| "the host refused the URL's path".to_string())?;
+    let outgoing_body = outgoing
+        .body()
+        .map_err(|()| "the host gave no request body to write".to_string())?;
 
-        match wait_for(&future) {
+    let options = RequestOptions::new();
+    // A host that cannot bound the connect still sends the request; the connector's own
+    // deadlines remain.
+    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+
+    let future = outgoing_handler::handle(outgoing, Some(options))
+        .map_err(|e| format!("the host refused the request: {}", describe(&e)))?;
+
+    let written = write_body(&outgoing_body, body.unwrap_or_default());
+    // `finish` checks the bytes written against the declared length; when the host stopped
+    // taking the body early it says so here, and the response below tells why.
+    let finished = OutgoingBody::finish(outgoing_body, None);
+    Ok(Pending {
+        future,
+        written,
+        finished,
+    })
+}
+
+impl Pending {
+    fn finish(self) -> Result<Response, String> {
+        match wait_for(&self.future) {
             Ok(response) => read_response(response),
             Err(e) => {
                 let mut message = e;
-                if let Err(body_error) = written {
+                if let Err(body_error) = self.written {
                     message.push_str(&format!(" (writing the request body: {body_error})"));
-                } else if let Err(code) = finished {
+                } else if let Err(code) = self.finished {
                     message.push_str(&format!(
                         " (finishing the request body: {})",
                         describe(&code)

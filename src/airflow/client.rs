@@ -321,6 +321,15 @@ impl<T: Transport> Client<T> {
         self.page::<RoleCollection>("listing roles", "roles", offset, limit)
     }
 
+    /// Several pages of users, their requests sent at once (see [`Client::pages_at_once`]).
+    pub fn users_pages_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<Page<User>>>> {
+        self.pages_at_once::<UserCollection>("listing users", "users", reads)
+    }
+
+    pub fn roles_pages_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<Page<Role>>>> {
+        self.pages_at_once::<RoleCollection>("listing roles", "roles", reads)
+    }
+
     pub fn role(&mut self, name: &str) -> Result<Role> {
         let path = self.path(&format!("/roles/{}", encode_segment(name)))?;
         self.get_json(&format!("reading role `{name}`"), &path)
@@ -348,6 +357,51 @@ impl<T: Transport> Client<T> {
             offset,
             total,
         })
+    }
+
+    /// Pages whose requests go out together, each answered `Some` only when it came back as a
+    /// page: anything else (a refusal, a throttle, a transport failure, an unreadable body) is
+    /// None, and the caller reads that page again through [`Client::users_page`], which
+    /// retries, signs in again and says what went wrong. Under `request_interval_ms`, or while
+    /// the first API call has still to confirm how credentials travel, every page is None:
+    /// pacing and detection read one page at a time.
+    fn pages_at_once<C>(
+        &mut self,
+        what: &str,
+        collection: &str,
+        reads: &[(u64, u64)],
+    ) -> Result<Vec<Option<Page<C::Item>>>>
+    where
+        C: Collection + DeserializeOwned,
+    {
+        if !self.request_interval.is_zero() || self.unconfirmed || self.scheme.is_none() {
+            return Ok(reads.iter().map(|_| None).collect());
+        }
+        let credential = self.credential()?;
+        let mut requests = Vec::with_capacity(reads.len());
+        for &(offset, limit) in reads {
+            let path = self.path(&format!("/{collection}?limit={limit}&offset={offset}"))?;
+            requests.push(self.json_request(Method::Get, &path, credential.clone(), None));
+        }
+        self.last_request.set(Some(std::time::Instant::now()));
+        let answers = self.transport.send_all(&requests);
+        let pages: Vec<Option<Page<C::Item>>> = reads
+            .iter()
+            .zip(answers)
+            .map(|(&(offset, _), answer)| {
+                let response = answer.ok().filter(|r| (200..=299).contains(&r.status))?;
+                let (items, total) = parse::<C>(what, &response).ok()?.into_parts();
+                Some(Page {
+                    items,
+                    offset,
+                    total,
+                })
+            })
+            .collect();
+        if pages.iter().any(Option::is_some) {
+            self.session.proven = true;
+        }
+        Ok(pages)
     }
 
     /// How credentials travel on this server: decided once, when the generation is known,

@@ -237,36 +237,38 @@ impl<T: Transport> Connector<T> {
         }
     }
 
-    /// One page of users. Users are listed by id, so new ones join at the end; a row is the
-    /// same user only with the same creation time (a re-created name is another account).
+    /// One page of users (up to `page_concurrency` pages). Users are listed by id, so new ones
+    /// join at the end; a row is the same user only with the same creation time (a re-created
+    /// name is another account).
     fn users(&mut self, token: Option<&str>) -> Result<paging::Page<User>> {
         let cursor = paging::decode(token)?;
-        let client = &mut self.client;
-        let page = paging::read(
+        let page = paging::read_ahead(
             "listing users",
             Order::Appended,
             cursor.as_ref(),
             PAGE_SIZE,
+            self.config.page_concurrency,
             |u: &User| {
                 paging::fingerprint_parts(&[&u.username, u.created_on.as_deref().unwrap_or("")])
             },
-            |offset, limit| client.users_page(offset, limit).map(Page::into_read),
+            &mut Users(&mut self.client),
         )?;
         self.count(&page);
         Ok(page)
     }
 
-    /// One page of roles, listed by name: a new role may sort anywhere.
+    /// One page of roles (up to `page_concurrency` pages), listed by name: a new role may sort
+    /// anywhere.
     fn roles(&mut self, token: Option<&str>) -> Result<paging::Page<Role>> {
         let cursor = paging::decode(token)?;
-        let client = &mut self.client;
-        let page = paging::read(
+        let page = paging::read_ahead(
             "listing roles",
             Order::Anywhere,
             cursor.as_ref(),
             PAGE_SIZE,
+            self.config.page_concurrency,
             |r: &Role| paging::fingerprint(&r.name),
-            |offset, limit| client.roles_page(offset, limit).map(Page::into_read),
+            &mut Roles(&mut self.client),
         )?;
         self.count(&page);
         Ok(page)
@@ -295,6 +297,33 @@ impl<T: Transport> Connector<T> {
             ProvisionAction::CreateResource(request) => p.create_role(request),
             ProvisionAction::DeleteResource(resource) => p.delete_role(resource),
         }
+    }
+}
+
+/// The user listing's reads, one at a time or several at once.
+struct Users<'a, T: Transport>(&'a mut Client<T>);
+
+impl<T: Transport> paging::Source<User> for Users<'_, T> {
+    fn read(&mut self, offset: u64, limit: u64) -> Result<paging::Read<User>> {
+        self.0.users_page(offset, limit).map(Page::into_read)
+    }
+
+    fn read_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<paging::Read<User>>>> {
+        let pages = self.0.users_pages_at_once(reads)?;
+        Ok(pages.into_iter().map(|p| p.map(Page::into_read)).collect())
+    }
+}
+
+struct Roles<'a, T: Transport>(&'a mut Client<T>);
+
+impl<T: Transport> paging::Source<Role> for Roles<'_, T> {
+    fn read(&mut self, offset: u64, limit: u64) -> Result<paging::Read<Role>> {
+        self.0.roles_page(offset, limit).map(Page::into_read)
+    }
+
+    fn read_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<paging::Read<Role>>>> {
+        let pages = self.0.roles_pages_at_once(reads)?;
+        Ok(pages.into_iter().map(|p| p.map(Page::into_read)).collect())
     }
 }
 

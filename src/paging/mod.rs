@@ -22,9 +22,16 @@
 //! further than it searches, or the directory changed between more reads than
 //! [`HEAL_ALLOWANCE`] + half the pages.
 //!
-//! The state travels in the page token, so memory stays bounded by a page (two while healing):
-//! `at:<next>:<page>:<overlap>:<pages>:<heals>:<repeated>:<first>:<anchors>`, numbers in decimal and
-//! fingerprints in hex, anchors comma-separated, oldest first.
+//! The state travels in the page token, so memory stays bounded by a page (two while healing;
+//! with [`read_ahead`], by the pages in flight):
+//! `at:<next>:<page>:<overlap>:<pages>:<heals>:<repeated>:<first>:<anchors>:<total>`, numbers in
+//! decimal and fingerprints in hex, anchors comma-separated, oldest first.
+//!
+//! [`read_ahead`] sends the reads of several pages at once, where a quiet listing would have
+//! them, and then checks each against the one before it exactly as above, whichever the server
+//! answered first: the argument needs each read to be a contiguous slice of the listing, not the
+//! reads to be in time order. A shifted page is noticed the same way; from the first read that
+//! is not where the plan put it, the call reads on one at a time and ends after that page.
 
 use crate::error::{Error, Result};
 
@@ -75,6 +82,8 @@ pub struct Cursor {
     pub first: Option<u64>,
     /// Fingerprints of the last rows reported (at most [`ANCHORS`]), oldest first, never empty.
     pub anchors: Vec<u64>,
+    /// `total_entries` of the last read: reads sent at once ([`read_ahead`]) stop there.
+    pub total: u64,
 }
 
 impl Cursor {
@@ -86,7 +95,7 @@ impl Cursor {
 pub fn encode(cursor: &Cursor) -> String {
     let anchors: Vec<String> = cursor.anchors.iter().map(|a| format!("{a:x}")).collect();
     format!(
-        "{PREFIX}{}:{}:{}:{}:{}:{}:{}:{}",
+        "{PREFIX}{}:{}:{}:{}:{}:{}:{}:{}:{}",
         cursor.next,
         cursor.page,
         cursor.overlap,
@@ -94,7 +103,8 @@ pub fn encode(cursor: &Cursor) -> String {
         cursor.heals,
         u8::from(cursor.repeated),
         cursor.first.map(|f| format!("{f:x}")).unwrap_or_default(),
-        anchors.join(",")
+        anchors.join(","),
+        cursor.total
     )
 }
 
@@ -131,6 +141,7 @@ fn parse(token: &str) -> Option<Cursor> {
         .split(',')
         .map(|a| u64::from_str_radix(a, 16).ok())
         .collect::<Option<Vec<u64>>>()?;
+    let total = parts.next()?.parse::<u64>().ok()?;
     let valid = parts.next().is_none()
         && next >= 1
         && page >= 2
@@ -146,6 +157,7 @@ fn parse(token: &str) -> Option<Cursor> {
         repeated,
         first,
         anchors,
+        total,
     })
 }
 
@@ -180,6 +192,103 @@ pub struct Page<R> {
     pub extra_reads: u32,
 }
 
+/// Where the reads of a listing's pages go, one at a time or several at once.
+pub trait Source<R> {
+    /// One read, with every retry the client has; its error ends the call.
+    fn read(&mut self, offset: u64, limit: u64) -> Result<Read<R>>;
+
+    /// Several reads sent at once, answered in the same order. None for a read that must go
+    /// again through [`Source::read`] (a refusal, a throttle, a transport failure), which has
+    /// the retries and the renewed sign-in.
+    fn read_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<Read<R>>>>;
+}
+
+/// Up to `in_flight` pages of a listing from one call, their reads sent at once (see the
+/// module's note). The first call reads one page: it learns the page size the server serves.
+#[allow(clippy::too_many_arguments)]
+pub fn read_ahead<R>(
+    what: &str,
+    order: Order,
+    cursor: Option<&Cursor>,
+    page_size: u64,
+    in_flight: usize,
+    key: impl Fn(&R) -> u64,
+    source: &mut impl Source<R>,
+) -> Result<Page<R>> {
+    let reads: Vec<(u64, u64)> = cursor
+        .map(|c| plan(c, in_flight))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|at| (at, page_size))
+        .collect();
+    // A plan of one read is the plain path: that read alone, through `Source::read`.
+    let at_once = reads.len() >= 2;
+    let mut answers = if at_once {
+        source.read_at_once(&reads)?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    let mut cursor = cursor.cloned();
+    let mut out = Page {
+        rows: Vec::new(),
+        next: cursor.clone(),
+        shifted: false,
+        extra_reads: 0,
+    };
+    for i in 0..reads.len().max(1) {
+        let planned = reads.get(i).copied().filter(|_| at_once);
+        let mut answer = answers.next().flatten();
+        let mut as_planned = planned.is_some();
+        let mut fetch = |o: u64, l: u64| {
+            if Some((o, l)) != planned {
+                as_planned = false;
+            }
+            match answer.take() {
+                Some(read) if as_planned => Ok(read),
+                _ => source.read(o, l),
+            }
+        };
+        let page = read(what, order, cursor.as_ref(), page_size, &key, &mut fetch);
+        let page = match page {
+            Ok(page) => page,
+            // The pages before it stand; the next call reads this one again on its own and
+            // reports what stops it there.
+            Err(_) if i > 0 => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        out.rows.extend(page.rows);
+        out.shifted |= page.shifted;
+        out.extra_reads = out.extra_reads.saturating_add(page.extra_reads);
+        out.next = page.next;
+        cursor = out.next.clone();
+        if cursor.is_none() || !as_planned {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Offsets of the next `in_flight` reads as a quiet listing would have them: each starts on the
+/// last row of the one before (after a shift, the overlap shrinks a row a read, as [`read`]
+/// shrinks it), none past the end the last read saw.
+fn plan(cursor: &Cursor, in_flight: usize) -> Vec<u64> {
+    let page = cursor.page;
+    let mut next = cursor.next;
+    let mut overlap = cursor.overlap.clamp(1, page - 1);
+    let mut out = Vec::with_capacity(in_flight);
+    while out.len() < in_flight {
+        let at = next.saturating_sub(overlap);
+        if !out.is_empty() && at >= cursor.total {
+            break;
+        }
+        out.push(at);
+        next = at.saturating_add(page);
+        overlap = overlap.saturating_sub(1).max(1);
+    }
+    out
+}
+
 /// One page of a listing: reads at the cursor (one row early), checks the overlap, heals a
 /// shift, and says where to go on. `fetch(offset, limit)` reads the server; `key` fingerprints a
 /// row by what identifies it for good (a re-created user with the same name is another row).
@@ -188,8 +297,8 @@ pub fn read<R>(
     order: Order,
     cursor: Option<&Cursor>,
     page_size: u64,
-    key: impl Fn(&R) -> u64,
-    mut fetch: impl FnMut(u64, u64) -> Result<Read<R>>,
+    key: &dyn Fn(&R) -> u64,
+    fetch: &mut dyn FnMut(u64, u64) -> Result<Read<R>>,
 ) -> Result<Page<R>> {
     let Some(cursor) = cursor else {
         let first = fetch(0, page_size)?;
@@ -418,6 +527,7 @@ impl<K> Listing<'_, K> {
             overlap: at.overlap.max(1),
             first: at.first,
             anchors,
+            total: at.total,
         };
         Ok(Page {
             rows,

@@ -88,35 +88,87 @@ impl Directory {
 struct Run {
     result: Result<Vec<String>>,
     requests: u64,
+    /// Calls whose reads went out at once.
+    batches: u64,
     shifted: u32,
     /// Rows that existed from before the listing to after it.
     stable: BTreeSet<String>,
 }
 
-/// Lists `dir` to the end; `change(read_number, dir)` runs before every read (0 = first).
-fn list(mut dir: Directory, mut change: impl FnMut(u64, &mut Directory)) -> Run {
+/// The server side of a listing: `change(read_number, dir)` runs before every read (0 = first).
+/// Reads sent at once are served last first, the order that most strains the checks, and
+/// every `refuse_every`-th of them (0: none) is refused, so it goes again one at a time.
+struct Served<'a, F> {
+    dir: &'a mut Directory,
+    change: F,
+    requests: u64,
+    batches: u64,
+    refuse_every: u64,
+}
+
+impl<F: FnMut(u64, &mut Directory)> Served<'_, F> {
+    fn serve(&mut self, offset: u64, limit: u64) -> Read<String> {
+        (self.change)(self.requests, self.dir);
+        self.requests += 1;
+        self.dir.fetch(offset, limit)
+    }
+}
+
+impl<F: FnMut(u64, &mut Directory)> Source<String> for Served<'_, F> {
+    fn read(&mut self, offset: u64, limit: u64) -> Result<Read<String>> {
+        Ok(self.serve(offset, limit))
+    }
+
+    fn read_at_once(&mut self, reads: &[(u64, u64)]) -> Result<Vec<Option<Read<String>>>> {
+        self.batches += 1;
+        let mut answers: Vec<Option<Read<String>>> = reads.iter().map(|_| None).collect();
+        for (i, &(offset, limit)) in reads.iter().enumerate().rev() {
+            let read = self.serve(offset, limit);
+            let refused = self.refuse_every > 0 && self.requests.is_multiple_of(self.refuse_every);
+            answers[i] = (!refused).then_some(read);
+        }
+        Ok(answers)
+    }
+}
+
+/// Lists `dir` to the end one page at a time; `change(read_number, dir)` runs before every
+/// read (0 = first).
+fn list(dir: Directory, change: impl FnMut(u64, &mut Directory)) -> Run {
+    list_in_flight(1, 0, dir, change)
+}
+
+/// Lists `dir` to the end with up to `in_flight` reads sent at once.
+fn list_in_flight(
+    in_flight: usize,
+    refuse_every: u64,
+    mut dir: Directory,
+    change: impl FnMut(u64, &mut Directory),
+) -> Run {
     let before = dir.names();
     let order = dir.order;
-    let mut requests = 0u64;
     let mut shifted = 0;
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut server = Served {
+        dir: &mut dir,
+        change,
+        requests: 0,
+        batches: 0,
+        refuse_every,
+    };
     let result = loop {
         let cursor = match decode(token.as_deref()) {
             Ok(c) => c,
             Err(e) => break Err(e),
         };
-        let page = read(
+        let page = read_ahead(
             "listing users",
             order,
             cursor.as_ref(),
             PAGE,
+            in_flight,
             |n: &String| fingerprint(n),
-            |offset, limit| {
-                change(requests, &mut dir);
-                requests += 1;
-                Ok(dir.fetch(offset, limit))
-            },
+            &mut server,
         );
         match page {
             Err(e) => break Err(e),
@@ -129,8 +181,13 @@ fn list(mut dir: Directory, mut change: impl FnMut(u64, &mut Directory)) -> Run 
                 }
             }
         }
-        assert!(requests < 100_000, "the listing never ends");
+        assert!(server.requests < 100_000, "the listing never ends");
     };
+    let (requests, batches) = (server.requests, server.batches);
+    assert!(
+        in_flight > 1 || batches == 0,
+        "one page at a time sends no batch"
+    );
     let after = dir.names();
     let stable = before
         .intersection(&after)
@@ -140,6 +197,7 @@ fn list(mut dir: Directory, mut change: impl FnMut(u64, &mut Directory)) -> Run 
     Run {
         result,
         requests,
+        batches,
         shifted,
         stable,
     }
@@ -491,15 +549,15 @@ fn a_page_that_ends_before_the_total_is_a_conflict() {
 /// One page of an appended listing of names, as the connector reads users.
 fn read_users(
     cursor: Option<&Cursor>,
-    fetch: impl FnMut(u64, u64) -> Result<Read<String>>,
+    mut fetch: impl FnMut(u64, u64) -> Result<Read<String>>,
 ) -> Result<Page<String>> {
     read(
         "listing users",
         Order::Appended,
         cursor,
         PAGE,
-        |n: &String| fingerprint(n),
-        fetch,
+        &|n: &String| fingerprint(n),
+        &mut fetch,
     )
 }
 
@@ -567,6 +625,7 @@ fn tokens_round_trip_and_foreign_ones_are_refused() {
         repeated: true,
         first: Some(fingerprint("a")),
         anchors: vec![1, fingerprint("b"), u64::MAX],
+        total: 271,
     };
     assert_eq!(decode(Some(&encode(&c))).unwrap(), Some(c.clone()));
     let no_first = Cursor { first: None, ..c };
@@ -577,17 +636,19 @@ fn tokens_round_trip_and_foreign_ones_are_refused() {
         "offset:100",
         "offset:100:total:271",
         "at:",
-        "at:0:100:1:1:0:0::1",
-        "at:100:1:1:1:0:0::1",
-        "at:100:100:0:1:0:0::1",
-        "at:100:100:26:1:0:0::1",
-        "at:100:100:1:1:0:0::",
-        "at:100:100:1:1:0:2::1",
-        "at:100:100:1:1:0:0:zz:1",
-        "at:100:100:1:1:0:0::1,zz",
-        "at:100:100:1:1:0:0::1:extra",
-        "at:-1:100:1:1:0:0::1",
-        "at:100:100:1:1:0::1",
+        "at:0:100:1:1:0:0::1:271",
+        "at:100:1:1:1:0:0::1:271",
+        "at:100:100:0:1:0:0::1:271",
+        "at:100:100:26:1:0:0::1:271",
+        "at:100:100:1:1:0:0:::271",
+        "at:100:100:1:1:0:2::1:271",
+        "at:100:100:1:1:0:0:zz:1:271",
+        "at:100:100:1:1:0:0::1,zz:271",
+        "at:100:100:1:1:0:0::1:271:extra",
+        "at:100:100:1:1:0:0::1:-1",
+        "at:100:100:1:1:0:0::1",
+        "at:-1:100:1:1:0:0::1:271",
+        "at:100:100:1:1:0::1:271",
     ] {
         assert!(
             matches!(decode(Some(t)), Err(Error::InvalidArgument(_))),
@@ -595,8 +656,8 @@ fn tokens_round_trip_and_foreign_ones_are_refused() {
         );
     }
     let too_many = vec!["1"; ANCHORS + 1].join(",");
-    assert!(decode(Some(&format!("at:100:100:1:1:0:0::{too_many}"))).is_err());
-    assert!(decode(Some("at:100:100:1:1:0:0::1")).unwrap().is_some());
+    assert!(decode(Some(&format!("at:100:100:1:1:0:0::{too_many}:271"))).is_err());
+    assert!(decode(Some("at:100:100:1:1:0:0::1:271")).unwrap().is_some());
 }
 
 #[test]
@@ -606,4 +667,110 @@ fn fingerprints_separate_their_fields() {
         fingerprint_parts(&["a", "bc"])
     );
     assert_eq!(fingerprint("x"), fingerprint_parts(&["x"]));
+}
+
+#[test]
+fn pages_read_at_once_report_a_quiet_listing_with_the_same_requests() {
+    for order in [Order::Appended, Order::Anywhere] {
+        for in_flight in [2usize, 4, 8] {
+            for n in [0u64, 99, 100, 101, 199, 200, 271, 1000, 9_900] {
+                let case = format!("{order:?} {n} rows, {in_flight} in flight");
+                let run =
+                    list_in_flight(in_flight, 0, Directory::new(order, n as usize), |_, _| {});
+                let rows = assert_consistent(&run, &case);
+                let expected: Vec<String> = Directory::new(order, n as usize)
+                    .rows
+                    .into_iter()
+                    .map(|(_, name)| name)
+                    .collect();
+                assert_eq!(rows, expected, "{case}: in order");
+                // No read past the end the last page saw, so no more requests than one at a
+                // time; the first page goes alone, then `in_flight` pages a call.
+                assert_eq!(run.requests, quiet_requests(n), "{case}");
+                // A call whose plan holds a single read sends it alone.
+                let (after_first, k) = (quiet_requests(n) - 1, in_flight as u64);
+                let batches = after_first / k + u64::from(after_first % k >= 2);
+                assert_eq!(run.batches, batches, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_shift_between_reads_sent_at_once_is_noticed_and_healed() {
+    // The four reads after the first page (offsets 99, 198, 297, 396) are served last first,
+    // so a deletion at row 150 before the `at`-th of them is seen by the reads at lower
+    // offsets and not by those above: two neighbouring reads disagree, whichever `at` is.
+    // (Before the first of them, every read sees it and nothing shifts between them.)
+    for order in [Order::Appended, Order::Anywhere] {
+        for at in 2..=4u64 {
+            let run = list_in_flight(4, 0, Directory::new(order, 1000), |read, d| {
+                if read == at {
+                    d.delete_at(150);
+                }
+            });
+            let case = format!("{order:?}, deletion before read {at}");
+            let rows = assert_consistent(&run, &case);
+            assert!(rows.len() >= 999, "{case}: {} rows", rows.len());
+            assert!(run.shifted >= 1, "{case}: the shift went unnoticed");
+        }
+    }
+}
+
+#[test]
+fn a_refused_read_of_a_batch_goes_again_on_its_own() {
+    for refuse_every in [2u64, 3] {
+        let run = list_in_flight(
+            4,
+            refuse_every,
+            Directory::new(Order::Appended, 1000),
+            |_, _| {},
+        );
+        let rows = assert_consistent(&run, "refused reads");
+        assert_eq!(rows.len(), 1000);
+        assert!(
+            run.requests > quiet_requests(1000),
+            "the refused reads were not sent again"
+        );
+    }
+}
+
+#[test]
+fn random_churn_with_reads_sent_at_once_never_loses_or_doubles_a_stable_row() {
+    let mut completed = 0;
+    for seed in 1..=400u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let order = if seed % 2 == 0 {
+            Order::Appended
+        } else {
+            Order::Anywhere
+        };
+        let in_flight = [2usize, 3, 4, 8][(seed % 4) as usize];
+        let refuse_every = [0u64, 0, 5, 7][(seed / 4 % 4) as usize];
+        let n = 50 + rng.below(900) as usize;
+        let mut created = 0;
+        let run = list_in_flight(in_flight, refuse_every, Directory::new(order, n), |_, d| {
+            for _ in 0..rng.below(4) {
+                match rng.below(3) {
+                    0 | 1 => {
+                        let p = rng.below(d.rows.len() as u64) as usize;
+                        d.delete_at(p);
+                    }
+                    _ => {
+                        created += 1;
+                        let name = format!("u{:05}x{created}", rng.below(n as u64));
+                        d.create(&name);
+                    }
+                }
+            }
+        });
+        match &run.result {
+            Err(Error::Conflict(_)) => {}
+            _ => {
+                assert_consistent(&run, &format!("seed {seed}, {in_flight} in flight"));
+                completed += 1;
+            }
+        }
+    }
+    assert!(completed > 200, "only {completed} of 400 completed");
 }

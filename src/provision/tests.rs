@@ -373,6 +373,7 @@ fn connector_with_floor(
             default_role: "Public".into(),
             verify_delay_ms,
             request_interval_ms: 0,
+            page_concurrency: 1,
             allow_insecure_http: false,
         },
     )

@@ -1,6 +1,7 @@
 //! The connector against an in-memory fake of Airflow's FAB API (all three generations, and
 //! Airflow 2's web form login in `session`).
 
+mod page_concurrency;
 mod session;
 
 use super::*;
@@ -31,6 +32,8 @@ struct FakeAirflow {
     clock: Cell<u64>,
     token_ttl: u64,
     paused: Cell<std::time::Duration>,
+    /// The size of every `send_all` batch, in order.
+    batches: RefCell<Vec<usize>>,
     /// The web form login (Airflow 2's default API backend): whether the server has it, the
     /// cookies it accepts for the API, and how many login POSTs it took.
     form_login: FormLogin,
@@ -69,6 +72,7 @@ impl FakeAirflow {
             clock: Cell::new(1_800_000_000),
             token_ttl: 86_400,
             paused: Cell::new(std::time::Duration::ZERO),
+            batches: RefCell::new(Vec::new()),
             form_login: FormLogin {
                 offered: true,
                 sessions: RefCell::new(Vec::new()),
@@ -232,6 +236,11 @@ impl Transport for &FakeAirflow {
         self.clock.set(self.clock.get() + duration.as_secs());
     }
 
+    fn send_all(&self, requests: &[Request]) -> Vec<std::result::Result<Response, String>> {
+        self.batches.borrow_mut().push(requests.len());
+        requests.iter().map(|r| self.send(r)).collect()
+    }
+
     fn send(&self, request: &Request) -> std::result::Result<Response, String> {
         self.log.borrow_mut().push(request.clone());
         let path = request
@@ -375,6 +384,7 @@ fn config(password: &str) -> Config {
         default_role: "Public".into(),
         verify_delay_ms: 0,
         request_interval_ms: 0,
+        page_concurrency: 1,
         allow_insecure_http: false,
     }
 }
