@@ -252,6 +252,13 @@ bench: component ## Full syncs of 1k/10k/100k synthetic users vs a native floor,
 	$(BENCH_HOST_ENV) $(CARGO) build --locked --release -p host-harness -p connector-bench
 	target/release/connector-bench $(BENCH_ARGS)
 
+# --- Page concurrency on real servers (issue 16; BENCHMARKS.md) -------------------------------
+.PHONY: bench-concurrency
+BENCH_CONCURRENCY_ARGS ?=
+bench-concurrency: component ## Whole-sync time on real Airflow 3.3 and 2.11 servers of 5k users, one and two API workers: page_concurrency 1 vs 2 vs 4 (starts its own servers on ports 28090/28092)
+	$(BENCH_HOST_ENV) $(CARGO) build --locked --release -p host-harness
+	python3 scripts/bench_concurrency.py $(BENCH_CONCURRENCY_ARGS)
+
 # --- Basic vs the session login on Airflow 2 (issue 14; BENCHMARKS.md) -----------------------
 .PHONY: bench-auth
 BENCH_AUTH_ARGS ?=

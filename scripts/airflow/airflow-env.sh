@@ -27,13 +27,13 @@ case "$AIRFLOW_API" in
       kerberos) # shellcheck source=kerberos-env.sh
         . "$(dirname "${BASH_SOURCE[0]}")/kerberos-env.sh" ;;
     esac
-    export AIRFLOW__WEBSERVER__WORKERS=1
+    export AIRFLOW__WEBSERVER__WORKERS="$AIRFLOW_WORKERS"
     # Fixed so sessions survive a restart (otherwise a random key lands in airflow.cfg).
     export AIRFLOW__WEBSERVER__SECRET_KEY=airflow-connector-test-webserver-secret-not-for-production
     ;;
   *)   # Airflow 3: FastAPI api-server.
     AIRFLOW_SERVER_CMD=api-server
-    export AIRFLOW__API__WORKERS=1
+    export AIRFLOW__API__WORKERS="$AIRFLOW_WORKERS"
     # Fixed secrets so tokens and sessions survive a restart. Loopback test server only.
     export AIRFLOW__API_AUTH__JWT_SECRET=airflow-connector-test-jwt-secret-not-for-production
     export AIRFLOW__API__SECRET_KEY=airflow-connector-test-api-secret-not-for-production

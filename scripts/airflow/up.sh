@@ -108,9 +108,9 @@ if ! pid_alive; then
   # server together with the worker processes it forks.
   log "starting $AIRFLOW_SERVER_CMD (Airflow $AIRFLOW_VERSION) on $AIRFLOW_BASE_URL (log: $AIRFLOW_LOG)"
   if [[ "$AIRFLOW_SERVER_CMD" == webserver ]]; then
-    server_args=(webserver --hostname 127.0.0.1 --port "$AIRFLOW_PORT" --workers 1)
+    server_args=(webserver --hostname 127.0.0.1 --port "$AIRFLOW_PORT" --workers "$AIRFLOW_WORKERS")
   else
-    server_args=(api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" --workers 1)
+    server_args=(api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" --workers "$AIRFLOW_WORKERS")
   fi
   # 9>&-: the server must not inherit (and so hold forever) the up.sh lock.
   setsid "$airflow" "${server_args[@]}" </dev/null >>"$AIRFLOW_LOG" 2>&1 9>&- &
