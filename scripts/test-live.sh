@@ -26,6 +26,11 @@ python3 scripts/check_sync.py "$out/sync.jsonl" "$out/stats.json"
 AIRFLOW_USERNAME=svc-sync AIRFLOW_PASSWORD=$AIRFLOW_SEED_USER_PASSWORD \
     target/debug/host-harness sync --out "$out/sync-lp.jsonl" --stats-json "$out/stats-lp.json"
 python3 scripts/check_sync.py "$out/sync-lp.jsonl" "$out/stats-lp.json"
+# Four pages in flight (page_concurrency): the same directory, with the same requests (check_sync
+# counts them).
+AIRFLOW_PAGE_CONCURRENCY=4 \
+    target/debug/host-harness sync --out "$out/sync-4.jsonl" --stats-json "$out/stats-4.json"
+python3 scripts/check_sync.py "$out/sync-4.jsonl" "$out/stats-4.json"
 # HTTPS through a private CA, behind a local TLS proxy under a path prefix: the clear
 # unknown-issuer error without the CA, the plain sync's output with it (--ca-file and
 # AIRFLOW_CA_FILE), the wrong-host error for a certificate naming another host, and mutual TLS
