@@ -112,8 +112,8 @@ const KNOWN: [&str; 13] = [
 
 pub const DEFAULT_ROLE_VALUE: &str = "Public";
 pub const VERIFY_DELAY_MS_VALUE: u64 = 300;
-/// More pages in flight than API workers only queue at the server; no deployment this was
-/// measured on gained beyond 4 (BENCHMARKS.md, "Page concurrency").
+/// Beyond the API workers a server runs, pages in flight only queue there; the bound also
+/// bounds what one call holds (a page each).
 pub const MAX_PAGE_CONCURRENCY: usize = 8;
 /// Longer pauses would only slow every write; a deployment that needs more has other problems.
 const MAX_DELAY_MS: u64 = 10_000;

@@ -398,7 +398,10 @@ impl<T: Transport> Client<T> {
                 })
             })
             .collect();
-        if pages.iter().any(Option::is_some) {
+        // As `exchange` does: a page served to the cookie proves the session, so a refusal
+        // later means it ended.
+        if self.scheme.map(|(s, _)| s) == Some(Scheme::Session) && pages.iter().any(Option::is_some)
+        {
             self.session.proven = true;
         }
         Ok(pages)

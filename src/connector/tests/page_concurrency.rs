@@ -88,8 +88,8 @@ fn a_refused_page_in_a_batch_is_read_again_with_retries() {
 }
 
 #[test]
-fn an_expired_session_in_a_batch_signs_in_once_and_reads_on() {
-    let fake = FakeAirflow::new(500, 1).playing(Generation::Airflow2);
+fn a_session_that_ends_under_batches_signs_in_again_each_time() {
+    let fake = FakeAirflow::new(1500, 1).playing(Generation::Airflow2);
     let config = Config {
         credentials: Credentials::Password {
             username: "admin".into(),
@@ -101,20 +101,26 @@ fn an_expired_session_in_a_batch_signs_in_once_and_reads_on() {
     };
     let mut c = Connector::new(&fake, config);
     let first = c.list_resources("user", None).unwrap();
+    // The session ends; the roles page signs in again, and the new cookie is not proven yet.
     fake.form_login.sessions.borrow_mut().clear();
+    c.list_resources("role", None).unwrap();
+    assert_eq!(fake.form_login.posts.get(), 2);
     let mut token = first.next_page_token;
     let mut count = first.resources.len();
+    let mut calls = 0;
     while let Some(t) = token {
+        calls += 1;
+        // The first batch is served on the new cookie, which proves it: so when the session
+        // ends before the second, that is a new login, not a missing permission.
+        if calls == 2 {
+            fake.form_login.sessions.borrow_mut().clear();
+        }
         let page = c.list_resources("user", Some(&t)).unwrap();
         count += page.resources.len();
         token = page.next_page_token;
     }
-    assert_eq!(count, 500);
-    assert_eq!(
-        fake.form_login.posts.get(),
-        2,
-        "one login, then one after the session ended"
-    );
+    assert_eq!(count, 1500);
+    assert_eq!(fake.form_login.posts.get(), 3, "a new login after each end");
 }
 
 #[test]
