@@ -16,6 +16,9 @@ setting that lost a page would fail here rather than look fast.
 
 usage: bench_concurrency.py [--series 3.3,2.11] [--users N] [--runs N] [--in-flight 1,2,4]
                             [--workers 1,2] [--harness PATH] [--json FILE] [--keep]
+
+Writes the measurements to target/bench/concurrency.json too, whose ratios `make bench` shows in
+its targets table under this run's commit.
 """
 import argparse
 import json
@@ -201,10 +204,17 @@ def main():
     print()
     print("Whole-sync time (the harness's sync clock), median of the rounds; `n vs 1` below 1 "
           "is faster than one page at a time.")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"commit": commit, "cpu": cpu, "cpus": os.cpu_count(), "runs": args.runs,
-             "results": results}, indent=2) + "\n")
+    summary = [{"series": s, "workers": w, "in_flight": n, "median_s": median[(s, w, n)],
+                "ratio": median[(s, w, n)] / median[(s, w, in_flight[0])]}
+               for (s, w, n) in median]
+    doc = {"commit": commit + (" with uncommitted changes" if dirty else ""),
+           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+           "cpus": os.cpu_count(), "runs": args.runs, "summary": summary, "results": results}
+    # `make bench` shows the last of these in its targets table.
+    for path in [REPO / "target" / "bench" / "concurrency.json"] + (
+            [Path(args.json)] if args.json else []):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

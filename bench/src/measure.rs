@@ -559,11 +559,45 @@ Commit {}; {cores} cores, {}; medians of {} runs.
     }
     let _ = writeln!(
         s,
-        "| component ≤ 400 KB | {component_size} bytes | {:.2} | {} |\n",
+        "| component ≤ 400 KB | {component_size} bytes | {:.2} | {} |",
         component_size as f64 / 400_000.0,
         verdict(component_size <= 400_000)
     );
+    let _ = writeln!(s, "{}", real_servers(&opts.work.join("concurrency.json")));
     s
+}
+
+/// The page-concurrency row: it needs real Airflow servers, which `make bench-concurrency`
+/// starts and measures (scripts/bench_concurrency.py); this run shows that run's ratios under
+/// its own commit rather than measuring them again.
+fn real_servers(path: &std::path::Path) -> String {
+    let target = "page concurrency on real servers: sync time, 2 and 4 in flight vs one page at \
+                  a time, one and two API workers";
+    let Some(doc) = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return format!("| {target} | not measured here: run `make bench-concurrency` | | |\n");
+    };
+    let mut cells = Vec::new();
+    for row in doc["summary"].as_array().into_iter().flatten() {
+        if row["in_flight"].as_u64() == Some(1) {
+            continue;
+        }
+        cells.push(format!(
+            "{} × {} worker(s), {} in flight: {:.2}",
+            row["series"].as_str().unwrap_or("?"),
+            row["workers"],
+            row["in_flight"],
+            row["ratio"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
+    format!(
+        "| {target} | from `make bench-concurrency` at {} ({}): {} | see measured | default 1 (BENCHMARKS.md) |\n",
+        doc["commit"].as_str().unwrap_or("?"),
+        doc["when"].as_str().unwrap_or("?"),
+        cells.join("; ")
+    )
 }
 
 fn verdict(ok: bool) -> &'static str {
