@@ -769,3 +769,29 @@ fn render(
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::real_servers;
+
+    #[test]
+    fn the_real_server_row_shows_the_last_concurrency_run_or_how_to_make_one() {
+        let dir = std::env::temp_dir().join(format!("bench-row-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("concurrency.json");
+        assert!(real_servers(&path).contains("run `make bench-concurrency`"));
+        std::fs::write(
+            &path,
+            r#"{"commit": "abc1234", "when": "2026-12-04 04:31 UTC", "summary": [
+                {"series": "2.11", "workers": 2, "in_flight": 1, "median_s": 4.18, "ratio": 1.0},
+                {"series": "2.11", "workers": 2, "in_flight": 2, "median_s": 2.77, "ratio": 0.6627}
+            ]}"#,
+        )
+        .unwrap();
+        let row = real_servers(&path);
+        assert!(row.contains("abc1234 (2026-12-04 04:31 UTC)"), "{row}");
+        assert!(row.contains("2.11 × 2 worker(s), 2 in flight: 0.66"), "{row}");
+        assert!(!row.contains("1 in flight"), "{row}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
