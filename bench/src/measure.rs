@@ -790,7 +790,10 @@ mod tests {
         .unwrap();
         let row = real_servers(&path);
         assert!(row.contains("abc1234 (2026-12-04 04:31 UTC)"), "{row}");
-        assert!(row.contains("2.11 × 2 worker(s), 2 in flight: 0.66"), "{row}");
+        assert!(
+            row.contains("2.11 × 2 worker(s), 2 in flight: 0.66"),
+            "{row}"
+        );
         assert!(!row.contains("1 in flight"), "{row}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
